@@ -1,0 +1,178 @@
+"""Reads: who may see what, and which cleaners a job goes out to.
+
+Everything here is one SQL query that the caller can iterate in chunks.
+"""
+
+import math
+from datetime import date
+
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, ExpressionWrapper, F, FloatField, IntegerField, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import ASin, Cos, ExtractIsoWeekDay, Least, Power, Radians, Sin, Sqrt, TruncDate
+from django.utils import timezone
+
+from .models import (
+    LIVE_BID_STATUSES,
+    MAX_SERVICE_RADIUS_KM,
+    CleanerProfile,
+    CleanerUnavailability,
+    CleaningJob,
+    ClientBlock,
+    JobBid,
+    JobMessage,
+    JobStatus,
+    Payment,
+    Weekday,
+)
+
+User = get_user_model()
+
+EARTH_RADIUS_KM = 6371.0088
+KM_PER_DEGREE_LATITUDE = 111.19
+
+
+def user_is_cleaner(*, user) -> bool:
+    return CleanerProfile.objects.filter(user_id=user.pk).exists()
+
+
+def job_local_date(*, job: CleaningJob) -> date:
+    """The calendar day the job starts on, in the marketplace's time zone."""
+    return timezone.localtime(job.scheduled_start).date()
+
+
+def _great_circle_km(lat_a, lon_a, lat_b, lon_b):
+    """Haversine distance as a database expression; each argument is an expression."""
+    half_dlat = (Radians(lat_b) - Radians(lat_a)) / 2
+    half_dlon = (Radians(lon_b) - Radians(lon_a)) / 2
+    a = Power(Sin(half_dlat), 2) + Cos(Radians(lat_a)) * Cos(Radians(lat_b)) * Power(Sin(half_dlon), 2)
+    # Least() keeps rounding error from pushing asin's argument past 1.
+    return 2 * EARTH_RADIUS_KM * ASin(Least(Sqrt(a), Value(1.0)))
+
+
+def _bounding_box(prefix: str, latitude: float, longitude: float) -> Q:
+    """Cheap, index-friendly pre-filter: nobody serves farther than MAX_SERVICE_RADIUS_KM."""
+    dlat = MAX_SERVICE_RADIUS_KM / KM_PER_DEGREE_LATITUDE
+    box = Q(**{f"{prefix}latitude__gte": latitude - dlat, f"{prefix}latitude__lte": latitude + dlat})
+    cos_lat = math.cos(math.radians(min(abs(latitude) + dlat, 90.0)))
+    if cos_lat > 0.01:
+        dlon = MAX_SERVICE_RADIUS_KM / (KM_PER_DEGREE_LATITUDE * cos_lat)
+        if -180 < longitude - dlon and longitude + dlon < 180:  # no wrap at the antimeridian
+            box &= Q(**{f"{prefix}longitude__gte": longitude - dlon, f"{prefix}longitude__lte": longitude + dlon})
+    return box
+
+
+def cleaners_eligible_for_job(*, job: CleaningJob) -> QuerySet:
+    """Users who may be offered `job`: one query, ordered by id, safe to `.iterator()`.
+
+    Active and verified cleaners offering the job's service type, whose own radius
+    covers the job's location, who work that weekday and are not off that date,
+    and whom the client has not blocked.
+    """
+    field = CleanerProfile._meta.get_field("service_types")
+    service_bit = field.bit(job.service_type)
+    start_date = job_local_date(job=job)
+    day_bit = CleanerProfile._meta.get_field("working_days").bit(Weekday.values[start_date.weekday()])
+
+    day_off = CleanerUnavailability.objects.filter(cleaner_id=OuterRef("cleaner_profile__id"), date=start_date)
+    blocked = ClientBlock.objects.filter(client_id=job.client_id, cleaner_id=OuterRef("pk"))
+    distance = _great_circle_km(
+        Value(job.latitude), Value(job.longitude),
+        F("cleaner_profile__latitude"), F("cleaner_profile__longitude"),
+    )
+    return (
+        User.objects.filter(is_active=True, cleaner_profile__is_verified=True)
+        .filter(_bounding_box("cleaner_profile__", job.latitude, job.longitude))
+        .alias(
+            offers_service=ExpressionWrapper(
+                F("cleaner_profile__service_types").bitand(service_bit), output_field=IntegerField()
+            ),
+            works_that_day=ExpressionWrapper(
+                F("cleaner_profile__working_days").bitand(day_bit), output_field=IntegerField()
+            ),
+            distance_km=ExpressionWrapper(distance, output_field=FloatField()),
+        )
+        .filter(offers_service__gt=0, works_that_day__gt=0, distance_km__lte=F("cleaner_profile__service_radius_km"))
+        .exclude(Exists(day_off))
+        .exclude(Exists(blocked))
+        .exclude(pk=job.client_id)
+        .order_by("pk")
+    )
+
+
+def cleaner_is_eligible_for_job(*, cleaner, job: CleaningJob) -> bool:
+    return cleaners_eligible_for_job(job=job).filter(pk=cleaner.pk).exists()
+
+
+def jobs_open_for_cleaner(*, cleaner) -> QuerySet:
+    """The job board: open, future jobs this cleaner is eligible for (the reverse of the above)."""
+    try:
+        profile = CleanerProfile.objects.get(user_id=cleaner.pk)
+    except CleanerProfile.DoesNotExist:
+        return CleaningJob.objects.none()
+    if not (cleaner.is_active and profile.is_verified):
+        return CleaningJob.objects.none()
+
+    iso_days = [Weekday.values.index(day) + 1 for day in profile.working_days]
+    distance = _great_circle_km(
+        Value(profile.latitude), Value(profile.longitude), F("latitude"), F("longitude")
+    )
+    local_date = TruncDate("scheduled_start", tzinfo=timezone.get_current_timezone())
+    day_off = CleanerUnavailability.objects.filter(cleaner_id=profile.pk, date=OuterRef("start_date"))
+    blocked = ClientBlock.objects.filter(client_id=OuterRef("client_id"), cleaner_id=cleaner.pk)
+    return (
+        CleaningJob.objects.filter(status=JobStatus.OPEN, scheduled_start__gt=timezone.now(), service_type__in=sorted(profile.service_types))
+        .filter(_bounding_box("", profile.latitude, profile.longitude))
+        .annotate(start_date=local_date)
+        .alias(
+            start_weekday=ExtractIsoWeekDay("scheduled_start", tzinfo=timezone.get_current_timezone()),
+            distance_km=ExpressionWrapper(distance, output_field=FloatField()),
+        )
+        .filter(start_weekday__in=iso_days, distance_km__lte=profile.service_radius_km)
+        .exclude(Exists(day_off))
+        .exclude(Exists(blocked))
+        .exclude(client_id=cleaner.pk)
+    )
+
+
+def jobs_visible_to(*, user) -> QuerySet:
+    """Jobs a user may look at: their own, the ones they bid on or hold, and their board."""
+    if not user_is_cleaner(user=user):
+        return CleaningJob.objects.filter(client_id=user.pk)
+    involved = Q(assigned_cleaner_id=user.pk) | Q(Exists(JobBid.objects.filter(job_id=OuterRef("pk"), cleaner_id=user.pk)))
+    board_ids = jobs_open_for_cleaner(cleaner=user).values("pk")
+    return CleaningJob.objects.filter(involved | Q(pk__in=board_ids))
+
+
+def job_bids_visible_to(*, job: CleaningJob, user) -> QuerySet:
+    """The client sees every bid on their job; a cleaner sees only their own."""
+    bids = JobBid.objects.filter(job_id=job.pk).select_related("cleaner")
+    if job.client_id == user.pk:
+        return bids
+    return bids.filter(cleaner_id=user.pk)
+
+
+def bids_visible_to(*, user) -> QuerySet:
+    return JobBid.objects.filter(Q(cleaner_id=user.pk) | Q(job__client_id=user.pk)).select_related("job", "cleaner")
+
+
+def job_payments_visible_to(*, job: CleaningJob, user) -> QuerySet:
+    return Payment.objects.filter(job_id=job.pk).filter(Q(payer_id=user.pk) | Q(payee_id=user.pk))
+
+
+def job_messages_visible_to(*, job: CleaningJob, user) -> QuerySet:
+    return (
+        JobMessage.objects.filter(job_id=job.pk)
+        .filter(Q(sender_id=user.pk) | Q(recipient_id=user.pk))
+        .select_related("sender", "recipient")
+    )
+
+
+def job_cleaner_may_message(*, job: CleaningJob, cleaner) -> bool:
+    """A cleaner who bid on (live or not) or holds the job may talk with its client."""
+    if job.assigned_cleaner_id == cleaner.pk:
+        return True
+    return JobBid.objects.filter(job_id=job.pk, cleaner_id=cleaner.pk).exists()
+
+
+def job_live_bid_for(*, job: CleaningJob, cleaner) -> JobBid | None:
+    return JobBid.objects.filter(job_id=job.pk, cleaner_id=cleaner.pk, status__in=LIVE_BID_STATUSES).first()
