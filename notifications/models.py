@@ -1,0 +1,171 @@
+"""Notifications, their templates, users' preferences and the outbox of domain events."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from .catalog import NotificationType, Priority
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    # The audience was split into chunks; each chunk finishes on its own.
+    DISPATCHED = "dispatched", "Dispatched in chunks"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class OutboxEvent(models.Model):
+    """One domain event, written in the same transaction as the change that caused it.
+
+    Small and ids only: the task re-reads the world when it runs.
+    """
+
+    event_type = models.CharField(max_length=32, choices=NotificationType.choices)
+    payload = models.JSONField(default=dict)
+    # Makes "at most once" events (a reminder per job) safe against double scheduling.
+    dedupe_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    status = models.CharField(
+        max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    recipient_count = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status__in=["pending", "dispatched"]),
+                name="outbox_unfinished_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} #{self.pk} ({self.status})"
+
+
+class OutboxChunk(models.Model):
+    """A slice [first_recipient_id, last_recipient_id] of a big event's audience."""
+
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="chunks")
+    first_recipient_id = models.BigIntegerField()
+    last_recipient_id = models.BigIntegerField()
+    is_done = models.BooleanField(default=False)
+    recipient_count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "first_recipient_id"], name="unique_chunk_per_event")
+        ]
+
+    def __str__(self):
+        return f"chunk {self.first_recipient_id}-{self.last_recipient_id} of {self.event_id}"
+
+
+class Notification(models.Model):
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    # The event that caused it; (event, recipient) is unique, so every fan-out is idempotent.
+    event = models.ForeignKey(OutboxEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    notification_type = models.CharField(max_length=32, choices=NotificationType.choices)
+    title = models.CharField(max_length=200)
+    message = models.TextField(max_length=2000, blank=True)
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.MEDIUM)
+    is_read = models.BooleanField(default=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+    action_url = models.CharField(max_length=300, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # The job it is about, if any: lets a job's offers be expired in one UPDATE.
+    job = models.ForeignKey(
+        "jobs.CleaningJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Retracted (e.g. the job was taken): hidden from lists and counts.
+    expired_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "recipient"], name="one_notification_per_event_and_recipient")
+        ]
+        indexes = [
+            # "latest first" per user, and replay by id after a reconnect
+            models.Index(fields=["recipient", "-id"], name="notif_recipient_latest_idx"),
+            # "unread count" per user touches only unread, live rows
+            models.Index(
+                fields=["recipient"],
+                condition=Q(is_read=False, expired_at__isnull=True),
+                name="notif_recipient_unread_idx",
+            ),
+            models.Index(
+                fields=["job", "notification_type"],
+                condition=Q(job__isnull=False),
+                name="notif_job_type_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.notification_type} to {self.recipient_id}: {self.title}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expired_at is not None
+
+
+class NotificationTemplate(models.Model):
+    """Editable text for one type; at most one active per type (a partial unique index)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    notification_type = models.CharField(max_length=32, choices=NotificationType.choices)
+    title_template = models.CharField(max_length=300)
+    message_template = models.TextField(max_length=4000)
+    default_priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.MEDIUM)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["notification_type", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification_type"],
+                condition=Q(is_active=True),
+                name="one_active_template_per_type",
+                violation_error_message="Another template is already active for this type; deactivate it first.",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class NotificationPreference(models.Model):
+    """A user's in-app mute of one type. No row means unmuted."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    notification_type = models.CharField(max_length=32, choices=NotificationType.choices)
+    is_muted = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "notification_type"], name="one_preference_per_user_and_type")
+        ]
+        indexes = [
+            models.Index(
+                fields=["notification_type", "user"], condition=Q(is_muted=True), name="pref_muted_idx"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} {'mutes' if self.is_muted else 'allows'} {self.notification_type}"

@@ -1,0 +1,131 @@
+"""The notification catalog: every type, its priority, its variables and its default text.
+
+This is the single source the models' choices, template validation, the default
+templates (data migration) and the built-in fallback all read from.
+"""
+
+from dataclasses import dataclass
+
+from django.db import models
+
+
+class NotificationType(models.TextChoices):
+    JOB_CREATED = "job_created", "New job available"
+    BID_RECEIVED = "bid_received", "Bid received"
+    BID_ACCEPTED = "bid_accepted", "Bid accepted"
+    BID_REJECTED = "bid_rejected", "Bid rejected"
+    JOB_ACCEPTED = "job_accepted", "Job assigned"
+    JOB_STARTED = "job_started", "Job started"
+    JOB_COMPLETED = "job_completed", "Job completed"
+    JOB_CANCELLED = "job_cancelled", "Job cancelled"
+    PAYMENT_RECEIVED = "payment_received", "Payment received"
+    MESSAGE_RECEIVED = "message_received", "Message received"
+    SYSTEM_ALERT = "system_alert", "Announcement"
+    REMINDER = "reminder", "Reminder"
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+JOB_VARIABLES = ("job_title", "job_city", "service_type", "scheduled_start", "budget", "client_name")
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    type: str
+    priority: str
+    variables: tuple[str, ...]
+    title: str
+    message: str
+
+
+_ENTRIES = [
+    CatalogEntry(
+        NotificationType.JOB_CREATED, Priority.MEDIUM, JOB_VARIABLES,
+        "New {{ service_type }} job in {{ job_city }}",
+        "{{ job_title }} on {{ scheduled_start }}, budget {{ budget }}.",
+    ),
+    CatalogEntry(
+        NotificationType.BID_RECEIVED, Priority.MEDIUM, JOB_VARIABLES + ("cleaner_name", "bid_amount"),
+        "New bid on {{ job_title }}",
+        "{{ cleaner_name }} offers {{ bid_amount }}.",
+    ),
+    CatalogEntry(
+        NotificationType.BID_ACCEPTED, Priority.HIGH, JOB_VARIABLES + ("bid_amount",),
+        "Your bid was accepted",
+        "{{ client_name }} accepted your bid of {{ bid_amount }} for {{ job_title }} on {{ scheduled_start }}.",
+    ),
+    CatalogEntry(
+        NotificationType.BID_REJECTED, Priority.LOW, JOB_VARIABLES + ("bid_amount", "reason"),
+        "Your bid on {{ job_title }} was not accepted",
+        "{{ reason }}",
+    ),
+    CatalogEntry(
+        NotificationType.JOB_ACCEPTED, Priority.MEDIUM, JOB_VARIABLES + ("cleaner_name", "bid_amount"),
+        "{{ job_title }} is assigned",
+        "{{ cleaner_name }} will do it for {{ bid_amount }} on {{ scheduled_start }}.",
+    ),
+    CatalogEntry(
+        NotificationType.JOB_STARTED, Priority.MEDIUM, JOB_VARIABLES + ("cleaner_name",),
+        "{{ job_title }} has started",
+        "{{ cleaner_name }} started the job.",
+    ),
+    CatalogEntry(
+        NotificationType.JOB_COMPLETED, Priority.HIGH, JOB_VARIABLES + ("cleaner_name",),
+        "{{ job_title }} is done",
+        "{{ cleaner_name }} marked the job as completed. You can now pay.",
+    ),
+    CatalogEntry(
+        NotificationType.JOB_CANCELLED, Priority.HIGH, JOB_VARIABLES,
+        "{{ job_title }} was cancelled",
+        "{{ client_name }} cancelled the job planned for {{ scheduled_start }}.",
+    ),
+    CatalogEntry(
+        NotificationType.PAYMENT_RECEIVED, Priority.HIGH, JOB_VARIABLES + ("amount",),
+        "Payment received: {{ amount }}",
+        "{{ client_name }} paid {{ amount }} for {{ job_title }}.",
+    ),
+    CatalogEntry(
+        NotificationType.MESSAGE_RECEIVED, Priority.MEDIUM, JOB_VARIABLES + ("sender_name", "message_preview"),
+        "New message from {{ sender_name }}",
+        "{{ message_preview }}",
+    ),
+    CatalogEntry(
+        NotificationType.SYSTEM_ALERT, Priority.URGENT, ("title", "message"),
+        "{{ title }}",
+        "{{ message }}",
+    ),
+    CatalogEntry(
+        NotificationType.REMINDER, Priority.MEDIUM, JOB_VARIABLES + ("cleaner_name",),
+        "Tomorrow: {{ job_title }}",
+        "{{ job_title }} in {{ job_city }} starts {{ scheduled_start }}.",
+    ),
+]
+
+CATALOG: dict[str, CatalogEntry] = {entry.type: entry for entry in _ENTRIES}
+assert set(CATALOG) == set(NotificationType.values), "every notification type needs a catalog entry"
+
+
+def sample_context(notification_type: str) -> dict[str, str]:
+    """Plausible values for every variable of a type: used for validation and previews."""
+    samples = {
+        "job_title": "Spring clean of a 2-bedroom flat",
+        "job_city": "Amsterdam",
+        "service_type": "Deep cleaning",
+        "scheduled_start": "Fri 27 Nov, 09:00",
+        "budget": "€120.00",
+        "client_name": "Anna",
+        "cleaner_name": "Ben",
+        "bid_amount": "€110.00",
+        "amount": "€110.00",
+        "reason": "The client chose another offer.",
+        "sender_name": "Anna",
+        "message_preview": "Could you bring your own vacuum?",
+        "title": "Scheduled maintenance tonight",
+        "message": "The site will be read-only from 02:00 to 02:30 UTC.",
+    }
+    return {name: samples[name] for name in CATALOG[notification_type].variables}
