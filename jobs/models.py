@@ -37,6 +37,27 @@ class Weekday(models.TextChoices):
     SUNDAY = "sun", "Sunday"
 
 
+class TracksStatusChanges(models.Model):
+    """Remembers the status an instance was loaded with, so a post_save receiver
+    can tell a transition from a plain re-save (the admin saves every field)."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance.status_at_load = instance.__dict__.get("status")
+        return instance
+
+    @property
+    def status_changed(self) -> bool:
+        return self.status != getattr(self, "status_at_load", None)
+
+    def mark_status_seen(self) -> None:
+        self.status_at_load = self.status
+
+
 class CleanerProfile(models.Model):
     """A user with a profile is a cleaner; every other user is a client."""
 
@@ -113,7 +134,7 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class CleaningJob(models.Model):
+class CleaningJob(TracksStatusChanges):
     client = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posted_jobs"
     )
@@ -166,7 +187,7 @@ class BidStatus(models.TextChoices):
 LIVE_BID_STATUSES = (BidStatus.PENDING, BidStatus.ACCEPTED)
 
 
-class JobBid(models.Model):
+class JobBid(TracksStatusChanges):
     job = models.ForeignKey(CleaningJob, on_delete=models.CASCADE, related_name="bids")
     cleaner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bids"
@@ -204,7 +225,7 @@ class PaymentStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Payment(models.Model):
+class Payment(TracksStatusChanges):
     job = models.ForeignKey(CleaningJob, on_delete=models.PROTECT, related_name="payments")
     payer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments_made"

@@ -123,6 +123,34 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 # Without a broker, tasks run in-process (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+# At-least-once: a task is acknowledged after it ran, and re-delivered if its worker dies.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = 120
+CELERY_TASK_TIME_LIMIT = 150
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "notifications.process_event": {"queue": "fanout"},
+    "notifications.process_chunk": {"queue": "fanout"},
+}
+# Unacknowledged tasks of a killed worker come back after this long (the outbox
+# sweeper usually gets there first). Must exceed the longest task.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300, "socket_connect_timeout": 2, "socket_timeout": 5}
+# A broker outage at commit time must not stall the request: fail fast, the outbox keeps the event.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Flower shows every task, with its arguments, from these events.
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-outbox": {"task": "notifications.requeue_stale_outbox", "schedule": 15.0},
+    "schedule-due-reminders": {"task": "notifications.schedule_due_reminders", "schedule": 300.0},
+}
 
 # --- REST framework -------------------------------------------------------------
 REST_FRAMEWORK = {

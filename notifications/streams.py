@@ -1,0 +1,497 @@
+"""Server-Sent Events: the one publisher, the per-process hub, and the /events/ endpoint.
+
+Publishing (any process: Celery worker, web request):
+    publish([...StreamEvent]) / publish_notifications(queryset)
+    encode each event once as an SSE frame and PUBLISH it to the recipient's Redis
+    channel ``sse:user:<id>`` in pipelined batches; on the embedded default (no
+    REDIS_URL) frames go straight to this process's hub.
+
+Streaming (the ASGI web process):
+    ``/events/`` is served by a plain ASGI app (see project/asgi.py), outside
+    Django's request cycle, so an open stream holds no thread and no database
+    connection. It authenticates once (session cookie or ``Authorization: Token``),
+    replays what the client missed from the notification rows (the SSE id is the
+    notification id), then relays frames from one shared Redis subscription per
+    process. There is exactly one channel per user and it is never chosen by the
+    client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import close_old_connections, connection
+
+logger = logging.getLogger(__name__)
+
+USER_CHANNEL_PREFIX = "sse:user:"
+CONTROL_CHANNEL = "sse:control"
+PUBLISH_BATCH = 2000
+# A client that missed more than this is told to reset and reload through the API.
+REPLAY_LIMIT = 500
+KEEPALIVE_SECONDS = 15
+# Frames waiting for one slow client; past this it is disconnected and replays on reconnect.
+LISTENER_QUEUE_SIZE = 1000
+RETRY_MS = 2000
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    user_id: int
+    event: str
+    data: dict = field(default_factory=dict)
+    id: int | None = None
+
+
+def user_channel(user_id: int) -> str:
+    return f"{USER_CHANNEL_PREFIX}{user_id}"
+
+
+def encode_frame(event: str, data_json: str, event_id: int | None = None) -> str:
+    # json.dumps never emits a raw newline, so the data fits on one "data:" line.
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {data_json}\n\n"
+
+
+def _dumps(data) -> str:
+    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
+def notification_payload(notification) -> dict:
+    return {
+        "id": notification.pk,
+        "notification_type": notification.notification_type,
+        "title": notification.title,
+        "message": notification.message,
+        "priority": notification.priority,
+        "is_read": notification.is_read,
+        "action_url": notification.action_url,
+        "metadata": notification.metadata,
+        "created_at": notification.created_at,
+    }
+
+
+# --- publishing -----------------------------------------------------------------
+
+
+def _redis_client():
+    import redis
+
+    client = getattr(_redis_client, "client", None)
+    if client is None:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+        _redis_client.client = client
+    return client
+
+
+def _send_frames(frames: Iterable[tuple[int, str]]) -> int:
+    """Deliver (user_id, frame) pairs: Redis pub/sub across processes, or this process's hub."""
+    sent = 0
+    if settings.REDIS_URL:
+        pipe = _redis_client().pipeline(transaction=False)
+        for user_id, frame in frames:
+            pipe.publish(user_channel(user_id), frame)
+            sent += 1
+            if sent % PUBLISH_BATCH == 0:
+                pipe.execute()
+        pipe.execute()
+    else:
+        for user_id, frame in frames:
+            hub.deliver_threadsafe(user_id, frame)
+            sent += 1
+    return sent
+
+
+def publish(events: Iterable[StreamEvent]) -> int:
+    """Push events to their users' open pages. Call after the commit they report."""
+    return _send_frames((e.user_id, encode_frame(e.event, _dumps(e.data), e.id)) for e in events)
+
+
+def publish_notifications(notifications) -> int:
+    """Push freshly stored notifications, one frame each, without a query per recipient.
+
+    Accepts a queryset (read once, two columns at a time) of one event's
+    notifications: everything but id and recipient is shared, so the JSON body
+    is encoded once and only the id is spliced in.
+    """
+    first = notifications.first()
+    if first is None:
+        return 0
+    shared = notification_payload(first)
+    del shared["id"]
+    shared_json = _dumps(shared)[1:]  # without the opening brace
+    rows = notifications.values_list("pk", "recipient_id").iterator(chunk_size=PUBLISH_BATCH)
+    return _send_frames(
+        (recipient_id, encode_frame("notification", f'{{"id":{pk},{shared_json}', pk)) for pk, recipient_id in rows
+    )
+
+
+def disconnect_user(*, user_id: int, session_key: str | None = None) -> None:
+    """Close a user's open streams (all of them, or those of one session): logout, deactivation."""
+    message = _dumps({"action": "disconnect", "user_id": user_id, "session_key": session_key})
+    try:
+        if settings.REDIS_URL:
+            _redis_client().publish(CONTROL_CHANNEL, message)
+        else:
+            hub.control_threadsafe(message)
+    except Exception:  # noqa: BLE001 - the session is gone anyway; the next reconnect is refused
+        logger.warning("Could not broadcast the disconnect of user %s", user_id, exc_info=True)
+
+
+# --- the per-process hub ----------------------------------------------------------
+
+
+class Listener:
+    """One open stream: a bounded queue of frames for one user."""
+
+    def __init__(self, user_id: int, session_key: str | None):
+        self.user_id = user_id
+        self.session_key = session_key
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=LISTENER_QUEUE_SIZE)
+        self.closed_reason: str | None = None
+
+    def put(self, frame: str) -> None:
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.close("overflow")
+
+    def close(self, reason: str) -> None:
+        if self.closed_reason is None:
+            self.closed_reason = reason
+            # Wake the stream even if the queue is full.
+            while True:
+                try:
+                    self.queue.put_nowait(None)
+                    break
+                except asyncio.QueueFull:
+                    self.queue.get_nowait()
+
+
+class StreamHub:
+    """Routes frames to this process's listeners; with Redis, one subscription per user channel."""
+
+    def __init__(self):
+        self.listeners: dict[int, set[Listener]] = defaultdict(set)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._pubsub = None
+        self._reader: asyncio.Task | None = None
+        self._subscribed: dict[str, asyncio.Event] = {}
+
+    # called on the event loop -----------------------------------------------
+
+    async def attach(self, listener: Listener) -> None:
+        self.loop = asyncio.get_running_loop()
+        with self._lock:
+            first = not self.listeners[listener.user_id]
+            self.listeners[listener.user_id].add(listener)
+        if settings.REDIS_URL:
+            await self._ensure_reader()
+            channel = user_channel(listener.user_id)
+            if first or channel not in self._subscribed:
+                ready = self._subscribed.setdefault(channel, asyncio.Event())
+                await self._pubsub.subscribe(channel)
+                await asyncio.wait_for(ready.wait(), timeout=5)
+            else:
+                await asyncio.wait_for(self._subscribed[channel].wait(), timeout=5)
+
+    async def detach(self, listener: Listener) -> None:
+        with self._lock:
+            users = self.listeners.get(listener.user_id)
+            if users is None:
+                return
+            users.discard(listener)
+            last = not users
+            if last:
+                del self.listeners[listener.user_id]
+        if last and settings.REDIS_URL and self._pubsub is not None:
+            channel = user_channel(listener.user_id)
+            self._subscribed.pop(channel, None)
+            try:
+                await self._pubsub.unsubscribe(channel)
+            except Exception:  # noqa: BLE001 - the reader reconnects and resubscribes only live users
+                logger.debug("unsubscribe failed", exc_info=True)
+
+    def deliver(self, user_id: int, frame: str) -> None:
+        with self._lock:
+            targets = list(self.listeners.get(user_id, ()))
+        for listener in targets:
+            listener.put(frame)
+
+    def control(self, message: str) -> None:
+        command = json.loads(message)
+        if command.get("action") != "disconnect":
+            return
+        with self._lock:
+            targets = list(self.listeners.get(command["user_id"], ()))
+        for listener in targets:
+            if command.get("session_key") in (None, listener.session_key):
+                listener.close("disconnected")
+
+    def close_all(self, reason: str) -> None:
+        with self._lock:
+            targets = [listener for users in self.listeners.values() for listener in users]
+        for listener in targets:
+            listener.close(reason)
+
+    # called from other threads (in-process publishing) ---------------------------
+
+    def deliver_threadsafe(self, user_id: int, frame: str) -> None:
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.deliver, user_id, frame)
+
+    def control_threadsafe(self, message: str) -> None:
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.control, message)
+
+    # the Redis reader ------------------------------------------------------------
+
+    async def _ensure_reader(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            return
+        from redis import asyncio as aioredis
+
+        client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+        self._pubsub = client.pubsub()
+        ready = self._subscribed.setdefault(CONTROL_CHANNEL, asyncio.Event())
+        await self._pubsub.subscribe(CONTROL_CHANNEL)
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+        await asyncio.wait_for(ready.wait(), timeout=5)
+
+    async def _read(self) -> None:
+        try:
+            async for message in self._pubsub.listen():
+                kind = message["type"]
+                channel = message["channel"].decode()
+                if kind == "subscribe":
+                    self._subscribed.setdefault(channel, asyncio.Event()).set()
+                elif kind == "message":
+                    data = message["data"].decode()
+                    if channel == CONTROL_CHANNEL:
+                        self.control(data)
+                    else:
+                        self.deliver(int(channel[len(USER_CHANNEL_PREFIX):]), data)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - Redis went away
+            logger.warning("Lost the Redis subscription; closing streams so clients reconnect and replay", exc_info=True)
+        finally:
+            # Frames published while we were not subscribed are lost to this process:
+            # closing the streams makes every client reconnect and replay from the database.
+            self._subscribed.clear()
+            self._pubsub = None
+            self.close_all("resubscribe")
+
+    async def shutdown(self) -> None:
+        self.close_all("shutdown")
+        if self._reader is not None:
+            self._reader.cancel()
+
+
+hub = StreamHub()
+
+
+# --- the endpoint ---------------------------------------------------------------
+
+
+class _RequestShim:
+    """Just enough of a request for django.contrib.auth.get_user()."""
+
+    def __init__(self, session):
+        self.session = session
+
+
+def _authenticate(headers: dict[str, str]) -> tuple[int | None, str | None]:
+    """(user id, session key) from the session cookie or a Token header; runs in a worker thread."""
+    from django.contrib.auth import get_user
+    from django.utils.module_loading import import_string
+    from rest_framework.authtoken.models import Token
+
+    close_old_connections()
+    try:
+        authorization = headers.get("authorization", "")
+        if authorization:
+            scheme, _, key = authorization.partition(" ")
+            if scheme.lower() != "token" or not key.strip():
+                return None, None
+            token = Token.objects.select_related("user").filter(key=key.strip()).first()
+            if token is None or not token.user.is_active:
+                return None, None
+            return token.user.pk, None
+        cookie = SimpleCookie()
+        cookie.load(headers.get("cookie", ""))
+        morsel = cookie.get(settings.SESSION_COOKIE_NAME)
+        if morsel is None:
+            return None, None
+        session = import_string(settings.SESSION_ENGINE + ".SessionStore")(morsel.value)
+        user = get_user(_RequestShim(session))
+        if not user.is_authenticated or not user.is_active:
+            return None, None
+        return user.pk, session.session_key
+    finally:
+        # An open stream must not hold a database connection.
+        connection.close()
+
+
+def _replay(user_id: int, last_id: int) -> tuple[list[str], bool, int]:
+    """(frames the client missed, in id order; whether it missed too many; unread count)."""
+    from .models import Notification
+    from .selectors import notification_unread_count
+
+    close_old_connections()
+    try:
+        missed = list(
+            Notification.objects.filter(recipient_id=user_id, pk__gt=last_id, expired_at__isnull=True)
+            .order_by("pk")[: REPLAY_LIMIT + 1]
+        )
+        unread = notification_unread_count(user_id=user_id)
+    finally:
+        connection.close()
+    if len(missed) > REPLAY_LIMIT:
+        return [], True, unread
+    return [encode_frame("notification", _dumps(notification_payload(n)), n.pk) for n in missed], False, unread
+
+
+def _unread_count(user_id: int) -> int:
+    from .selectors import notification_unread_count
+
+    close_old_connections()
+    try:
+        return notification_unread_count(user_id=user_id)
+    finally:
+        connection.close()
+
+
+async def _respond(send, status: int, body: dict) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+_ID_LINE = re.compile(r"^id: (\d+)\n")
+
+
+def _parse_last_id(headers: dict[str, str], query: dict[str, list[str]]) -> int | None | str:
+    raw = headers.get("last-event-id") or (query.get("lastEventId") or query.get("last_event_id") or [""])[-1]
+    if raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        return "invalid"
+    return int(raw)
+
+
+async def sse_app(scope, receive, send) -> None:
+    """ASGI app for GET /events/: the authenticated user's own channel, nothing else."""
+    if scope["method"] != "GET":
+        await _respond(send, 405, {"detail": "Use GET.", "code": "method_not_allowed"})
+        return
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    if {"channel", "channels"} & set(query) or "channel" in headers or "channels" in headers:
+        await _respond(send, 400, {"detail": "Channels cannot be chosen: you always get your own.", "code": "invalid"})
+        return
+    last_id = _parse_last_id(headers, query)
+    if last_id == "invalid":
+        await _respond(send, 400, {"detail": "Last-Event-ID must be a notification id.", "code": "invalid"})
+        return
+
+    user_id, session_key = await sync_to_async(_authenticate, thread_sensitive=False)(headers)
+    if user_id is None:
+        await _respond(send, 403, {"detail": "Authentication required.", "code": "not_authenticated"})
+        return
+
+    listener = Listener(user_id, session_key)
+    # Subscribe before reading the database, so nothing falls between replay and live.
+    await hub.attach(listener)
+    try:
+        await _stream(send, receive, listener, last_id)
+    finally:
+        await hub.detach(listener)
+
+
+async def _stream(send, receive, listener: Listener, last_id: int | None) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache, no-transform"),
+                (b"x-accel-buffering", b"no"),
+            ],
+        }
+    )
+    replayed_up_to = last_id or 0
+    opening = f": {' ' * 2048}\nretry: {RETRY_MS}\n\nevent: stream-open\ndata: {{}}\n\n"
+    if last_id is None:
+        unread = await sync_to_async(_unread_count, thread_sensitive=False)(listener.user_id)
+        opening += encode_frame("unread_count", _dumps({"count": unread}))
+    else:
+        frames, too_old, unread = await sync_to_async(_replay, thread_sensitive=False)(listener.user_id, last_id)
+        if too_old:
+            opening += encode_frame("stream-reset", _dumps({"reason": "too many missed; reload from the API"}))
+        else:
+            opening += "".join(frames)
+            if frames:
+                replayed_up_to = int(_ID_LINE.match(frames[-1]).group(1))
+        opening += encode_frame("unread_count", _dumps({"count": unread}))
+    await send({"type": "http.response.body", "body": opening.encode(), "more_body": True})
+
+    disconnected = asyncio.get_running_loop().create_task(_wait_for_disconnect(receive))
+    try:
+        while True:
+            getter = asyncio.ensure_future(listener.queue.get())
+            done, _ = await asyncio.wait({getter, disconnected}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            if disconnected in done:
+                getter.cancel()
+                return
+            if not done:
+                getter.cancel()
+                await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
+                continue
+            frame = getter.result()
+            batch = [frame]
+            while not listener.queue.empty():  # coalesce a burst into one write
+                batch.append(listener.queue.get_nowait())
+            out = []
+            for item in batch:
+                if item is None:
+                    if listener.closed_reason == "disconnected":
+                        # Its reconnect will be refused (403), which stops the EventSource.
+                        out.append(encode_frame("stream-error", _dumps({"reason": "signed out"})))
+                    await send({"type": "http.response.body", "body": "".join(out).encode(), "more_body": False})
+                    return
+                match = _ID_LINE.match(item)
+                if match and int(match.group(1)) <= replayed_up_to:
+                    continue  # already sent in the replay
+                out.append(item)
+            if out:
+                await send({"type": "http.response.body", "body": "".join(out).encode(), "more_body": True})
+    finally:
+        disconnected.cancel()
+
+
+async def _wait_for_disconnect(receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
