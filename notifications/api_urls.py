@@ -1,1 +1,13 @@
-urlpatterns = []
+from django.urls import path
+
+from . import api
+
+app_name = "notifications-api"
+
+urlpatterns = [
+    path("notifications/", api.NotificationListView.as_view(), name="list"),
+    path("notifications/<int:notification_id>/read/", api.NotificationMarkReadView.as_view(), name="read"),
+    path("notifications/read-all/", api.NotificationMarkAllReadView.as_view(), name="read-all"),
+    path("notifications/unread-count/", api.NotificationUnreadCountView.as_view(), name="unread-count"),
+    path("notifications/preferences/", api.NotificationPreferencesView.as_view(), name="preferences"),
+]

@@ -1,0 +1,176 @@
+"""Django admin for notifications.
+
+Notifications are an append-only record: staff can look and delete, never add or
+edit. Templates are validated on save and previewed with the catalog's sample
+data. Outbox events can be retried from the change list.
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
+
+from jobs.exceptions import DomainError
+
+from . import services
+from .catalog import CATALOG
+from .forms import NotificationTemplateForm
+from .models import (
+    Notification,
+    NotificationPreference,
+    NotificationTemplate,
+    OutboxChunk,
+    OutboxEvent,
+    OutboxStatus,
+)
+from .rendering import template_preview
+
+
+@admin.register(NotificationTemplate)
+class NotificationTemplateAdmin(admin.ModelAdmin):
+    form = NotificationTemplateForm
+    list_display = ("name", "notification_type", "is_active", "default_priority", "updated_at")
+    list_filter = ("notification_type", "is_active", "default_priority")
+    search_fields = ("name", "title_template", "message_template")
+    readonly_fields = ("available_variables", "preview")
+    fieldsets = (
+        (None, {"fields": ("name", "notification_type", "is_active", "default_priority")}),
+        ("Text", {"fields": ("title_template", "message_template", "available_variables")}),
+        ("Preview with sample data", {"fields": ("preview",)}),
+    )
+
+    @admin.display(description="Available variables")
+    def available_variables(self, obj):
+        if obj is not None and obj.notification_type in CATALOG:
+            return ", ".join(CATALOG[obj.notification_type].variables)
+        rows = ((entry.type, ", ".join(entry.variables)) for entry in CATALOG.values())
+        return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows))
+
+    @admin.display(description="Preview")
+    def preview(self, obj):
+        if obj is None or obj.pk is None:
+            return "Save the template to see a preview."
+        try:
+            rendered = template_preview(
+                notification_type=obj.notification_type,
+                title_template=obj.title_template,
+                message_template=obj.message_template,
+            )
+        except ValidationError as exc:
+            return format_html_join("", "<p class='errornote'>{}</p>", ((m,) for m in exc.messages))
+        # Plain text, shown as such: format_html escapes it.
+        return format_html(
+            '<div class="notification-preview"><p><strong>{}</strong></p>'
+            '<p style="white-space: pre-wrap">{}</p></div>',
+            rendered.title,
+            rendered.message,
+        )
+
+
+class ExpiredFilter(admin.SimpleListFilter):
+    title = "expired"
+    parameter_name = "expired"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(expired_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(expired_at__isnull=True)
+        return queryset
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("id", "recipient", "notification_type", "priority", "title", "is_read", "is_expired", "created_at")
+    list_filter = ("notification_type", "priority", "is_read", ExpiredFilter)
+    search_fields = ("title", "recipient__username")
+    list_select_related = ("recipient",)
+    raw_id_fields = ("recipient", "event", "job")
+    # Counting a very large table on every page load is the slow part.
+    show_full_result_count = False
+
+    @admin.display(boolean=True, description="expired")
+    def is_expired(self, obj):
+        return obj.is_expired
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class OutboxChunkInline(admin.TabularInline):
+    model = OutboxChunk
+    fields = ("first_recipient_id", "last_recipient_id", "recipient_count", "is_done", "updated_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "event_type",
+        "status",
+        "attempts",
+        "recipient_count",
+        "chunk_count",
+        "created_at",
+        "processed_at",
+    )
+    list_filter = ("status", "event_type")
+    readonly_fields = (
+        "event_type",
+        "payload",
+        "dedupe_key",
+        "status",
+        "attempts",
+        "recipient_count",
+        "chunk_count",
+        "last_error",
+        "created_at",
+        "updated_at",
+        "processed_at",
+    )
+    inlines = (OutboxChunkInline,)
+    actions = ("retry_events",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry selected events", permissions=["change"])
+    def retry_events(self, request, queryset):
+        retried, skipped, refused = 0, 0, []
+        for event_id, event_status in queryset.values_list("pk", "status"):
+            if event_status == OutboxStatus.DONE:
+                skipped += 1  # the service leaves finished events alone
+                continue
+            try:
+                services.outbox_event_retry(event_id=event_id)
+            except DomainError as exc:
+                refused.append(f"#{event_id}: {exc.message}")
+            else:
+                retried += 1
+        if retried:
+            self.message_user(request, f"{retried} event(s) queued for retry.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} event(s) already done; not retried.", messages.INFO)
+        if refused:
+            self.message_user(request, "Not retried: " + "; ".join(refused), messages.WARNING)
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    list_display = ("user", "notification_type", "is_muted", "updated_at")
+    list_filter = ("notification_type", "is_muted")
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)

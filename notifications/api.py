@@ -1,0 +1,87 @@
+"""REST endpoints for a user's own notifications and preferences. Thin: parse, call, serialize."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors, services
+from .serializers import (
+    MarkedReadSerializer,
+    NotificationListFilterSerializer,
+    NotificationPreferencesSerializer,
+    NotificationSerializer,
+    UnreadCountSerializer,
+)
+
+TAGS = ["notifications"]
+
+
+@extend_schema(tags=TAGS, parameters=[NotificationListFilterSerializer])
+class NotificationListView(generics.ListAPIView):
+    """The caller's live notifications, latest first."""
+
+    serializer_class = NotificationSerializer
+
+    def get_queryset(self):
+        filters = NotificationListFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return selectors.notifications_for_user(
+            user=self.request.user,
+            unread=filters.validated_data["unread"],
+            notification_type=filters.validated_data.get("type"),
+        )
+
+
+class NotificationMarkReadView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses={200: NotificationSerializer, 404: OpenApiResponse(description="Not the caller's notification.")},
+    )
+    def post(self, request, notification_id: int):
+        notification = services.notification_mark_read(user=request.user, notification_id=notification_id)
+        return Response(NotificationSerializer(notification).data)
+
+
+class NotificationMarkAllReadView(APIView):
+    @extend_schema(tags=TAGS, request=None, responses=MarkedReadSerializer)
+    def post(self, request):
+        changed = services.notifications_mark_all_read(user=request.user)
+        return Response({"marked_read": changed})
+
+
+class NotificationUnreadCountView(APIView):
+    @extend_schema(tags=TAGS, responses=UnreadCountSerializer)
+    def get(self, request):
+        return Response({"count": selectors.notification_unread_count(user_id=request.user.pk)})
+
+
+class NotificationPreferencesView(APIView):
+    # Booleans are JSON true/false; a form encoding would make every value a string.
+    parser_classes = [JSONParser]
+
+    @extend_schema(tags=TAGS, responses=NotificationPreferencesSerializer)
+    def get(self, request):
+        return Response(self._body(selectors.notification_preferences_for(user=request.user)))
+
+    @extend_schema(
+        tags=TAGS,
+        request=NotificationPreferencesSerializer,
+        responses={
+            200: NotificationPreferencesSerializer,
+            400: OpenApiResponse(description="Bad body; nothing changed."),
+        },
+    )
+    def put(self, request):
+        serializer = NotificationPreferencesSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        muted = services.notification_preferences_update(user=request.user, muted=serializer.validated_data["muted"])
+        return Response(self._body(muted), status=status.HTTP_200_OK)
+
+    @staticmethod
+    def _body(muted: dict[str, bool]) -> dict:
+        return NotificationPreferencesSerializer(
+            {"muted": muted, "unmutable": sorted(selectors.UNMUTABLE_TYPES)}
+        ).data

@@ -1,0 +1,58 @@
+"""API shapes for notifications; validation of input only, the rules live in services."""
+
+from rest_framework import serializers
+
+from .catalog import NotificationType
+from .models import Notification
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "notification_type",
+            "title",
+            "message",
+            "priority",
+            "is_read",
+            "read_at",
+            "action_url",
+            "metadata",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class NotificationListFilterSerializer(serializers.Serializer):
+    """Query parameters of the list; a missing one means "no filter"."""
+
+    # default=None: in query strings DRF would otherwise read a missing boolean as False.
+    unread = serializers.BooleanField(required=False, allow_null=True, default=None)
+    type = serializers.ChoiceField(choices=NotificationType.choices, required=False, allow_blank=True)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true/false only: "yes", 1 or "false" in a JSON body are mistakes, not booleans."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class NotificationPreferencesSerializer(serializers.Serializer):
+    # Unknown and unmutable types are refused by the service, with the whole update.
+    muted = serializers.DictField(child=StrictBooleanField())
+    # Plain strings: a second enum over the same choices would clash in the OpenAPI schema.
+    unmutable = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+
+class MarkedReadSerializer(serializers.Serializer):
+    marked_read = serializers.IntegerField()
+
+
+class UnreadCountSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
