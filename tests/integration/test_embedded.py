@@ -1,0 +1,95 @@
+"""The embedded default (`make run` without PostgreSQL/Redis): SQLite, in-process tasks and SSE.
+
+A job posted through the API reaches an eligible cleaner's open stream with no
+broker and no Redis at all.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.utils import timezone
+
+from tests.integration.conftest import ROOT, Process, free_port, wait_for
+from tests.sse_client import SSEClient
+
+pytestmark = pytest.mark.integration
+
+SETUP_USERS = """
+from rest_framework.authtoken.models import Token
+from django.contrib.auth.models import User
+from jobs.models import CleanerProfile, ServiceType, Weekday
+client = User.objects.create_user("client", password="x")
+cleaner = User.objects.create_user("cleaner", password="x")
+CleanerProfile.objects.create(user=cleaner, service_types=frozenset(ServiceType.values),
+    working_days=frozenset(Weekday.values), latitude=52.3676, longitude=4.9041, service_radius_km=20, is_verified=True)
+print(json.dumps({"client": Token.objects.create(user=client).key, "cleaner": Token.objects.create(user=cleaner).key}))
+"""
+
+
+@pytest.fixture
+def embedded_server(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", DJANGO_SETTINGS_MODULE="project.settings")
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    out = subprocess.run(
+        [*manage, "shell", "-c", "import json\n" + SETUP_USERS],
+        cwd=ROOT, env=env, check=True, timeout=60, capture_output=True, text=True,
+    ).stdout
+    tokens = json.loads(out.strip().splitlines()[-1])
+    port = free_port()
+    server = Process(
+        "embedded",
+        [sys.executable, "-m", "uvicorn", "project.asgi:application", "--port", str(port),
+         "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
+        env, tmp_path,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, timeout=30, what="embedded server")
+        yield base, tokens
+    finally:
+        server.stop()
+
+
+def test_job_reaches_cleaner_stream_without_redis_or_broker(embedded_server):
+    base, tokens = embedded_server
+    health = httpx.get(f"{base}/healthz", timeout=5).json()
+    assert health["checks"] == {"database": "ok", "redis": "not configured"}
+
+    stream = SSEClient(f"{base}/events/", {"Authorization": f"Token {tokens['cleaner']}"})
+    try:
+        stream.wait_open()
+        response = httpx.post(
+            f"{base}/api/jobs/",
+            headers={"Authorization": f"Token {tokens['client']}"},
+            json={
+                "title": "Windows, 3rd floor",
+                "service_type": "windows",
+                "address": "Prinsengracht 2",
+                "city": "Amsterdam",
+                "latitude": 52.37,
+                "longitude": 4.89,
+                "scheduled_start": (timezone.now() + timedelta(days=1)).isoformat(),
+                "duration_hours": "2",
+                "budget": "60",
+            },
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        events = stream.wait_for(lambda evs: [e for e in evs if e.event == "notification"], timeout=10)
+    finally:
+        stream.close()
+    assert events[0].json()["title"] == "New Window cleaning job in Amsterdam"
