@@ -2,16 +2,22 @@
 
 Notifications are an append-only record: staff can look and delete, never add or
 edit. Templates are validated on save and previewed with the catalog's sample
-data. Outbox events can be retried from the change list.
+data. Outbox events can be retried from the change list, and staff send
+announcements (system_alert) from a page linked there.
 """
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from jobs.exceptions import DomainError
 
-from . import services
+from . import plans, services
 from .catalog import CATALOG
 from .forms import NotificationTemplateForm
 from .models import (
@@ -113,6 +119,19 @@ class OutboxChunkInline(admin.TabularInline):
         return False
 
 
+AUDIENCE_LABELS = {"all": "Everyone", "cleaners": "All cleaners", "clients": "All clients"}
+
+
+class AnnouncementForm(forms.Form):
+    """What staff fill in; services.announcement_send has the final word on validity."""
+
+    audience = forms.ChoiceField(
+        choices=[(audience, AUDIENCE_LABELS.get(audience, audience)) for audience in plans.AUDIENCES]
+    )
+    title = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"size": 80}))
+    message = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 8, "cols": 80}))
+
+
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(admin.ModelAdmin):
     list_display = (
@@ -145,6 +164,74 @@ class OutboxEventAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    # --- send an announcement ----------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        custom = [
+            path(
+                "send-announcement/",
+                self.admin_site.admin_view(self.send_announcement_view),
+                name="%s_%s_send_announcement" % info,
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def has_send_announcement_permission(self, request):
+        # The admin never adds outbox rows by hand (has_add_permission is False), so the
+        # model's add permission is what grants sending an announcement.
+        return request.user.is_active and request.user.is_staff and request.user.has_perm(
+            f"{self.opts.app_label}.add_{self.opts.model_name}"
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"can_send_announcement": self.has_send_announcement_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def send_announcement_view(self, request):
+        # admin_view already sent anonymous and non-staff users to the login page and
+        # applied csrf_protect and never_cache.
+        if not self.has_send_announcement_permission(request):
+            raise PermissionDenied
+        form = AnnouncementForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic():
+                    event = services.announcement_send(
+                        audience=data["audience"], title=data["title"], message=data["message"]
+                    )
+            except ValidationError as exc:
+                self._errors_onto_form(form, exc)
+            else:
+                audience_label = AUDIENCE_LABELS.get(data["audience"], data["audience"]).lower()
+                self.message_user(
+                    request,
+                    f"Announcement queued for {audience_label} as outbox event #{event.pk}.",
+                    messages.SUCCESS,
+                )
+                if self.has_view_or_change_permission(request):
+                    return redirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"))
+                return redirect(reverse("admin:index", current_app=self.admin_site.name))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Send announcement",
+            "subtitle": None,
+            "opts": self.opts,
+            "form": form,
+            "has_view_permission": self.has_view_or_change_permission(request),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/notifications/outboxevent/send_announcement.html", context)
+
+    @staticmethod
+    def _errors_onto_form(form, exc):
+        if hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, exc.messages)
 
     @admin.action(description="Retry selected events", permissions=["change"])
     def retry_events(self, request, queryset):
