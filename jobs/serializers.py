@@ -1,0 +1,153 @@
+"""API shapes: input serializers check types and ranges, output serializers render models.
+
+Input serializers never save: views pass their validated_data to a service, which
+owns the business rules. DRF's fields already refuse what would otherwise reach
+the database as garbage or crash it: CharField rejects NUL bytes (PostgreSQL cannot
+store them) and surrogates, FloatField rejects NaN, Infinity and ints too big for a
+float, DecimalField enforces max_digits/decimal_places, DateTimeField reports
+out-of-range offsets as field errors.
+"""
+
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from .models import (
+    MAX_BUDGET,
+    CleaningJob,
+    JobBid,
+    JobMessage,
+    JobStatus,
+    Payment,
+    ServiceType,
+)
+
+User = get_user_model()
+
+MONEY = {"max_digits": 9, "decimal_places": 2, "min_value": Decimal("1"), "max_value": MAX_BUDGET}
+
+
+# --- input ----------------------------------------------------------------------
+
+
+class JobFilterSerializer(serializers.Serializer):
+    """Query parameters of the job list; an unknown value is a 400, not an empty page."""
+
+    status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
+    service_type = serializers.ChoiceField(choices=ServiceType.choices, required=False)
+
+
+class JobCreateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=120)
+    description = serializers.CharField(max_length=4000, allow_blank=True, default="")
+    service_type = serializers.ChoiceField(choices=ServiceType.choices)
+    address = serializers.CharField(max_length=255)
+    city = serializers.CharField(max_length=100)
+    latitude = serializers.FloatField(min_value=-90, max_value=90)
+    longitude = serializers.FloatField(min_value=-180, max_value=180)
+    scheduled_start = serializers.DateTimeField()
+    duration_hours = serializers.DecimalField(
+        max_digits=4, decimal_places=1, min_value=Decimal("0.5"), max_value=Decimal("72")
+    )
+    budget = serializers.DecimalField(**MONEY)
+
+
+class BidPlaceSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(**MONEY)
+    message = serializers.CharField(max_length=2000, allow_blank=True, default="")
+
+
+class PaymentCreateSerializer(serializers.Serializer):
+    simulate_failure = serializers.BooleanField(
+        default=False, help_text="Ask the simulated payment provider to decline the charge."
+    )
+
+
+class MessageSendSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=4000)
+    recipient = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True),
+        # Parse the id as an integer first: a float such as 1e309 (infinity) would
+        # otherwise reach the ORM and overflow there.
+        pk_field=serializers.IntegerField(),
+        required=False,
+        allow_null=True,
+        help_text="The user to write to. A client must name the bidder unless the job is assigned; "
+        "a cleaner always writes to the client.",
+    )
+
+
+# --- output ---------------------------------------------------------------------
+
+
+class JobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CleaningJob
+        fields = [
+            "id",
+            "client",
+            "title",
+            "description",
+            "service_type",
+            "address",
+            "city",
+            "latitude",
+            "longitude",
+            "scheduled_start",
+            "duration_hours",
+            "budget",
+            "status",
+            "assigned_cleaner",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class BidSerializer(serializers.ModelSerializer):
+    cleaner_username = serializers.CharField(source="cleaner.username", read_only=True)
+
+    class Meta:
+        model = JobBid
+        fields = ["id", "job", "cleaner", "cleaner_username", "amount", "message", "status", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = ["id", "job", "payer", "payee", "amount", "status", "provider_reference", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    sender_username = serializers.CharField(source="sender.username", read_only=True)
+    recipient_username = serializers.CharField(source="recipient.username", read_only=True)
+
+    class Meta:
+        model = JobMessage
+        fields = ["id", "job", "sender", "sender_username", "recipient", "recipient_username", "body", "created_at"]
+        read_only_fields = fields
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(read_only=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API (see jobs/api_errors.py)."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Messages per input field; non_field_errors for the input as a whole.",
+    )
+
+
+class PaymentDeclinedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    payment = PaymentSerializer()
