@@ -6,8 +6,19 @@ is a single bitwise AND in SQL on PostgreSQL and SQLite alike, with no join.
 
 from collections.abc import Iterable
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.functional import cached_property
+
+
+class ChoiceSetFormField(forms.TypedMultipleChoiceField):
+    """Checkboxes; the model's value is a (frozen)set, which the widget only reads as a list."""
+
+    def prepare_value(self, value):
+        if isinstance(value, (set, frozenset)):
+            return sorted(value)
+        return value
 
 
 class ChoiceSetField(models.BigIntegerField):
@@ -37,6 +48,11 @@ class ChoiceSetField(models.BigIntegerField):
 
     def get_choices(self, *args, **kwargs):
         return []
+
+    @cached_property
+    def validators(self):
+        # Not BigIntegerField's range validators: they would compare the set with an int.
+        return [*self.default_validators, *self._validators]
 
     @property
     def values(self) -> list[str]:
@@ -87,9 +103,7 @@ class ChoiceSetField(models.BigIntegerField):
         return ",".join(sorted(self.value_from_object(obj) or ()))
 
     def formfield(self, **kwargs):
-        from django import forms
-
-        return forms.TypedMultipleChoiceField(
+        return ChoiceSetFormField(
             choices=self.set_choices,
             required=not self.blank,
             widget=forms.CheckboxSelectMultiple,

@@ -5,12 +5,13 @@ ValidationError for field errors) and never trust the caller to have checked.
 Notifications follow from the saves here through notifications/signals.py.
 """
 
+import math
 import uuid
 from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from . import selectors
@@ -28,8 +29,26 @@ from .models import (
 
 
 def _full_clean(instance, *, exclude=None) -> None:
-    """Model validation (lengths, ranges, choices); raises ValidationError with field errors."""
-    instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    """Model validation (lengths, ranges, choices); raises ValidationError with field errors.
+
+    Also checks what Django's model validation skips: a TextField's max_length (only
+    forms enforce it) and NaN in a FloatField (NaN passes every range validator).
+    """
+    errors = {}
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    for field in instance._meta.concrete_fields:
+        if field.name in (exclude or ()) or field.name in errors:
+            continue
+        value = getattr(instance, field.attname)
+        if isinstance(field, models.TextField) and field.max_length and value and len(value) > field.max_length:
+            errors[field.name] = [f"Ensure this value has at most {field.max_length} characters (it has {len(value)})."]
+        elif isinstance(field, models.FloatField) and isinstance(value, float) and not math.isfinite(value):
+            errors[field.name] = ["Enter a finite number."]
+    if errors:
+        raise ValidationError(errors)
 
 
 def _lock_job(job_id: int) -> CleaningJob:
