@@ -6,6 +6,7 @@ always after the database commit that it reports.
 
 import json
 import logging
+import os
 from datetime import timedelta
 from functools import partial
 
@@ -95,7 +96,7 @@ logger = logging.getLogger(__name__)
 # Audiences up to this size are delivered by the event's own task; bigger ones are
 # split into chunk tasks of this size, so workers share the load and a crash
 # repeats one chunk, not the whole fan-out.
-FANOUT_CHUNK_SIZE = 5000
+FANOUT_CHUNK_SIZE = int(os.environ.get("FANOUT_CHUNK_SIZE", "5000"))
 # The beat sweeper re-enqueues work that has sat unfinished this long.
 OUTBOX_GRACE = timedelta(seconds=30)
 OUTBOX_MAX_ATTEMPTS = 10
@@ -242,7 +243,8 @@ def outbox_chunk_process(*, chunk_id: int) -> None:
     """
     with transaction.atomic():
         chunk = (
-            OutboxChunk.objects.select_for_update(skip_locked=True)
+            # of=self: locking the joined event row too would make sibling chunks skip each other.
+            OutboxChunk.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("event")
             .filter(pk=chunk_id, is_done=False)
             .first()

@@ -190,6 +190,7 @@ class StreamHub:
         self._pubsub = None
         self._reader: asyncio.Task | None = None
         self._subscribed: dict[str, asyncio.Event] = {}
+        self._reader_lock: asyncio.Lock | None = None
 
     # called on the event loop -----------------------------------------------
 
@@ -262,6 +263,13 @@ class StreamHub:
     async def _ensure_reader(self) -> None:
         if self._reader is not None and not self._reader.done():
             return
+        if self._reader_lock is None:
+            self._reader_lock = asyncio.Lock()
+        async with self._reader_lock:  # many streams open at once; one subscription
+            if self._reader is None or self._reader.done():
+                await self._start_reader()
+
+    async def _start_reader(self) -> None:
         from redis import asyncio as aioredis
 
         client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)

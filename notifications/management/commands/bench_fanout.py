@@ -1,0 +1,305 @@
+"""Fan-out benchmark: our path against the stock path, for audiences of given sizes.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench REDIS_URL=redis://127.0.0.1:6379/12 \
+        python manage.py bench_fanout --recipients 1000,10000,100000 --runs 3
+
+Our path: a job is posted (a real service call, committed); a real Celery worker
+(started here, 2 processes) resolves the audience, inserts the notifications in
+chunks and publishes them through Redis; a real uvicorn server relays them to a
+sample of connected SSE clients. Timed from the commit to (a) every
+notification stored, (b) every SSE event published, (c) the last sample client's
+receipt.
+
+Stock path: one Notification.objects.create and one django-eventstream
+send_event (DjangoModelStorage, published to Redis) per recipient, in this process.
+"""
+
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, reset_queries, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from celery_app import app as celery_app
+from jobs import services as job_services
+from jobs.models import CleanerProfile, CleaningJob, JobStatus, ServiceType, Weekday
+from notifications import benchmarking as bench
+from notifications import services
+from notifications.catalog import NotificationType
+from notifications.models import Notification, OutboxEvent, OutboxStatus
+
+User = get_user_model()
+
+# A place of its own, far from the demo city, so benchmark jobs reach only benchmark cleaners.
+BENCH_LAT, BENCH_LON = 45.4642, 9.19
+BENCH_PREFIX = "bench-cleaner-"
+BENCH_CLIENT = "bench-client"
+
+
+class Command(BaseCommand):
+    help = "Measure the notification fan-out against the stock one-by-one path."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--recipients", default="1000,10000,100000", help="comma-separated audience sizes")
+        parser.add_argument("--runs", type=int, default=3, help="runs per size; medians are printed")
+        parser.add_argument("--sample", type=int, default=50, help="SSE clients connected during each run")
+        parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+        parser.add_argument(
+            "--stock-max", type=int, default=10000,
+            help="largest audience the stock path runs for real; bigger ones use its measured rate (marked ~)",
+        )
+        parser.add_argument("--stock-runs", type=int, default=None, help="runs of the stock path (default: --runs)")
+
+    def handle(self, *args, **options):
+        bench.require_full_stack()
+        sizes = sorted({int(s) for s in options["recipients"].split(",") if s.strip()})
+        if not sizes or sizes[0] < 1:
+            raise CommandError("--recipients needs positive integers")
+        runs, sample = options["runs"], options["sample"]
+        stock_runs = options["stock_runs"] or runs
+
+        self.stdout.write(f"Preparing {max(sizes):,} benchmark cleaners ...")
+        cleaner_ids = self._ensure_cleaners(max(sizes))
+        client = self._client()
+
+        worker = bench.start_worker(options["concurrency"])
+        server, base_url = bench.start_server()
+        results = []
+        try:
+            for size in sizes:
+                audience = cleaner_ids[:size]
+                self._set_audience(audience)
+                ours = [self._run_ours(client, audience, sample, base_url, worker) for _ in range(runs)]
+                queries, chunks = self._count_queries(client, audience)
+                stock = self._run_stock(audience, stock_runs, options["stock_max"])
+                results.append((size, ours, queries, chunks, stock))
+                self.stdout.write(f"  {size:,} recipients done")
+        finally:
+            server.stop()
+            worker.stop()
+            self._set_audience([])
+
+        self._report(results, runs)
+
+    # --- data --------------------------------------------------------------------
+
+    def _ensure_cleaners(self, count: int) -> list[int]:
+        existing = User.objects.filter(username__startswith=BENCH_PREFIX).count()
+        if existing < count:
+            password = make_password(None)
+            for start in range(existing, count, 5000):
+                users = [
+                    User(username=f"{BENCH_PREFIX}{i:06d}", password=password, is_active=True)
+                    for i in range(start, min(count, start + 5000))
+                ]
+                User.objects.bulk_create(users, batch_size=5000)
+                created = User.objects.filter(username__in=[u.username for u in users]).values_list("pk", flat=True)
+                CleanerProfile.objects.bulk_create(
+                    [
+                        CleanerProfile(
+                            user_id=pk, service_types=frozenset(ServiceType.values), working_days=frozenset(Weekday.values),
+                            latitude=BENCH_LAT, longitude=BENCH_LON, service_radius_km=30, is_verified=False,
+                        )
+                        for pk in created
+                    ],
+                    batch_size=5000,
+                )
+                self.stdout.write(f"  {min(count, start + 5000):,} / {count:,}", ending="\r")
+            self.stdout.write("")
+        return list(User.objects.filter(username__startswith=BENCH_PREFIX).order_by("pk").values_list("pk", flat=True)[:count])
+
+    def _client(self):
+        client, _ = User.objects.get_or_create(username=BENCH_CLIENT)
+        return client
+
+    def _set_audience(self, audience: list[int]) -> None:
+        """Exactly these benchmark cleaners are verified, so exactly they are eligible."""
+        profiles = CleanerProfile.objects.filter(user__username__startswith=BENCH_PREFIX)
+        profiles.update(is_verified=False)
+        if audience:
+            profiles.filter(user_id__lte=audience[-1]).update(is_verified=True)
+
+    def _post_job(self, client) -> CleaningJob:
+        with transaction.atomic():
+            job = job_services.job_create(
+                client=client, title="Benchmark office clean", service_type=ServiceType.OFFICE,
+                address="Piazza del Duomo 1", city="Milan", latitude=BENCH_LAT, longitude=BENCH_LON,
+                scheduled_start=timezone.now() + timedelta(days=2), duration_hours=Decimal("3"), budget=Decimal("100"),
+            )
+        return job
+
+    def _retire(self, job_ids: list[int]) -> None:
+        # Close the jobs without signals and drop their notifications: the next run starts clean.
+        Notification.objects.filter(job_id__in=job_ids).delete()
+        CleaningJob.objects.filter(pk__in=job_ids).update(status=JobStatus.CANCELLED)
+
+    # --- our path ------------------------------------------------------------------
+
+    def _run_ours(self, client, audience, sample, base_url, worker) -> dict:
+        step = max(1, len(audience) // max(1, sample))
+        sample_ids = audience[::step][:sample]
+        tokens = {uid: Token.objects.get_or_create(user_id=uid)[0].key for uid in sample_ids}
+        fleet = bench.SSEFleet(base_url, tokens)
+        fleet.start()
+        pool = worker.children()
+        for pid in pool:
+            bench.reset_peak_rss(pid)
+        baseline = {pid: bench.rss_mb(pid) for pid in pool}
+
+        started = time.time()
+        job = self._post_job(client)
+        event = self._wait_for_event(job.pk)
+        stored_at = self._wait_for_count(event.pk, len(audience))
+        event = self._wait_for_done(event.pk)
+        published_at = event.processed_at.timestamp()
+        received_at = self._wait_for_receipt(fleet, sample_ids)
+        fleet.stop()
+        growth = max((bench.peak_rss_mb(pid) - baseline[pid] for pid in pool), default=float("nan"))
+        peak = max((bench.peak_rss_mb(pid) for pid in pool), default=float("nan"))
+        self._retire([job.pk])
+        return {
+            "stored": stored_at - started,
+            "published": published_at - started,
+            "received": received_at - started if received_at else None,
+            "delivered": sum(1 for uid in sample_ids if fleet.stats.received.get(uid)),
+            "sample": len(sample_ids),
+            "peak_mb": peak,
+            "growth_mb": growth,
+        }
+
+    def _wait_for_event(self, job_id: int, timeout: float = 60) -> OutboxEvent:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            event = OutboxEvent.objects.filter(event_type=NotificationType.JOB_CREATED, payload__job_id=job_id).first()
+            if event:
+                return event
+            time.sleep(0.005)
+        raise CommandError("the job_created event was not recorded")
+
+    def _wait_for_count(self, event_id: int, expected: int, timeout: float = 300) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if Notification.objects.filter(event_id=event_id).count() >= expected:
+                return time.time()
+            time.sleep(0.01)
+        raise CommandError(f"only {Notification.objects.filter(event_id=event_id).count()} of {expected} stored")
+
+    def _wait_for_done(self, event_id: int, timeout: float = 300) -> OutboxEvent:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            event = OutboxEvent.objects.get(pk=event_id)
+            if event.status == OutboxStatus.DONE:
+                return event
+            time.sleep(0.01)
+        raise CommandError("the fan-out did not finish")
+
+    def _wait_for_receipt(self, fleet, sample_ids, timeout: float = 30) -> float | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            times = [fleet.stats.received.get(uid) for uid in sample_ids]
+            if all(times):
+                return max(t[0][1] for t in times)
+            time.sleep(0.01)
+        return None
+
+    def _count_queries(self, client, audience) -> tuple[int, int]:
+        """SQL statements of one fan-out, run in this process with chunk tasks inline."""
+        job = CleaningJob.objects.create(
+            client=client, title="Query count", service_type=ServiceType.OFFICE, address="x", city="Milan",
+            latitude=BENCH_LAT, longitude=BENCH_LON, scheduled_start=timezone.now() + timedelta(days=2),
+            duration_hours=Decimal("1"), budget=Decimal("10"),
+        )
+        # The save above recorded an event and enqueued it for the worker; take it over here instead.
+        event = OutboxEvent.objects.filter(payload__job_id=job.pk).first()
+        OutboxEvent.objects.filter(pk=event.pk).update(status=OutboxStatus.DONE)
+        mine = OutboxEvent.objects.create(event_type=NotificationType.JOB_CREATED, payload={"job_id": job.pk})
+        eager = celery_app.conf.task_always_eager
+        celery_app.conf.task_always_eager = True
+        try:
+            reset_queries()
+            with CaptureQueriesContext(connection) as captured:
+                services.outbox_event_process(event_id=mine.pk)
+        finally:
+            celery_app.conf.task_always_eager = eager
+        mine.refresh_from_db()
+        assert mine.recipient_count == len(audience), (mine.recipient_count, len(audience))
+        self._retire([job.pk])
+        return len(captured.captured_queries), mine.chunk_count
+
+    # --- the stock path ----------------------------------------------------------------
+
+    def _run_stock(self, audience, runs: int, stock_max: int) -> dict:
+        import redis
+        from django.conf import settings
+        from django_eventstream import eventstream
+        from django_eventstream.models import Event, EventCounter
+
+        measured = audience[:stock_max]
+        settings.EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+        eventstream.redis_client = redis.Redis.from_url(settings.REDIS_URL)
+        user = User.objects.get(pk=audience[0])
+        durations = []
+        try:
+            for _ in range(runs):
+                payload = {"notification_type": "job_created", "title": "New Office cleaning job in Milan",
+                           "message": "Benchmark", "priority": "medium", "action_url": "/jobs/0/"}
+                started = time.perf_counter()
+                for recipient_id in measured:
+                    notification = Notification.objects.create(
+                        recipient_id=recipient_id, notification_type="job_created", title=payload["title"],
+                        message=payload["message"], priority="medium", action_url=payload["action_url"],
+                    )
+                    eventstream.send_event(f"user-{recipient_id}", "notification", payload | {"id": notification.pk})
+                durations.append(time.perf_counter() - started)
+                Notification.objects.filter(recipient_id__in=measured, event__isnull=True, title=payload["title"]).delete()
+                Event.objects.all().delete()
+                EventCounter.objects.all().delete()
+        finally:
+            del settings.EVENTSTREAM_STORAGE_CLASS
+            eventstream.redis_client = None
+        seconds = bench.median(durations)
+        rate = len(measured) / seconds
+        return {
+            "seconds": seconds * len(audience) / len(measured),
+            "rate": rate,
+            "extrapolated": len(measured) < len(audience),
+            "user": user.pk,
+        }
+
+    # --- report ------------------------------------------------------------------------
+
+    def _report(self, results, runs) -> None:
+        self.stdout.write("")
+        self.stdout.write(f"Fan-out, medians of {runs} runs (seconds from commit; ~ = stock time extrapolated from its measured rate)")
+        headers = [
+            "recipients", "stored s", "published s", "SSE sample received s", "notifications/s",
+            "SQL queries", "chunks", "worker peak MB", "worker growth MB", "stock s", "stock/s", "speed-up",
+        ]
+        rows = []
+        summary = []
+        for size, ours, queries, chunks, stock in results:
+            published = bench.median(r["published"] for r in ours)
+            rows.append([
+                size,
+                bench.median(r["stored"] for r in ours),
+                published,
+                bench.median(r["received"] for r in ours),
+                size / published,
+                queries,
+                chunks,
+                bench.median(r["peak_mb"] for r in ours),
+                bench.median(r["growth_mb"] for r in ours),
+                ("~" if stock["extrapolated"] else "") + f"{stock['seconds']:,.2f}",
+                stock["rate"],
+                f"{stock['seconds'] / published:,.0f}x",
+            ])
+            delivered = [f"{r['delivered']}/{r['sample']}" for r in ours]
+            summary.append(f"  {size:,}: SSE sample deliveries per run {', '.join(delivered)}")
+        bench.print_table(self.stdout.write, headers, rows)
+        self.stdout.write("\n".join(summary))
