@@ -74,6 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.live_notifications",
             ],
         },
     },
@@ -110,7 +111,7 @@ STATIC_ROOT = BASE_DIR / "static"
 # Served by WhiteNoise under any server; in development straight from the apps.
 WHITENOISE_USE_FINDERS = DEBUG
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 
 # Bodies above this are refused with 400 before a view sees them.

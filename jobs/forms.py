@@ -1,0 +1,98 @@
+"""Page forms: they check the shape of the input; the services check the rules.
+
+A service's ValidationError is mapped back onto these fields by `add_service_errors`.
+"""
+
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from .models import MAX_BUDGET, CleaningJob, JobBid, JobMessage, ServiceType
+
+
+def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Attach a service's ValidationError to the form: per field where it names one, else to the form."""
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)
+
+
+def _max_length(model, field: str) -> int:
+    return model._meta.get_field(field).max_length
+
+
+class JobForm(forms.Form):
+    title = forms.CharField(
+        max_length=_max_length(CleaningJob, "title"),
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Deep clean of a 2-bedroom flat", "autocomplete": "off"}),
+    )
+    service_type = forms.ChoiceField(choices=[("", "Choose a service")] + list(ServiceType.choices))
+    description = forms.CharField(
+        required=False,
+        max_length=_max_length(CleaningJob, "description"),
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Rooms, surfaces, pets, access, what to bring…"}),
+    )
+    address = forms.CharField(max_length=_max_length(CleaningJob, "address"), widget=forms.TextInput(attrs={"autocomplete": "street-address"}))
+    city = forms.CharField(max_length=_max_length(CleaningJob, "city"), widget=forms.TextInput(attrs={"autocomplete": "address-level2"}))
+    latitude = forms.FloatField(
+        min_value=-90, max_value=90, widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+        help_text="Between -90 and 90, e.g. 52.3676.",
+    )
+    longitude = forms.FloatField(
+        min_value=-180, max_value=180, widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+        help_text="Between -180 and 180, e.g. 4.9041.",
+    )
+    scheduled_start = forms.DateTimeField(
+        label="Start",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Local time.",
+    )
+    duration_hours = forms.DecimalField(
+        label="Duration (hours)", min_value=Decimal("0.5"), max_value=Decimal("72"), max_digits=4, decimal_places=1,
+        widget=forms.NumberInput(attrs={"step": "0.5", "inputmode": "decimal"}),
+    )
+    budget = forms.DecimalField(
+        label="Budget (€)", min_value=Decimal("1"), max_value=MAX_BUDGET, max_digits=9, decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+    )
+
+    def clean_scheduled_start(self):
+        start = self.cleaned_data["scheduled_start"]
+        if start <= timezone.now():
+            raise ValidationError("The start must be in the future.")
+        return start
+
+
+class BidForm(forms.Form):
+    amount = forms.DecimalField(
+        label="Your price (€)", min_value=Decimal("1"), max_value=MAX_BUDGET, max_digits=9, decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+    )
+    message = forms.CharField(
+        label="Message to the client", required=False, max_length=_max_length(JobBid, "message") or 2000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Experience, what you bring, questions…"}),
+    )
+
+
+class MessageForm(forms.Form):
+    """The client chooses which cleaner to write to; a cleaner always writes to the client."""
+
+    body = forms.CharField(
+        label="Message", max_length=_max_length(JobMessage, "body") or 4000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a message…"}),
+    )
+    recipient = forms.TypedChoiceField(label="To", coerce=int, required=False)
+
+    def __init__(self, *args, recipients=None, **kwargs):
+        """recipients: [(user_id, label)] for the client; None for a cleaner (no choice)."""
+        super().__init__(*args, **kwargs)
+        if recipients is None:
+            del self.fields["recipient"]
+        else:
+            self.fields["recipient"].choices = recipients
+            self.fields["recipient"].required = True
