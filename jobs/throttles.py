@@ -1,6 +1,18 @@
+import logging
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
+
+logger = logging.getLogger(__name__)
+
+# The counters live in the cache, which is Redis when REDIS_URL is set. If it cannot be
+# reached the request goes through unthrottled (fail open): a rate limit must not turn
+# a Redis outage into 500s, since the write itself needs only PostgreSQL and its
+# notifications wait in the outbox.
+CACHE_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class ScopedWriteRateThrottle(ScopedRateThrottle):
@@ -19,4 +31,8 @@ class ScopedWriteRateThrottle(ScopedRateThrottle):
     def allow_request(self, request, view):
         if request.method in SAFE_METHODS:
             return True
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except CACHE_UNREACHABLE:
+            logger.warning("Throttle cache unreachable: %s %s let through unthrottled.", request.method, request.path)
+            return True
