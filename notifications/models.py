@@ -56,6 +56,8 @@ class OutboxChunk(models.Model):
     event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="chunks")
     first_recipient_id = models.BigIntegerField()
     last_recipient_id = models.BigIntegerField()
+    # The audience is resolved once, by the event's task; chunks only insert these ids.
+    recipient_ids = models.JSONField(default=list)
     is_done = models.BooleanField(default=False)
     recipient_count = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
@@ -70,11 +72,15 @@ class OutboxChunk(models.Model):
 
 
 class Notification(models.Model):
+    # Foreign keys without their own index: the composite indexes below lead with them,
+    # and every extra index slows the bulk insert of a fan-out.
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", db_index=False
     )
     # The event that caused it; (event, recipient) is unique, so every fan-out is idempotent.
-    event = models.ForeignKey(OutboxEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    event = models.ForeignKey(
+        OutboxEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
     notification_type = models.CharField(max_length=32, choices=NotificationType.choices)
     title = models.CharField(max_length=200)
     message = models.TextField(max_length=2000, blank=True)
@@ -85,7 +91,7 @@ class Notification(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # The job it is about, if any: lets a job's offers be expired in one UPDATE.
     job = models.ForeignKey(
-        "jobs.CleaningJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "jobs.CleaningJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     # Retracted (e.g. the job was taken): hidden from lists and counts.
     expired_at = models.DateTimeField(null=True, blank=True)

@@ -204,12 +204,17 @@ def outbox_event_process(*, event_id: int) -> None:
         if plan is None:
             _outbox_event_finish(event, recipient_count=0)
             return
-        bounds = _chunk_bounds(plan.recipients, size=FANOUT_CHUNK_SIZE)
-        if not bounds:
+        # The one query that resolves the audience (preferences included), run once per event.
+        recipient_ids = list(plan.recipients.order_by("pk").values_list("pk", flat=True))
+        if not recipient_ids:
             _outbox_event_finish(event, recipient_count=0)
             return
+        slices = [recipient_ids[i : i + FANOUT_CHUNK_SIZE] for i in range(0, len(recipient_ids), FANOUT_CHUNK_SIZE)]
         chunks = OutboxChunk.objects.bulk_create(
-            [OutboxChunk(event=event, first_recipient_id=lo, last_recipient_id=hi) for lo, hi in bounds]
+            [
+                OutboxChunk(event=event, first_recipient_id=ids[0], last_recipient_id=ids[-1], recipient_ids=ids)
+                for ids in slices
+            ]
         )
         event.status = OutboxStatus.DISPATCHED
         event.chunk_count = len(chunks)
@@ -220,19 +225,6 @@ def outbox_event_process(*, event_id: int) -> None:
     else:
         for chunk in chunks:
             _enqueue(process_outbox_chunk, chunk.pk)
-
-
-def _chunk_bounds(recipients, *, size: int) -> list[tuple[int, int]]:
-    """[(first_id, last_id)] covering `size` recipients each, computed in one query."""
-    ids = recipients.order_by().values("id")
-    sql, params = ids.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT MIN(id), MAX(id) FROM (SELECT r.id, (ROW_NUMBER() OVER (ORDER BY r.id) - 1) / %s AS bucket "
-            f"FROM ({sql}) AS r) AS numbered GROUP BY bucket ORDER BY 1",
-            [size, *params],
-        )
-        return [(lo, hi) for lo, hi in cursor.fetchall()]
 
 
 def outbox_chunk_process(*, chunk_id: int) -> None:
@@ -252,11 +244,11 @@ def outbox_chunk_process(*, chunk_id: int) -> None:
         if chunk is None:
             return
         event = chunk.event
+        # Re-check the world (is the job still open?) before writing anything.
         plan = plans.delivery_plan_for(event_type=event.event_type, payload=event.payload)
         if plan is not None:
-            recipients = plan.recipients.filter(pk__gte=chunk.first_recipient_id, pk__lte=chunk.last_recipient_id)
             rendered = rendering.template_render(notification_type=event.event_type, context=plan.context)
-            _insert_notifications(event=event, plan=plan, rendered=rendered, recipients=recipients)
+            _insert_notifications(event=event, plan=plan, rendered=rendered, recipient_ids=chunk.recipient_ids)
 
     delivered = Notification.objects.filter(
         event_id=event.pk, recipient_id__gte=chunk.first_recipient_id, recipient_id__lte=chunk.last_recipient_id
@@ -279,17 +271,19 @@ def _outbox_event_finish(event: OutboxEvent, *, recipient_count: int) -> None:
     )
 
 
-def _insert_notifications(*, event: OutboxEvent, plan: plans.DeliveryPlan, rendered, recipients) -> None:
-    """One INSERT ... SELECT for the whole chunk: no rows travel through Python."""
-    sql, params = recipients.order_by().values("id").query.sql_with_params()
-    ops = connection.ops
-    metadata = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+def _insert_notifications(*, event: OutboxEvent, plan: plans.DeliveryPlan, rendered, recipient_ids: list[int]) -> None:
+    """One INSERT ... SELECT for the whole chunk, the ids passed as a single array parameter."""
+    if connection.vendor == "postgresql":
+        ids_sql, ids_param, metadata = "unnest(%s::bigint[]) AS r(id)", list(recipient_ids), "CAST(%s AS jsonb)"
+    else:  # SQLite, the embedded default
+        ids_sql = "(SELECT CAST(value AS INTEGER) AS id FROM json_each(%s)) AS r"
+        ids_param, metadata = json.dumps(recipient_ids), "%s"
     table = Notification._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (recipient_id, event_id, notification_type, title, message, priority, "
             f"is_read, action_url, metadata, job_id, created_at) "
-            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s FROM ({sql}) AS r WHERE true "
+            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s FROM {ids_sql} WHERE true "
             f"ON CONFLICT (event_id, recipient_id) DO NOTHING",
             [
                 event.pk,
@@ -301,8 +295,8 @@ def _insert_notifications(*, event: OutboxEvent, plan: plans.DeliveryPlan, rende
                 plan.action_url,
                 json.dumps(plan.metadata, cls=DjangoJSONEncoder),
                 plan.job_id,
-                ops.adapt_datetimefield_value(timezone.now()),
-                *params,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+                ids_param,
             ],
         )
 

@@ -112,6 +112,8 @@ class Command(BaseCommand):
                 )
                 self.stdout.write(f"  {min(count, start + 5000):,} / {count:,}", ending="\r")
             self.stdout.write("")
+            with connection.cursor() as cursor:  # fresh planner statistics, as autovacuum would give
+                cursor.execute("ANALYZE auth_user, jobs_cleanerprofile")
         return list(User.objects.filter(username__startswith=BENCH_PREFIX).order_by("pk").values_list("pk", flat=True)[:count])
 
     def _client(self):
