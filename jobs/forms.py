@@ -50,7 +50,6 @@ class JobForm(forms.Form):
         label="Start",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Local time.",
     )
     duration_hours = forms.DecimalField(
         label="Duration (hours)", min_value=Decimal("0.5"), max_value=Decimal("72"), max_digits=4, decimal_places=1,
@@ -60,6 +59,10 @@ class JobForm(forms.Form):
         label="Budget (€)", min_value=Decimal("1"), max_value=MAX_BUDGET, max_digits=9, decimal_places=2,
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scheduled_start"].help_text = f"Time zone: {timezone.get_current_timezone_name()}."
 
     def clean_scheduled_start(self):
         start = self.cleaned_data["scheduled_start"]

@@ -402,10 +402,14 @@
     };
   }
 
-  window.addEventListener("offline", function () { setConn("offline"); });
-  window.addEventListener("online", function () {
-    if (!signedOut && (!source || source.readyState === EventSource.CLOSED)) connect(true);
+  // Off the network the stream is dead even if the socket has not noticed yet: close it, and
+  // open a new one when the network is back (it replays from the newest id seen).
+  window.addEventListener("offline", function () {
+    clearTimeout(retryTimer);
+    if (source) source.close();
+    setConn("offline");
   });
+  window.addEventListener("online", function () { if (!signedOut) connect(true); });
   window.addEventListener("pagehide", function () { if (source) source.close(); });
   window.addEventListener("pageshow", function (event) { if (event.persisted && !signedOut) connect(true); });
 

@@ -1,0 +1,147 @@
+"""The bell across tabs, and a stream that drops and comes back without losing or repeating anything."""
+
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import expect
+
+from jobs import services as job_services
+from notifications import streams
+from notifications.models import Notification
+from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
+from tests.integration.conftest import free_port, wait_for
+from tests.notifications.factories import NotificationFactory
+
+from .conftest import LIVE_MS, screenshot, start_server_on
+from .helpers import assert_not_reloaded, badge, bell_ids, mark_no_reload
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+def test_mark_read_in_one_tab_updates_the_badge_in_another(live_server_url, people):
+    client = ClientFactory(first_name="Anna")
+    job = CleaningJobFactory(client=client, title="Weekly office clean")
+    notes = [
+        NotificationFactory(recipient=client, title=f"New bid on Weekly office clean ({name})", message=f"{name} offers €{price}.00.",
+                            action_url=f"/jobs/{job.pk}/", metadata={"job_id": job.pk})
+        for name, price in (("Ben", 95), ("Cleo", 90), ("Dev", 99))
+    ]
+    NotificationFactory(recipient=client, notification_type="system_alert", priority="urgent", title="Scheduled maintenance tonight",
+                        message="The site will be read-only from 02:00 to 02:30 UTC.", action_url="/notifications/")
+    anna = people(live_server_url, client)
+    first, second = anna.page, anna.new_tab()
+    anna.goto_live("/notifications/", first)
+    anna.goto_live("/jobs/mine/", second)
+    mark_no_reload(second)
+    expect(badge(first)).to_have_text("4")
+    expect(badge(second)).to_have_text("4")
+    screenshot(first, "notifications-list-laptop")
+
+    # Open the dropdown in the first tab and click a notification: it is marked read and opens its page.
+    first.click("#bell")
+    expect(first.locator("#bell-panel")).to_be_visible()
+    screenshot(first, "bell-dropdown-laptop")
+    first.click(f'#bell-list [data-notification-link="{notes[1].pk}"]')
+    first.wait_for_url(f"**/jobs/{job.pk}/")
+    expect(badge(second)).to_have_text("3", timeout=LIVE_MS)
+    expect(second.locator(f'#bell-list [data-notification-id="{notes[1].pk}"]')).not_to_have_class("is-unread", timeout=LIVE_MS)
+    assert Notification.objects.get(pk=notes[1].pk).is_read
+
+    # "Mark all read" from the first tab's dropdown empties the badge in the second.
+    anna.goto_live(f"/jobs/{job.pk}/", first)
+    first.click("#bell")
+    first.click("#bell-read-all button")
+    expect(badge(first)).to_be_hidden()
+    expect(badge(second)).to_be_hidden(timeout=LIVE_MS)
+    expect(second.locator("#bell-list .is-unread")).to_have_count(0)
+    assert_not_reloaded(second)
+    assert not Notification.objects.filter(recipient=client, is_read=False).exists()
+    assert anna.dialogs == [] and anna.errors == []
+
+
+def test_the_full_list_page_mark_read_without_javascript_tricks(live_server_url, people):
+    client = ClientFactory()
+    note = NotificationFactory(recipient=client, title="Your bid was accepted", notification_type="bid_accepted", priority="high")
+    anna = people(live_server_url, client)
+    other_tab = anna.new_tab()
+    anna.goto_live("/jobs/mine/", other_tab)
+    anna.goto_live("/notifications/")
+    anna.page.click(f'[data-notification-id="{note.pk}"] button:has-text("Mark read")')
+    anna.page.wait_for_load_state()
+    expect(badge(other_tab)).to_be_hidden(timeout=LIVE_MS)
+    expect(anna.page.locator(f'#main [data-notification-id="{note.pk}"]')).not_to_have_class("is-unread")
+
+
+def bids_on(job, cleaners, start_price=100):
+    for offset, cleaner in enumerate(cleaners):
+        job_services.bid_place(job=job, cleaner=cleaner, amount=Decimal(start_price + offset), message=f"Offer {offset + 1}")
+
+
+def test_offline_page_catches_up_on_every_missed_notification_once(live_server_url, people, publish_through_redis):
+    client = ClientFactory(first_name="Anna")
+    job = CleaningJobFactory(client=client, title="Window cleaning, 12 windows")
+    cleaners = [CleanerFactory(first_name=name) for name in ("Ben", "Cleo", "Dev")]
+    anna = people(live_server_url, client)
+    page = anna.goto_live(f"/jobs/{job.pk}/")
+    mark_no_reload(page)
+
+    anna.context.set_offline(True)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    # Sent while the page is away: published through Redis to nobody.
+    bids_on(job, cleaners)
+    wait_for(lambda: Notification.objects.filter(recipient=client).count() == 3, timeout=15, what="three bid notifications")
+    expect(page.locator("#toasts .toast")).to_have_count(0)
+    screenshot(page, "connection-offline-laptop")
+
+    anna.context.set_offline(False)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10_000)
+    expected = sorted(Notification.objects.filter(recipient=client).values_list("pk", flat=True))
+    expect(page.locator("#bell-list [data-notification-id]")).to_have_count(3, timeout=LIVE_MS)
+    expect(badge(page)).to_have_text("3")
+    expect(page.locator("#toasts .toast")).to_have_count(3)
+    expect(page.locator("#bids .bid")).to_have_count(3, timeout=LIVE_MS)
+
+    # A retried publish repeats them: nothing shows twice.
+    streams.publish_notifications(Notification.objects.filter(recipient=client))
+    page.wait_for_timeout(700)
+    assert sorted(bell_ids(page)) == expected
+    expect(badge(page)).to_have_text("3")
+    expect(page.locator("#toasts .toast")).to_have_count(3)
+    assert_not_reloaded(page)
+    assert anna.errors == []
+
+
+def test_server_restart_page_reconnects_and_replays_once(transactional_db, clean_redis, people, tmp_path, publish_through_redis):
+    port = free_port()
+    server = start_server_on(tmp_path, port, name="web-1")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        client = ClientFactory(first_name="Anna")
+        job = CleaningJobFactory(client=client, title="Carpet cleaning, living room")
+        cleaners = [CleanerFactory(first_name=name) for name in ("Ben", "Cleo", "Dev", "Eli")]
+        bids_on(job, cleaners[:1])
+        before = Notification.objects.get(recipient=client)
+
+        anna = people(base, client)
+        page = anna.goto_live(f"/jobs/{job.pk}/")
+        mark_no_reload(page)
+        expect(badge(page)).to_have_text("1")
+
+        server.stop()
+        expect(page.locator("#conn")).not_to_have_attribute("data-state", "live", timeout=5000)
+        bids_on(job, cleaners[1:], start_price=110)
+        wait_for(lambda: Notification.objects.filter(recipient=client).count() == 4, timeout=15, what="the missed notifications")
+
+        server = start_server_on(tmp_path, port, name="web-2")
+        expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=20_000)
+        expected = sorted(Notification.objects.filter(recipient=client).values_list("pk", flat=True))
+        expect(page.locator("#bell-list [data-notification-id]")).to_have_count(4, timeout=LIVE_MS)
+        assert sorted(bell_ids(page)) == expected
+        assert before.pk in expected
+        expect(badge(page)).to_have_text("4")
+        expect(page.locator("#toasts .toast")).to_have_count(3)  # the three new ones, not the one already shown
+        expect(page.locator("#bids .bid")).to_have_count(4, timeout=LIVE_MS)
+        assert_not_reloaded(page)
+        assert anna.errors == []
+    finally:
+        server.stop()
