@@ -100,6 +100,8 @@ def job_create(
         status=JobStatus.OPEN,
     )
     _full_clean(job)
+    if timezone.is_naive(scheduled_start):
+        raise ValidationError({"scheduled_start": ["Give the start with a time zone."]})
     if scheduled_start <= timezone.now():
         raise ValidationError({"scheduled_start": ["The start must be in the future."]})
     job.save()
@@ -141,8 +143,10 @@ def job_cancel(*, job: CleaningJob, client) -> CleaningJob:
         raise ActionForbidden("Only the client who posted this job can cancel it.")
     if job.status not in (JobStatus.OPEN, JobStatus.ASSIGNED):
         raise InvalidTransition(f"A job that is {job.get_status_display().lower()} cannot be cancelled.")
+    # Status first: the job_cancelled event then still sees who was bidding.
+    _job_set_status(job, JobStatus.CANCELLED)
     _reject_pending_bids(job=job)
-    return _job_set_status(job, JobStatus.CANCELLED)
+    return job
 
 
 def _reject_pending_bids(*, job: CleaningJob, keep: JobBid | None = None) -> None:
@@ -198,7 +202,7 @@ def bid_accept(*, bid: JobBid, client) -> JobBid:
         raise InvalidTransition("This job already has an accepted bid or is no longer open.")
     bid = JobBid.objects.select_for_update().get(pk=bid.pk)
     if bid.status != BidStatus.PENDING:
-        raise InvalidTransition(f"A {bid.status} bid cannot be accepted.")
+        raise InvalidTransition(f"This bid is {bid.status} and cannot be accepted.")
     bid.status = BidStatus.ACCEPTED
     bid.save(update_fields=["status", "updated_at"])
     _reject_pending_bids(job=job, keep=bid)
@@ -214,7 +218,7 @@ def bid_reject(*, bid: JobBid, client) -> JobBid:
         raise ActionForbidden("Only the client who posted this job can reject bids.")
     bid = JobBid.objects.select_for_update().get(pk=bid.pk)
     if bid.status != BidStatus.PENDING:
-        raise InvalidTransition(f"A {bid.status} bid cannot be rejected.")
+        raise InvalidTransition(f"This bid is {bid.status} and cannot be rejected.")
     bid.status = BidStatus.REJECTED
     bid.save(update_fields=["status", "updated_at"])
     return bid
@@ -226,7 +230,7 @@ def bid_withdraw(*, bid: JobBid, cleaner) -> JobBid:
     if bid.cleaner_id != cleaner.pk:
         raise ActionForbidden("Only the cleaner who placed this bid can withdraw it.")
     if bid.status != BidStatus.PENDING:
-        raise InvalidTransition(f"A {bid.status} bid cannot be withdrawn.")
+        raise InvalidTransition(f"This bid is {bid.status} and cannot be withdrawn.")
     bid.status = BidStatus.WITHDRAWN
     bid.save(update_fields=["status", "updated_at"])
     return bid

@@ -258,7 +258,7 @@ def test_accepting_a_bid_that_is_not_pending_is_409(api_as, status):
     response = api_as(bid.job.client).post(bid_url(bid.pk, "accept"))
 
     assert response.status_code == 409
-    assert response.json() == {"detail": f"A {status} bid cannot be accepted.", "code": "conflict"}
+    assert response.json() == {"detail": f"This bid is {status} and cannot be accepted.", "code": "conflict"}
     bid.job.refresh_from_db()
     assert bid.job.status == JobStatus.OPEN
 
@@ -294,7 +294,7 @@ def test_rejecting_a_rejected_bid_is_409(api_as):
     response = api_as(bid.job.client).post(bid_url(bid.pk, "reject"))
 
     assert response.status_code == 409
-    assert response.json()["detail"] == "A rejected bid cannot be rejected."
+    assert response.json()["detail"] == "This bid is rejected and cannot be rejected."
 
 
 def test_cleaner_cannot_reject_a_bid(api_as):
