@@ -9,7 +9,17 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install stack worker beat flower clean
+# The full stack from the venv: PostgreSQL and Redis on this machine.
+STACK_DB_HOST ?= 127.0.0.1
+STACK_DB_NAME ?= marketplace
+STACK_DATABASE_URL ?= postgres://postgres@$(STACK_DB_HOST):5432/$(STACK_DB_NAME)
+STACK_REDIS_URL ?= redis://127.0.0.1:6379/0
+FLOWER_PORT ?= 5555
+FLOWER_BASIC_AUTH ?= admin:change-me
+STACK_ENV = DATABASE_URL=$(STACK_DATABASE_URL) REDIS_URL=$(STACK_REDIS_URL)
+BEAT_SCHEDULE ?= /tmp/marketplace-celerybeat-schedule
+
+.PHONY: run test install stack stack-check worker beat flower clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +32,36 @@ install: $(VENV)/.installed
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --clients 20 --cleaners 500
-	$(VENV)/bin/uvicorn project.asgi:application --host $(HOST) --port $(PORT)
+	$(VENV)/bin/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3
 
 test: install
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+stack-check:
+	@pg_isready -h $(STACK_DB_HOST) -p 5432 -q || { echo "PostgreSQL is not answering on $(STACK_DB_HOST):5432 (see .ci/run to start it)"; exit 1; }
+	@$(PY) -c "import redis; redis.Redis.from_url('$(STACK_REDIS_URL)', socket_connect_timeout=2).ping()" || { echo "Redis is not answering at $(STACK_REDIS_URL) (see .ci/run to start it)"; exit 1; }
+	@psql -h $(STACK_DB_HOST) -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$(STACK_DB_NAME)'" | grep -q 1 \
+		|| createdb -h $(STACK_DB_HOST) -U postgres $(STACK_DB_NAME)
+
+stack: install stack-check
+	$(STACK_ENV) $(PY) manage.py migrate --noinput
+	$(STACK_ENV) $(PY) manage.py seed_demo --clients 20 --cleaners 500
+	@echo "web http://$(HOST):$(PORT)  flower http://127.0.0.1:$(FLOWER_PORT) ($(FLOWER_BASIC_AUTH))  Ctrl-C stops all four"
+	@pids=""; trap 'kill $$pids 2>/dev/null; wait' INT TERM EXIT; \
+	$(STACK_ENV) $(VENV)/bin/celery -A celery_app worker -Q fanout,default --loglevel=INFO & pids="$$pids $$!"; \
+	$(STACK_ENV) $(VENV)/bin/celery -A celery_app beat --enable-remote-control --schedule $(BEAT_SCHEDULE) --loglevel=INFO & pids="$$pids $$!"; \
+	$(STACK_ENV) $(VENV)/bin/celery -A celery_app flower --address=127.0.0.1 --port=$(FLOWER_PORT) --basic-auth=$(FLOWER_BASIC_AUTH) & pids="$$pids $$!"; \
+	$(STACK_ENV) $(VENV)/bin/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3 & pids="$$pids $$!"; \
+	wait
+
+worker: install
+	$(STACK_ENV) $(VENV)/bin/celery -A celery_app worker -Q fanout,default --loglevel=INFO
+
+beat: install
+	$(STACK_ENV) $(VENV)/bin/celery -A celery_app beat --enable-remote-control --schedule $(BEAT_SCHEDULE) --loglevel=INFO
+
+flower: install
+	$(STACK_ENV) $(VENV)/bin/celery -A celery_app flower --address=127.0.0.1 --port=$(FLOWER_PORT) --basic-auth=$(FLOWER_BASIC_AUTH)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 static
