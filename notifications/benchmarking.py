@@ -6,6 +6,7 @@ Benchmarks are run by hand (never as timed tests); they print tables of medians.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -259,3 +260,462 @@ class SSEFleet:
         if self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=30)
+
+
+# --- file descriptors, process trees, PostgreSQL connections ------------------------------
+
+
+def raise_nofile(limit: int = 65536) -> int:
+    """Raise RLIMIT_NOFILE for this process and the children it starts (10,000 streams need > 20,000 fds)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= limit:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, max(hard, limit)))  # raising hard needs root
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        out.extend(int(c) for c in children)
+        todo.extend(int(c) for c in children)
+    return out
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants (Pushpin runs four)."""
+    return sum(rss_mb(p) for p in [pid, *descendants(pid)])
+
+
+def tree_threads(pid: int) -> int:
+    return sum(thread_count(p) for p in [pid, *descendants(pid)])
+
+
+def pg_connections() -> int:
+    """Connections to this database other than the one asking (the benchmark's own)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+class Sampler:
+    """Calls a function every `interval` seconds in a thread; keeps the values."""
+
+    def __init__(self, fn, interval: float = 0.5):
+        self.fn, self.interval, self.values = fn, interval, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.values.append(self.fn())
+            except Exception:  # noqa: BLE001 - a missed sample is not worth stopping a run
+                pass
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+# --- bench users, tokens, sessions ----------------------------------------------------------
+
+
+def ensure_users(prefix: str, count: int, write=None) -> list[int]:
+    """`count` active users named <prefix>000000..., created in bulk; their ids in order."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+
+    User = get_user_model()
+    existing = User.objects.filter(username__startswith=prefix).count()
+    if existing < count:
+        password = make_password(None)
+        for start in range(existing, count, 5000):
+            User.objects.bulk_create(
+                [User(username=f"{prefix}{i:06d}", password=password, is_active=True) for i in range(start, min(count, start + 5000))],
+                batch_size=5000,
+            )
+            if write:
+                write(f"  {min(count, start + 5000):,} / {count:,} {prefix}* users")
+    return list(User.objects.filter(username__startswith=prefix).order_by("pk").values_list("pk", flat=True)[:count])
+
+
+def ensure_tokens(user_ids: list[int]) -> dict[int, str]:
+    """A DRF token for each user (created in bulk where missing)."""
+    from rest_framework.authtoken.models import Token
+
+    tokens = dict(Token.objects.filter(user_id__in=user_ids).values_list("user_id", "key"))
+    missing = [uid for uid in user_ids if uid not in tokens]
+    if missing:
+        Token.objects.bulk_create([Token(key=Token.generate_key(), user_id=uid) for uid in missing], batch_size=5000)
+        tokens = dict(Token.objects.filter(user_id__in=user_ids).values_list("user_id", "key"))
+    return tokens
+
+
+def create_sessions(user_ids: list[int]) -> dict[int, str]:
+    """A fresh logged-in database session per user, created in bulk: user id -> session key."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+    from django.utils.crypto import get_random_string
+
+    store = SessionStore()
+    expire = timezone.now() + timedelta(days=1)
+    keys, rows = {}, []
+    for user in get_user_model().objects.filter(pk__in=user_ids):
+        key = get_random_string(32, "abcdefghijklmnopqrstuvwxyz0123456789")
+        data = {
+            "_auth_user_id": str(user.pk),
+            "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+            "_auth_user_hash": user.get_session_auth_hash(),
+        }
+        rows.append(Session(session_key=key, session_data=store.encode(data), expire_date=expire))
+        keys[user.pk] = key
+    Session.objects.bulk_create(rows, batch_size=5000)
+    return keys
+
+
+def delete_sessions(keys) -> None:
+    from django.contrib.sessions.models import Session
+
+    Session.objects.filter(session_key__in=list(keys)).delete()
+
+
+# --- the stock django-eventstream path (mounted only with BENCH_STOCK_EVENTSTREAM=1) ----------
+
+try:
+    from django_eventstream.channelmanager import DefaultChannelManager as _StockBase
+except ImportError:  # pragma: no cover - django-eventstream is a requirement
+    _StockBase = object
+
+
+class StockChannelManager(_StockBase):
+    """The obvious setup of django-eventstream: one channel per user, readable by that user only."""
+
+    def get_channels_for_request(self, request, view_kwargs):
+        user = getattr(request, "user", None)
+        return {f"user-{user.pk}"} if user is not None and user.is_authenticated else set()
+
+    def can_read_channel(self, user, channel):
+        return user is not None and channel == f"user-{user.pk}"
+
+
+# --- Pushpin ----------------------------------------------------------------------------------
+
+PUSHPIN_CONF = ROOT / "deploy" / "pushpin" / "pushpin.conf"
+
+
+def _ports_free(ports) -> bool:
+    for port in ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def pushpin_port_offset() -> int:
+    """An offset for Pushpin's four control ports (5560-5563 + offset) that are all free here."""
+    import random
+
+    for _ in range(200):
+        offset = random.randrange(1000, 50000)
+        if _ports_free(5560 + offset + i for i in range(4)):
+            return offset
+    raise CommandError("no free ports for Pushpin's control sockets")
+
+
+def write_pushpin_config(directory, *, http_port: int, origin: str, sig_key: str, port_offset: int) -> Path:
+    """deploy/pushpin/pushpin.conf with this run's ports, origin, key and private run/log directories."""
+    import configparser
+
+    directory = Path(directory)
+    (directory / "run").mkdir(parents=True, exist_ok=True)
+    (directory / "log").mkdir(parents=True, exist_ok=True)
+    config = configparser.ConfigParser(interpolation=None)
+    config.optionxform = str
+    config.read(PUSHPIN_CONF)
+    config["global"]["rundir"] = str(directory / "run")
+    config["global"]["port_offset"] = str(port_offset)
+    config["runner"]["http_port"] = str(http_port)
+    config["runner"]["logdir"] = str(directory / "log")
+    config["proxy"]["routesfile"] = str(directory / "routes")
+    config["proxy"]["sig_key"] = sig_key
+    (directory / "routes").write_text(f"* {origin}\n")
+    path = directory / "pushpin.conf"
+    with open(path, "w") as f:
+        config.write(f)
+    return path
+
+
+def start_pushpin(origin_port: int, sig_key: str, http_port: int | None = None) -> tuple[ChildProcess, str, str]:
+    """Pushpin in front of 127.0.0.1:<origin_port>: (process, client base URL, GRIP_URL for publishing)."""
+    import shutil
+    import tempfile
+
+    if shutil.which("pushpin") is None:
+        raise CommandError("pushpin is not installed (Debian: apt-get install -y pushpin)")
+    http_port = http_port or free_port()
+    offset = pushpin_port_offset()
+    # IPC socket paths must stay short: a directory of its own under /tmp.
+    directory = tempfile.mkdtemp(prefix="pp-")
+    conf = write_pushpin_config(directory, http_port=http_port, origin=f"127.0.0.1:{origin_port}", sig_key=sig_key, port_offset=offset)
+    proxy = ChildProcess("pushpin", ["pushpin", "--config", str(conf), "--merge-output", "--port", f"127.0.0.1:{http_port}"])
+    proxy.directory = directory
+    control = f"http://127.0.0.1:{5561 + offset}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proxy.proc.poll() is not None:
+            raise CommandError(f"pushpin exited:\n{proxy.output()[-3000:]}")
+        out = proxy.output()
+        if all(f"[{name}] started" in out for name in ("handler", "proxy", "condure", "zurl")):
+            try:
+                httpx.get(f"{control}/", timeout=1)
+                return proxy, f"http://127.0.0.1:{http_port}", control
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.1)
+    proxy.stop()
+    raise CommandError(f"pushpin did not start:\n{proxy.output()[-3000:]}")
+
+
+# --- many SSE streams: raw asyncio, several client processes -------------------------------------
+
+
+def _dig(data, path: tuple[str, ...]):
+    for part in path:
+        data = data[part]
+    return data
+
+
+async def _read_body(reader, chunked: bool):
+    """Yield the response body in pieces, undoing chunked transfer encoding."""
+    if not chunked:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            yield data
+    while True:
+        size_line = await reader.readline()
+        if not size_line:
+            return
+        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            return
+        data = await reader.readexactly(size)
+        await reader.readexactly(2)
+        yield data
+
+
+async def _client_stream(state, uid: int, header: str, semaphore) -> None:
+    """One SSE stream: open it (within the connect semaphore), then record the target events."""
+    opened = False
+    writer = None
+    try:
+        async with semaphore:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(state["host"], state["port"], local_addr=(state["source_ip"], 0)), state["timeout"]
+            )
+            writer.write(
+                f"GET {state['path']} HTTP/1.1\r\nHost: {state['host']}:{state['port']}\r\n"
+                f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n{header}\r\n\r\n".encode()
+            )
+            status_line = await asyncio.wait_for(reader.readline(), state["timeout"])
+            if not status_line:
+                raise ConnectionResetError("closed before a status line")
+            status = int(status_line.split()[1])
+            chunked = False
+            while True:
+                line = await asyncio.wait_for(reader.readline(), state["timeout"])
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "transfer-encoding" and "chunked" in value.lower():
+                    chunked = True
+            if status != 200:
+                state["failed"][f"HTTP {status}"] += 1
+                return
+            body = _read_body(reader, chunked)
+            buffer = ""
+            deadline = time.monotonic() + state["timeout"]
+            while "event: stream-open" not in buffer:
+                piece = await asyncio.wait_for(body.__anext__(), max(0.1, deadline - time.monotonic()))
+                buffer += piece.decode()
+        opened = True
+        state["opened"] += 1
+        state["check"]()
+        event = None
+        data = None
+        target, key = state["event"], state["key"]
+        receipts = state["receipts"]
+        async for piece in body:
+            now = time.time()
+            buffer += piece.decode()
+            *lines, buffer = buffer.split("\n")
+            for line in lines:
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data = line[5:].strip()
+                elif line == "":
+                    if event == target and data:
+                        try:
+                            receipts.append((uid, _dig(json.loads(data), key), now))
+                        except (ValueError, KeyError, TypeError):
+                            pass
+                    event, data = None, None
+        state["ended"]["closed by server"] += 1
+    except asyncio.CancelledError:
+        raise
+    except StopAsyncIteration:
+        state["failed" if not opened else "ended"]["closed by server"] += 1
+    except Exception as exc:  # noqa: BLE001 - count it by kind, keep the others going
+        reason = "timeout" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
+        state["failed" if not opened else "ended"][reason] += 1
+    finally:
+        if not opened:
+            state["check"]()
+        if writer is not None:
+            writer.close()
+
+
+def _client_process(conn, host, port, path, auths, event, key, concurrency, timeout, source_ip) -> None:
+    """A client process: hold its share of the streams until told to stop, then report."""
+    import collections
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        reported = False
+        state = {
+            "host": host, "port": port, "path": path, "event": event, "key": tuple(key.split(".")),
+            "timeout": timeout, "source_ip": source_ip, "opened": 0,
+            "failed": collections.Counter(), "ended": collections.Counter(), "receipts": [],
+        }
+
+        def check():
+            nonlocal reported
+            if not reported and state["opened"] + sum(state["failed"].values()) >= len(auths):
+                reported = True
+                conn.send(("opened", state["opened"], dict(state["failed"]), time.time()))
+
+        state["check"] = check
+        loop.add_reader(conn.fileno(), stop.set)
+        semaphore = asyncio.Semaphore(concurrency)
+        tasks = [loop.create_task(_client_stream(state, uid, header, semaphore)) for uid, header in auths]
+        check()
+        await stop.wait()
+        conn.recv()
+        alive = state["opened"] - sum(state["ended"].values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        conn.send(("done", state["receipts"], alive, dict(state["failed"]), dict(state["ended"])))
+
+    asyncio.run(main())
+
+
+class StreamLoad:
+    """Many authenticated SSE streams, spread over several client processes (raw asyncio, no httpx).
+
+    auths: (user id, request header line) pairs, e.g. (7, "Authorization: Token abc").
+    Receipts are (user id, value at `key` in the JSON data of each `event`, receive time).
+    Each process connects from its own loopback address (127.0.0.2, .3, ...) so the
+    streams do not run out of ephemeral ports.
+    """
+
+    def __init__(self, base_url: str, path: str, auths: list[tuple[int, str]], *, event: str, key: str,
+                 processes: int = 2, concurrency: int = 200, timeout: float = 120):
+        import multiprocessing
+        from urllib.parse import urlsplit
+
+        url = urlsplit(base_url)
+        self.total = len(auths)
+        self.processes = max(1, min(processes, len(auths) or 1))
+        self._ctx = multiprocessing.get_context("fork")
+        self._args = (url.hostname, url.port, path, event, key, max(1, concurrency // self.processes), timeout)
+        self._shares = [auths[i::self.processes] for i in range(self.processes)]
+        self._pipes, self._procs = [], []
+        self.opened = 0
+        self.failed: dict[str, int] = {}
+        self.ended: dict[str, int] = {}
+        self.alive = 0
+
+    def start(self, timeout: float = 600) -> float:
+        """Open every stream; returns the seconds until all are open (or have failed)."""
+        from collections import Counter
+
+        from django.db import connections
+
+        connections.close_all()  # forked children must not share the parent's database socket
+        started = time.time()
+        host, port, path, event, key, concurrency, stream_timeout = self._args
+        for i, share in enumerate(self._shares):
+            parent, child = self._ctx.Pipe()
+            proc = self._ctx.Process(
+                target=_client_process,
+                args=(child, host, port, path, share, event, key, concurrency, stream_timeout, f"127.0.0.{2 + i}"),
+                daemon=True,
+            )
+            proc.start()
+            self._pipes.append(parent)
+            self._procs.append(proc)
+        failed, finished = Counter(), started
+        for pipe in self._pipes:
+            if not pipe.poll(timeout):
+                raise CommandError(f"SSE clients did not finish connecting in {timeout}s")
+            _, opened, fails, at = pipe.recv()
+            self.opened += opened
+            failed.update(fails)
+            finished = max(finished, at)
+        self.failed = dict(failed)
+        return finished - started
+
+    def stop(self) -> list[tuple[int, object, float]]:
+        from collections import Counter
+
+        receipts, failed, ended = [], Counter(self.failed), Counter()
+        for pipe in self._pipes:
+            pipe.send("stop")
+        for pipe, proc in zip(self._pipes, self._procs):
+            if pipe.poll(60):
+                _, got, alive, fails, ends = pipe.recv()
+                receipts.extend(got)
+                self.alive += alive
+                ended.update(ends)
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+        self.ended = dict(ended)
+        return receipts

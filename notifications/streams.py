@@ -19,6 +19,9 @@ Streaming (the ASGI web process):
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import http.client
 import json
 import logging
 import re
@@ -27,10 +30,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core import signing
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connection
 
@@ -99,6 +103,8 @@ def _redis_client():
 def _send_frames(frames: Iterable[tuple[int, str]]) -> int:
     """Deliver (user_id, frame) pairs: Redis pub/sub across processes, or this process's hub."""
     sent = 0
+    if settings.GRIP_URL:
+        return _grip_publish((user_channel(user_id), {"http-stream": {"content": frame}}) for user_id, frame in frames)
     if settings.REDIS_URL:
         pipe = _redis_client().pipeline(transaction=False)
         for user_id, frame in frames:
@@ -142,12 +148,73 @@ def disconnect_user(*, user_id: int, session_key: str | None = None) -> None:
     """Close a user's open streams (all of them, or those of one session): logout, deactivation."""
     message = _dumps({"action": "disconnect", "user_id": user_id, "session_key": session_key})
     try:
-        if settings.REDIS_URL:
+        if settings.GRIP_URL:
+            # Pushpin holds the streams: tell them why, then close them (the reconnect gets a 403).
+            channel = _session_channel(session_key) if session_key else user_channel(user_id)
+            farewell = encode_frame("stream-error", _dumps({"reason": "signed out"}))
+            _grip_publish([(channel, {"http-stream": {"content": farewell}}), (channel, {"http-stream": {"action": "close"}})])
+        elif settings.REDIS_URL:
             _redis_client().publish(CONTROL_CHANNEL, message)
         else:
             hub.control_threadsafe(message)
     except Exception:  # noqa: BLE001 - the session is gone anyway; the next reconnect is refused
         logger.warning("Could not broadcast the disconnect of user %s", user_id, exc_info=True)
+
+
+# --- publishing through Pushpin (GRIP) --------------------------------------------------
+
+# Pushpin refuses publish bodies over push_in_http_max_body_size (1,000,000 bytes by default).
+GRIP_BATCH_BYTES = 900_000
+SESSION_CHANNEL_PREFIX = "sse:session:"
+_grip_local = threading.local()
+
+
+def _session_channel(session_key: str) -> str:
+    # A digest, not the key: channel names show up in Pushpin's logs and stats.
+    return SESSION_CHANNEL_PREFIX + hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def _grip_post(body: bytes) -> None:
+    """POST one batch to {GRIP_URL}/publish/ on this thread's kept-alive connection."""
+    url = urlsplit(settings.GRIP_URL)
+    path = url.path.rstrip("/") + "/publish/"
+    for attempt in (1, 2):
+        conn = getattr(_grip_local, "conn", None)
+        if conn is None or getattr(_grip_local, "netloc", None) != url.netloc:
+            factory = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+            conn = factory(url.netloc, timeout=10)
+            _grip_local.conn, _grip_local.netloc = conn, url.netloc
+        try:
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            detail = response.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            _grip_local.conn = None
+            if attempt == 2:
+                raise
+            continue  # a kept-alive connection the proxy had closed: once more on a new one
+        if response.status >= 300:
+            raise RuntimeError(f"Pushpin refused a publish: {response.status} {detail[:200]!r}")
+        return
+
+
+def _grip_publish(items: Iterable[tuple[str, dict]]) -> int:
+    """Publish (channel, formats) items to Pushpin: one HTTP request per batch, never one per event."""
+    sent = 0
+    batch: list[bytes] = []
+    size = 0
+    for channel, formats in items:
+        item = json.dumps({"channel": channel, "formats": formats}, separators=(",", ":")).encode()
+        if batch and (len(batch) >= PUBLISH_BATCH or size + len(item) > GRIP_BATCH_BYTES):
+            _grip_post(b'{"items":[' + b",".join(batch) + b"]}")
+            batch, size = [], 0
+        batch.append(item)
+        size += len(item) + 1
+        sent += 1
+    if batch:
+        _grip_post(b'{"items":[' + b",".join(batch) + b"]}")
+    return sent
 
 
 # --- the per-process hub ----------------------------------------------------------
@@ -383,6 +450,20 @@ def _unread_count(user_id: int) -> int:
         connection.close()
 
 
+def _unread_count_and_newest(user_id: int) -> tuple[int, int]:
+    from django.db.models import Max
+
+    from .models import Notification
+    from .selectors import notification_unread_count
+
+    close_old_connections()
+    try:
+        newest = Notification.objects.filter(recipient_id=user_id).aggregate(newest=Max("pk"))["newest"]
+        return notification_unread_count(user_id=user_id), newest or 0
+    finally:
+        connection.close()
+
+
 async def _respond(send, status: int, body: dict) -> None:
     payload = json.dumps(body).encode()
     await send(
@@ -402,7 +483,8 @@ def _parse_last_id(headers: dict[str, str], query: dict[str, list[str]]) -> int 
     raw = headers.get("last-event-id") or (query.get("lastEventId") or query.get("last_event_id") or [""])[-1]
     if raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    # ASCII digits only: str.isdigit() is also true for "²" and "٣", which int() refuses or reads as digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         return "invalid"
     return int(raw)
 
@@ -422,9 +504,28 @@ async def sse_app(scope, receive, send) -> None:
         await _respond(send, 400, {"detail": "Last-Event-ID must be a notification id.", "code": "invalid"})
         return
 
+    grip = False
+    if settings.GRIP_URL:
+        grip = _grip_signed(headers)
+        if grip is None:
+            await _respond(send, 403, {"detail": "Invalid Grip-Sig.", "code": "forbidden"})
+            return
+        if not grip:
+            # Live events go to Pushpin only: a stream held here would never get one.
+            await _respond(send, 421, {"detail": "Streams are served through the GRIP proxy (Pushpin).", "code": "misdirected"})
+            return
+        catch_up = (query.get("grip_catchup") or [""])[-1]
+        if catch_up:
+            await _grip_catch_up(send, catch_up)
+            return
+
     user_id, session_key = await sync_to_async(_authenticate, thread_sensitive=False)(headers)
     if user_id is None:
         await _respond(send, 403, {"detail": "Authentication required.", "code": "not_authenticated"})
+        return
+
+    if grip:
+        await _grip_hold(send, scope["path"], user_id, session_key, last_id)
         return
 
     listener = Listener(user_id, session_key)
@@ -434,6 +535,35 @@ async def sse_app(scope, receive, send) -> None:
         await _stream(send, receive, listener, last_id)
     finally:
         await hub.detach(listener)
+
+
+async def _opening(user_id: int, last_id: int | None, *, newest: bool = False) -> tuple[str, int, bool]:
+    """A stream's first body: padding, retry, stream-open, then the replay or the unread count.
+
+    Returns (body, the id replayed up to, whether the client was told to reset).
+    With newest=True a fresh stream (no Last-Event-ID) reports the user's newest
+    notification id instead of 0: where a GRIP catch-up must start.
+    """
+    replayed_up_to = last_id or 0
+    reset = False
+    opening = f": {' ' * 2048}\nretry: {RETRY_MS}\n\nevent: stream-open\ndata: {{}}\n\n"
+    if last_id is None:
+        if newest:
+            unread, replayed_up_to = await sync_to_async(_unread_count_and_newest, thread_sensitive=False)(user_id)
+        else:
+            unread = await sync_to_async(_unread_count, thread_sensitive=False)(user_id)
+        opening += encode_frame("unread_count", _dumps({"count": unread}))
+    else:
+        frames, too_old, unread = await sync_to_async(_replay, thread_sensitive=False)(user_id, last_id)
+        if too_old:
+            reset = True
+            opening += encode_frame("stream-reset", _dumps({"reason": "too many missed; reload from the API"}))
+        else:
+            opening += "".join(frames)
+            if frames:
+                replayed_up_to = int(_ID_LINE.match(frames[-1]).group(1))
+        opening += encode_frame("unread_count", _dumps({"count": unread}))
+    return opening, replayed_up_to, reset
 
 
 async def _stream(send, receive, listener: Listener, last_id: int | None) -> None:
@@ -448,20 +578,7 @@ async def _stream(send, receive, listener: Listener, last_id: int | None) -> Non
             ],
         }
     )
-    replayed_up_to = last_id or 0
-    opening = f": {' ' * 2048}\nretry: {RETRY_MS}\n\nevent: stream-open\ndata: {{}}\n\n"
-    if last_id is None:
-        unread = await sync_to_async(_unread_count, thread_sensitive=False)(listener.user_id)
-        opening += encode_frame("unread_count", _dumps({"count": unread}))
-    else:
-        frames, too_old, unread = await sync_to_async(_replay, thread_sensitive=False)(listener.user_id, last_id)
-        if too_old:
-            opening += encode_frame("stream-reset", _dumps({"reason": "too many missed; reload from the API"}))
-        else:
-            opening += "".join(frames)
-            if frames:
-                replayed_up_to = int(_ID_LINE.match(frames[-1]).group(1))
-        opening += encode_frame("unread_count", _dumps({"count": unread}))
+    opening, replayed_up_to, _ = await _opening(listener.user_id, last_id)
     await send({"type": "http.response.body", "body": opening.encode(), "more_body": True})
 
     disconnected = asyncio.get_running_loop().create_task(_wait_for_disconnect(receive))
@@ -503,3 +620,108 @@ async def _wait_for_disconnect(receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+# --- the endpoint behind Pushpin (GRIP) -------------------------------------------------
+
+# A comment line when a held stream has been idle this long (Pushpin sends it).
+GRIP_KEEPALIVE_SECONDS = 20
+# Pushpin asks for the catch-up once the new stream has been idle this long (the minimum).
+GRIP_CATCHUP_SECONDS = 1
+GRIP_CATCHUP_MAX_AGE = 24 * 3600
+_GRIP_CATCHUP_SALT = "notifications.streams.grip-catch-up"
+
+
+def _grip_signed(headers: dict[str, str]) -> bool | None:
+    """Whether Pushpin sent this request: True, False (no Grip-Sig) or None (a Grip-Sig that does not verify).
+
+    With GRIP_SIG_KEY set (Pushpin's sig_key) the Grip-Sig JWT must verify;
+    without it any Grip-Sig is trusted, which only matters when GRIP_URL is set.
+    """
+    signature = headers.get("grip-sig")
+    if not signature:
+        return False
+    key = settings.GRIP_SIG_KEY
+    if not key:
+        return True
+    import jwt
+
+    key = base64.b64decode(key[7:]) if key.startswith("base64:") else key.encode()
+    try:
+        claims = jwt.decode(signature, key, algorithms=["HS256"], options={"require": ["exp"]})
+    except jwt.PyJWTError:
+        return None
+    if settings.GRIP_SIG_ISS and claims.get("iss") != settings.GRIP_SIG_ISS:
+        return None
+    return True
+
+
+def _grip_headers(channels: list[str], link: str | None = None) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"content-type", b"text/event-stream; charset=utf-8"),
+        (b"cache-control", b"no-cache, no-transform"),
+        (b"x-accel-buffering", b"no"),
+        (b"grip-hold", b"stream"),
+        (b"grip-channel", ", ".join(channels).encode()),
+        (b"grip-keep-alive", f": keep-alive\\n\\n; format=cstring; timeout={GRIP_KEEPALIVE_SECONDS}".encode()),
+    ]
+    if link:
+        headers.append((b"grip-link", link.encode()))
+    return headers
+
+
+async def _grip_send(send, headers: list[tuple[bytes, bytes]], body: str) -> None:
+    payload = body.encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _grip_hold(send, path: str, user_id: int, session_key: str | None, last_id: int | None) -> None:
+    """Answer at once and let Pushpin hold the stream on the user's channel (and the session's, for logout)."""
+    body, replayed_up_to, reset = await _opening(user_id, last_id, newest=True)
+    channels = [user_channel(user_id)] + ([_session_channel(session_key)] if session_key else [])
+    link = None
+    if not reset:  # after a reset the page reloads through the API anyway
+        # Pushpin subscribes only once it has this response: whatever is published in
+        # between is fetched by this one-shot next link, after the subscription exists.
+        # The link goes to Pushpin only (it strips Grip-* headers from what clients see).
+        token = signing.dumps({"u": user_id, "a": replayed_up_to, "s": session_key}, salt=_GRIP_CATCHUP_SALT)
+        link = f"<{path}?grip_catchup={quote(token)}>; rel=next; timeout={GRIP_CATCHUP_SECONDS}"
+    await _grip_send(send, _grip_headers(channels, link), body)
+
+
+def _grip_still_allowed(user_id: int, session_key: str | None) -> bool:
+    from django.contrib.auth import get_user_model
+
+    if session_key:
+        allowed, _ = _authenticate({"cookie": f"{settings.SESSION_COOKIE_NAME}={session_key}"})
+        return allowed == user_id
+    close_old_connections()
+    try:
+        return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+    finally:
+        connection.close()
+
+
+async def _grip_catch_up(send, token: str) -> None:
+    """Pushpin's one catch-up request: replay what was stored after the opening, then keep holding."""
+    try:
+        claims = signing.loads(token, salt=_GRIP_CATCHUP_SALT, max_age=GRIP_CATCHUP_MAX_AGE)
+    except signing.BadSignature:
+        await _respond(send, 403, {"detail": "Invalid catch-up link.", "code": "forbidden"})
+        return
+    user_id, after, session_key = claims["u"], claims["a"], claims.get("s")
+    if not await sync_to_async(_grip_still_allowed, thread_sensitive=False)(user_id, session_key):
+        # Signed out or deactivated before Pushpin subscribed: no hold, so the stream ends here.
+        farewell = encode_frame("stream-error", _dumps({"reason": "signed out"}))
+        await _grip_send(send, [(b"content-type", b"text/event-stream; charset=utf-8")], farewell)
+        return
+    frames, too_old, unread = await sync_to_async(_replay, thread_sensitive=False)(user_id, after)
+    if too_old:
+        body = encode_frame("stream-reset", _dumps({"reason": "too many missed; reload from the API"}))
+    else:
+        body = "".join(frames)
+    if frames or too_old:
+        body += encode_frame("unread_count", _dumps({"count": unread}))
+    channels = [user_channel(user_id)] + ([_session_channel(session_key)] if session_key else [])
+    await _grip_send(send, _grip_headers(channels), body)

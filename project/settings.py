@@ -197,3 +197,26 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# --- Pushpin (GRIP proxy), optional ------------------------------------------------
+# Set GRIP_URL to Pushpin's HTTP control endpoint (e.g. http://127.0.0.1:5561) and
+# send browsers to Pushpin: it holds the /events/ streams, the publisher POSTs the
+# frames to it, and this app holds no stream at all (deploy/pushpin/, README).
+GRIP_URL = os.environ.get("GRIP_URL", "")
+# Pushpin's sig_key: /events/ takes a request as Pushpin's only if its Grip-Sig JWT
+# verifies with it. Unset, any Grip-Sig is trusted (safe only if nothing but Pushpin
+# can reach this app).
+GRIP_SIG_KEY = os.environ.get("GRIP_SIG_KEY", "")
+GRIP_SIG_ISS = os.environ.get("GRIP_SIG_ISS", "pushpin")
+
+# --- Benchmarks only -----------------------------------------------------------------
+# bench_streams compares the stock django-eventstream view (/stock-events/, DjangoModelStorage,
+# EVENTSTREAM_REDIS) with /events/; it is mounted only in the server that benchmark starts.
+BENCH_STOCK_EVENTSTREAM = env_bool("BENCH_STOCK_EVENTSTREAM", False)
+if BENCH_STOCK_EVENTSTREAM and REDIS_URL:
+    from urllib.parse import urlsplit as _urlsplit
+
+    _redis = _urlsplit(REDIS_URL)
+    EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+    EVENTSTREAM_CHANNELMANAGER_CLASS = "notifications.benchmarking.StockChannelManager"
+    EVENTSTREAM_REDIS = {"host": _redis.hostname or "127.0.0.1", "port": _redis.port or 6379, "db": int(_redis.path.strip("/") or 0)}

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -14,3 +15,7 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("", include("jobs.urls")),
 ]
+
+if settings.BENCH_STOCK_EVENTSTREAM:
+    # bench_streams only: the stock django-eventstream view, to compare /events/ against.
+    urlpatterns.insert(0, path("stock-events/", include("django_eventstream.urls")))

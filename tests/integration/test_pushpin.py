@@ -1,0 +1,194 @@
+"""Pushpin (GRIP) in front of the app: Pushpin holds the streams, the app and the worker only publish.
+
+Real processes: pushpin (the Debian package, started here from deploy/pushpin/pushpin.conf),
+uvicorn and a Celery worker, both with GRIP_URL pointing at that Pushpin.
+CI installs the package: `apt-get install -y pushpin` in .ci/run. Without it these
+tests fail (they do not skip): the GRIP path would otherwise go untested.
+"""
+
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+
+import httpx
+import pytest
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from notifications.benchmarking import pushpin_port_offset, write_pushpin_config
+from notifications.models import Notification
+from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
+from tests.integration.conftest import Process, free_port, service_env, wait_for
+from tests.sse_client import SSEClient
+
+pytestmark = pytest.mark.integration
+
+
+def token_header(user) -> dict:
+    return {"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"}
+
+
+def require_pushpin() -> str:
+    binary = shutil.which("pushpin")
+    if binary is None:
+        pytest.fail(
+            "The pushpin binary is missing: these tests need Pushpin (Debian package `pushpin`; "
+            "CI runs `apt-get install -y pushpin`). Install it and run them again.",
+            pytrace=False,
+        )
+    return binary
+
+
+@pytest.fixture(scope="module")
+def grip_stack(django_db_setup, redis_client, tmp_path_factory):
+    """pushpin -> uvicorn (GRIP_URL set) and a worker publishing to Pushpin, for this module."""
+    binary = require_pushpin()
+    log_dir = tmp_path_factory.mktemp("grip")
+    sig_key = secrets.token_urlsafe(32)
+    origin_port, proxy_port = free_port(), free_port()
+    offset = pushpin_port_offset()
+    control = f"http://127.0.0.1:{5561 + offset}"
+    # IPC socket paths have a length limit: a short directory of its own.
+    directory = tempfile.mkdtemp(prefix="pp-test-")
+    conf = write_pushpin_config(
+        directory, http_port=proxy_port, origin=f"127.0.0.1:{origin_port}", sig_key=sig_key, port_offset=offset
+    )
+    env = service_env(GRIP_URL=control, GRIP_SIG_KEY=sig_key)
+    processes = []
+    try:
+        proxy = Process("pushpin", [binary, "--config", str(conf), "--merge-output", "--port", f"127.0.0.1:{proxy_port}"],
+                        env, log_dir)
+        processes.append(proxy)
+        web = Process(
+            "web-grip",
+            [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", str(origin_port),
+             "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
+            env, log_dir,
+        )
+        processes.append(web)
+        worker = Process(
+            "worker-grip",
+            [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-Q", "fanout,default", "-c", "1", "-l", "info",
+             "-n", f"grip-{secrets.token_hex(4)}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            env, log_dir,
+        )
+        processes.append(worker)
+
+        def up():
+            for process in processes:
+                assert process.proc.poll() is None, f"{process.name} exited:\n{process.output()[-3000:]}"
+            ready = all(f"[{name}] started" in proxy.output() for name in ("handler", "proxy", "condure", "zurl"))
+            if not ready or " ready." not in worker.output():
+                return False
+            try:
+                return httpx.get(f"http://127.0.0.1:{proxy_port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, timeout=45, what="pushpin, uvicorn and the worker")
+        yield {"proxy": f"http://127.0.0.1:{proxy_port}", "origin": f"http://127.0.0.1:{origin_port}", "control": control}
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def grip(grip_stack, transactional_db, clean_redis, settings):
+    # This test process publishes too (logout, deactivation): through the same Pushpin.
+    settings.GRIP_URL = grip_stack["control"]
+    return grip_stack
+
+
+def test_a_notification_reaches_its_users_stream_through_pushpin_and_nobody_elses(grip):
+    client, other_client, cleaner = ClientFactory(), ClientFactory(), CleanerFactory()
+    job = CleaningJobFactory(client=client)
+    mine = SSEClient(f"{grip['proxy']}/events/", token_header(client))
+    theirs = SSEClient(f"{grip['proxy']}/events/", token_header(other_client))
+    try:
+        mine.wait_open()
+        theirs.wait_open()
+        # The API goes through Pushpin too (it proxies every path to the app).
+        response = httpx.post(
+            f"{grip['proxy']}/api/jobs/{job.pk}/bids/", headers=token_header(cleaner),
+            json={"amount": "80.00", "message": "Through Pushpin"}, timeout=10,
+        )
+        assert response.status_code == 201, response.text
+
+        pushed = mine.wait_for(lambda events: [e for e in events if e.event == "notification"], timeout=20)
+        stored = Notification.objects.get(recipient=client, notification_type="bid_received")
+        assert [e.id for e in pushed] == [str(stored.pk)]
+        assert pushed[0].json()["metadata"]["bid_id"] == response.json()["id"]
+        # Let anything misrouted arrive before looking: the other client got nothing.
+        wait_for(lambda: Notification.objects.filter(notification_type="bid_received").count() == 1, timeout=5)
+        time.sleep(1.5)
+        assert theirs.of_type("notification") == []
+    finally:
+        mine.close()
+        theirs.close()
+
+
+def test_pushpin_holds_the_stream_and_the_app_answers_at_once(grip):
+    user = ClientFactory()
+    with httpx.stream("GET", f"{grip['proxy']}/events/", headers=token_header(user), timeout=httpx.Timeout(10, read=10)) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        # GRIP instructions (channel names, the catch-up link) stay between Pushpin and the app.
+        assert not [name for name in response.headers if name.lower().startswith("grip-")]
+        first = next(response.iter_text())
+        assert "event: stream-open" in first
+    # Asked directly, the app refuses to hold a stream itself (GRIP_URL is set) ...
+    direct = httpx.get(f"{grip['origin']}/events/", headers=token_header(user), timeout=5)
+    assert direct.status_code == 421
+    # ... and a forged Grip-Sig is refused.
+    forged = httpx.get(f"{grip['origin']}/events/", headers=token_header(user) | {"Grip-Sig": "x.y.z"}, timeout=5)
+    assert forged.status_code == 403
+
+
+def test_reconnect_with_last_event_id_replays_what_was_missed_through_pushpin(grip):
+    user = CleanerFactory()
+    seen = Notification.objects.create(recipient=user, notification_type="system_alert", title="Seen", priority="urgent")
+    missed = Notification.objects.bulk_create(
+        Notification(recipient=user, notification_type="system_alert", title=f"Missed {i}", priority="urgent") for i in range(5)
+    )
+    stream = SSEClient(f"{grip['proxy']}/events/", token_header(user) | {"Last-Event-ID": str(seen.pk)})
+    try:
+        stream.wait_for(lambda events: any(e.event == "unread_count" for e in events))
+        replayed = stream.of_type("notification")
+    finally:
+        stream.close()
+    assert [int(e.id) for e in replayed] == [n.pk for n in missed]
+    assert [e.json()["title"] for e in replayed] == [f"Missed {i}" for i in range(5)]
+    assert stream.of_type("unread_count")[-1].json() == {"count": 6}
+
+
+def test_a_notification_stored_before_pushpin_subscribed_arrives_by_the_catch_up(grip):
+    """Stored after the app answered but never published (as if published before Pushpin subscribed)."""
+    user = CleanerFactory()
+    stream = SSEClient(f"{grip['proxy']}/events/", token_header(user))
+    try:
+        stream.wait_open()
+        late = Notification.objects.create(recipient=user, notification_type="system_alert", title="In the gap", priority="urgent")
+        pushed = stream.wait_for(lambda events: [e for e in events if e.event == "notification"], timeout=10)
+    finally:
+        stream.close()
+    assert [(e.id, e.json()["title"]) for e in pushed] == [(str(late.pk), "In the gap")]
+
+
+def test_logout_closes_that_sessions_stream_held_by_pushpin(grip):
+    user = ClientFactory()
+    browser = Client()
+    browser.force_login(user)
+    cookie = {"Cookie": f"sessionid={browser.cookies['sessionid'].value}"}
+    stream = SSEClient(f"{grip['proxy']}/events/", cookie)
+    try:
+        stream.wait_open()
+        time.sleep(1.5)  # past the catch-up, so the close comes from the published item
+        browser.logout()  # publishes the farewell and a close to the session's channel
+        assert stream.wait_ended(timeout=10), "the stream stayed open after logout"
+        assert stream.of_type("stream-error")
+    finally:
+        stream.close()
+    assert httpx.get(f"{grip['proxy']}/events/", headers=cookie, timeout=5).status_code == 403
