@@ -116,24 +116,27 @@ def _job_set_status(job: CleaningJob, status: str, **changes) -> CleaningJob:
     return job
 
 
-@transaction.atomic
-def job_start(*, job: CleaningJob, cleaner) -> CleaningJob:
+def _assigned_cleaner_moves(*, job: CleaningJob, cleaner, expected: str, to: str, verb: str, done: str) -> CleaningJob:
     job = _lock_job(job.pk)
     if job.assigned_cleaner_id != cleaner.pk:
-        raise ActionForbidden("Only the cleaner assigned to this job can start it.")
-    if job.status != JobStatus.ASSIGNED:
-        raise InvalidTransition(f"A job that is {job.get_status_display().lower()} cannot be started.")
-    return _job_set_status(job, JobStatus.IN_PROGRESS)
+        raise ActionForbidden(f"Only the cleaner assigned to this job can {verb} it.")
+    if job.status != expected:
+        raise InvalidTransition(f"A job that is {job.get_status_display().lower()} cannot be {done}.")
+    return _job_set_status(job, to)
+
+
+@transaction.atomic
+def job_start(*, job: CleaningJob, cleaner) -> CleaningJob:
+    return _assigned_cleaner_moves(
+        job=job, cleaner=cleaner, expected=JobStatus.ASSIGNED, to=JobStatus.IN_PROGRESS, verb="start", done="started"
+    )
 
 
 @transaction.atomic
 def job_complete(*, job: CleaningJob, cleaner) -> CleaningJob:
-    job = _lock_job(job.pk)
-    if job.assigned_cleaner_id != cleaner.pk:
-        raise ActionForbidden("Only the cleaner assigned to this job can complete it.")
-    if job.status != JobStatus.IN_PROGRESS:
-        raise InvalidTransition(f"A job that is {job.get_status_display().lower()} cannot be completed.")
-    return _job_set_status(job, JobStatus.COMPLETED)
+    return _assigned_cleaner_moves(
+        job=job, cleaner=cleaner, expected=JobStatus.IN_PROGRESS, to=JobStatus.COMPLETED, verb="complete", done="completed"
+    )
 
 
 @transaction.atomic
