@@ -13,7 +13,7 @@ from tests.integration.conftest import free_port, wait_for
 from tests.notifications.factories import NotificationFactory
 
 from .conftest import LIVE_MS, screenshot, start_server_on
-from .helpers import assert_not_reloaded, badge, bell_ids, mark_no_reload
+from .helpers import assert_not_reloaded, badge, bell_ids, mark_no_reload, toast
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -145,3 +145,37 @@ def test_server_restart_page_reconnects_and_replays_once(transactional_db, clean
         assert anna.errors == []
     finally:
         server.stop()
+
+
+def test_too_much_missed_resets_from_the_api(live_server_url, people, publish_through_redis):
+    from notifications.streams import REPLAY_LIMIT
+
+    client = ClientFactory(first_name="Anna")
+    first = NotificationFactory(recipient=client, title="Before the gap")
+    anna = people(live_server_url, client)
+    page = anna.goto_live("/jobs/mine/")
+    mark_no_reload(page)
+    anna.context.set_offline(True)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    Notification.objects.bulk_create(
+        Notification(recipient=client, notification_type="system_alert", priority="urgent", title=f"Announcement {i}")
+        for i in range(REPLAY_LIMIT + 10)
+    )
+    newest = Notification.objects.filter(recipient=client).latest("pk")
+
+    anna.context.set_offline(False)
+    # The server says "reset"; the page reloads the latest from the API and carries on from there.
+    expect(page.locator("#bell-list [data-notification-id]").first).to_have_attribute(
+        "data-notification-id", str(newest.pk), timeout=5000
+    )
+    expect(badge(page)).to_have_text("99+", timeout=LIVE_MS)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=5000)
+    assert len(bell_ids(page)) == 20 and len(set(bell_ids(page))) == 20
+    assert first.pk not in bell_ids(page)
+    # Live again after the reset: a new one arrives once.
+    later = NotificationFactory(recipient=client, title="After the reset")
+    streams.publish_notifications(Notification.objects.filter(pk=later.pk))
+    expect(toast(page, "After the reset")).to_be_visible(timeout=LIVE_MS)
+    expect(page.locator("#bell-list [data-notification-id]").first).to_have_attribute("data-notification-id", str(later.pk))
+    assert_not_reloaded(page)
+    assert anna.errors == []
