@@ -179,3 +179,20 @@ def test_too_much_missed_resets_from_the_api(live_server_url, people, publish_th
     expect(page.locator("#bell-list [data-notification-id]").first).to_have_attribute("data-notification-id", str(later.pk))
     assert_not_reloaded(page)
     assert anna.errors == []
+
+
+def test_logging_out_in_one_tab_shows_the_other_as_signed_out(live_server_url, people):
+    client = ClientFactory(first_name="Anna")
+    anna = people(live_server_url, client)
+    other = anna.new_tab()
+    anna.goto_live("/jobs/mine/", other)
+    anna.goto_live("/jobs/mine/")
+    anna.page.click(".account summary")
+    anna.page.click("button:has-text('Log out')")
+    anna.page.wait_for_url("**/login/")
+    conn = other.locator("#conn")
+    expect(conn).to_have_attribute("data-state", "offline", timeout=LIVE_MS)
+    expect(conn).to_contain_text("Signed out")
+    # It stays that way: no reconnect loop against a closed session.
+    other.wait_for_timeout(3000)
+    expect(conn).to_have_attribute("data-state", "offline")

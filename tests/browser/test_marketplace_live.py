@@ -148,3 +148,43 @@ def test_client_job_page_on_a_phone(worker, live_server_url, people):
     # The toast goes away by itself after about 6 s.
     expect(toast(anna.page, "New bid on Move-out clean")).to_have_count(0, timeout=8000)
     assert re.search(r"/jobs/\d+/$", anna.page.url)
+
+
+def test_messages_arrive_live_on_the_job_page(worker, live_server_url, people):
+    from jobs.models import JobStatus
+    from tests.factories import CleaningJobFactory, JobBidFactory, JobMessageFactory
+
+    client = ClientFactory(first_name="Anna", last_name="de Vries")
+    cleaner = CleanerFactory(first_name="Ben", last_name="Okafor")
+    job = CleaningJobFactory(client=client, title="Deep clean after renovation", status=JobStatus.ASSIGNED, assigned_cleaner=cleaner)
+    JobBidFactory(job=job, cleaner=cleaner, amount=180, status=BidStatus.ACCEPTED)
+    JobMessageFactory(job=job, sender=client, recipient=cleaner, body="Hi Ben, the key is with the neighbour at number 12.")
+
+    anna = people(live_server_url, client)
+    ben = people(live_server_url, cleaner, phone=True)
+    anna.goto_live(f"/jobs/{job.pk}/#messages")
+    mark_no_reload(anna.page)
+    ben.goto_live(f"/jobs/{job.pk}/")
+
+    ben.page.fill("#id_body", "Thanks! I'll pick it up at 8:45 and start at 9.")
+    ben.page.click("#messages button:has-text('Send')")
+    ben.page.wait_for_url(f"**/jobs/{job.pk}/#messages")
+    expect(ben.page.locator("#messages .msg-mine")).to_contain_text("I'll pick it up at 8:45")
+
+    expect(anna.page.locator("#messages .msg", has_text="I'll pick it up at 8:45")).to_be_visible(timeout=LIVE_MS)
+    expect_live_toast(anna.page, "New message from Ben Okafor")
+    assert_not_reloaded(anna.page)
+    anna.page.locator("#messages").scroll_into_view_if_needed()
+    screenshot(anna.page, "job-messages-live-laptop")
+
+    # A half-typed reply survives the thread refreshing under it.
+    anna.page.fill("#id_body", "Perfect, see you then")
+    ben.page.fill("#id_body", "One more thing: is there parking?")
+    ben.page.click("#messages button:has-text('Send')")
+    expect(anna.page.locator("#messages .msg", has_text="is there parking?")).to_be_visible(timeout=LIVE_MS)
+    expect(anna.page.locator("#id_body")).to_have_value("Perfect, see you then")
+    anna.page.click("#messages button:has-text('Send')")
+    expect(ben.page.locator("#messages .msg", has_text="Perfect, see you then")).to_be_visible(timeout=LIVE_MS)
+    ben.page.locator("#messages").scroll_into_view_if_needed()
+    screenshot(ben.page, "job-messages-phone")
+    assert anna.errors == [] and ben.errors == []

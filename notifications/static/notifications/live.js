@@ -227,6 +227,9 @@
     event.preventDefault();
     openPanel(panel.hidden);
   });
+  bell.addEventListener("keydown", function (event) {
+    if (event.key === " ") { event.preventDefault(); openPanel(panel.hidden); }
+  });
   document.addEventListener("click", function (event) {
     if (!panel.hidden && !panel.contains(event.target) && !bell.contains(event.target)) openPanel(false);
   });
