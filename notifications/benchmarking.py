@@ -471,6 +471,17 @@ def write_pushpin_config(directory, *, http_port: int, origin: str, sig_key: str
     return path
 
 
+class PushpinProcess(ChildProcess):
+    directory: str = ""
+
+    def stop(self) -> None:
+        import shutil
+
+        super().stop()
+        if self.directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
 def start_pushpin(origin_port: int, sig_key: str, http_port: int | None = None) -> tuple[ChildProcess, str, str]:
     """Pushpin in front of 127.0.0.1:<origin_port>: (process, client base URL, GRIP_URL for publishing)."""
     import shutil
@@ -483,7 +494,7 @@ def start_pushpin(origin_port: int, sig_key: str, http_port: int | None = None) 
     # IPC socket paths must stay short: a directory of its own under /tmp.
     directory = tempfile.mkdtemp(prefix="pp-")
     conf = write_pushpin_config(directory, http_port=http_port, origin=f"127.0.0.1:{origin_port}", sig_key=sig_key, port_offset=offset)
-    proxy = ChildProcess("pushpin", ["pushpin", "--config", str(conf), "--merge-output", "--port", f"127.0.0.1:{http_port}"])
+    proxy = PushpinProcess("pushpin", ["pushpin", "--config", str(conf), "--merge-output", "--port", f"127.0.0.1:{http_port}"])
     proxy.directory = directory
     control = f"http://127.0.0.1:{5561 + offset}"
     deadline = time.monotonic() + 30
@@ -567,6 +578,7 @@ async def _client_stream(state, uid: int, header: str, semaphore) -> None:
                 buffer += piece.decode()
         opened = True
         state["opened"] += 1
+        state["opened_ids"].append(uid)
         state["check"]()
         event = None
         data = None
@@ -620,7 +632,7 @@ def _client_process(conn, host, port, path, auths, event, key, concurrency, time
         reported = False
         state = {
             "host": host, "port": port, "path": path, "event": event, "key": tuple(key.split(".")),
-            "timeout": timeout, "source_ip": source_ip, "opened": 0,
+            "timeout": timeout, "source_ip": source_ip, "opened": 0, "opened_ids": [],
             "failed": collections.Counter(), "ended": collections.Counter(), "receipts": [],
         }
 
@@ -628,7 +640,7 @@ def _client_process(conn, host, port, path, auths, event, key, concurrency, time
             nonlocal reported
             if not reported and state["opened"] + sum(state["failed"].values()) >= len(auths):
                 reported = True
-                conn.send(("opened", state["opened"], dict(state["failed"]), time.time()))
+                conn.send(("opened", state["opened_ids"], dict(state["failed"]), time.time()))
 
         state["check"] = check
         loop.add_reader(conn.fileno(), stop.set)
@@ -668,6 +680,7 @@ class StreamLoad:
         self._shares = [auths[i::self.processes] for i in range(self.processes)]
         self._pipes, self._procs = [], []
         self.opened = 0
+        self.opened_ids: list[int] = []
         self.failed: dict[str, int] = {}
         self.ended: dict[str, int] = {}
         self.alive = 0
@@ -695,8 +708,9 @@ class StreamLoad:
         for pipe in self._pipes:
             if not pipe.poll(timeout):
                 raise CommandError(f"SSE clients did not finish connecting in {timeout}s")
-            _, opened, fails, at = pipe.recv()
-            self.opened += opened
+            _, opened_ids, fails, at = pipe.recv()
+            self.opened += len(opened_ids)
+            self.opened_ids.extend(opened_ids)
             failed.update(fails)
             finished = max(finished, at)
         self.failed = dict(failed)

@@ -30,11 +30,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core import signing
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connection
 
@@ -514,10 +513,6 @@ async def sse_app(scope, receive, send) -> None:
             # Live events go to Pushpin only: a stream held here would never get one.
             await _respond(send, 421, {"detail": "Streams are served through the GRIP proxy (Pushpin).", "code": "misdirected"})
             return
-        catch_up = (query.get("grip_catchup") or [""])[-1]
-        if catch_up:
-            await _grip_catch_up(send, catch_up)
-            return
 
     user_id, session_key = await sync_to_async(_authenticate, thread_sensitive=False)(headers)
     if user_id is None:
@@ -525,7 +520,7 @@ async def sse_app(scope, receive, send) -> None:
         return
 
     if grip:
-        await _grip_hold(send, scope["path"], user_id, session_key, last_id)
+        await _grip_hold(send, user_id, session_key, last_id)
         return
 
     listener = Listener(user_id, session_key)
@@ -626,10 +621,9 @@ async def _wait_for_disconnect(receive) -> None:
 
 # A comment line when a held stream has been idle this long (Pushpin sends it).
 GRIP_KEEPALIVE_SECONDS = 20
-# Pushpin asks for the catch-up once the new stream has been idle this long (the minimum).
-GRIP_CATCHUP_SECONDS = 1
-GRIP_CATCHUP_MAX_AGE = 24 * 3600
-_GRIP_CATCHUP_SALT = "notifications.streams.grip-catch-up"
+# Pushpin subscribes a stream within milliseconds of the answer; the catch-up looks this much later.
+GRIP_CATCHUP_SECONDS = 2.0
+_catch_ups: set[asyncio.Task] = set()
 
 
 def _grip_signed(headers: dict[str, str]) -> bool | None:
@@ -656,7 +650,11 @@ def _grip_signed(headers: dict[str, str]) -> bool | None:
     return True
 
 
-def _grip_headers(channels: list[str], link: str | None = None) -> list[tuple[bytes, bytes]]:
+async def _grip_hold(send, user_id: int, session_key: str | None, last_id: int | None) -> None:
+    """Answer at once and let Pushpin hold the stream on the user's channel (and the session's, for logout)."""
+    body, replayed_up_to, reset = await _opening(user_id, last_id, newest=True)
+    channels = [user_channel(user_id)] + ([_session_channel(session_key)] if session_key else [])
+    payload = body.encode()
     headers = [
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache, no-transform"),
@@ -664,64 +662,65 @@ def _grip_headers(channels: list[str], link: str | None = None) -> list[tuple[by
         (b"grip-hold", b"stream"),
         (b"grip-channel", ", ".join(channels).encode()),
         (b"grip-keep-alive", f": keep-alive\\n\\n; format=cstring; timeout={GRIP_KEEPALIVE_SECONDS}".encode()),
+        (b"content-length", str(len(payload)).encode()),
     ]
-    if link:
-        headers.append((b"grip-link", link.encode()))
-    return headers
-
-
-async def _grip_send(send, headers: list[tuple[bytes, bytes]], body: str) -> None:
-    payload = body.encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [*headers, (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
-
-
-async def _grip_hold(send, path: str, user_id: int, session_key: str | None, last_id: int | None) -> None:
-    """Answer at once and let Pushpin hold the stream on the user's channel (and the session's, for logout)."""
-    body, replayed_up_to, reset = await _opening(user_id, last_id, newest=True)
-    channels = [user_channel(user_id)] + ([_session_channel(session_key)] if session_key else [])
-    link = None
     if not reset:  # after a reset the page reloads through the API anyway
-        # Pushpin subscribes only once it has this response: whatever is published in
-        # between is fetched by this one-shot next link, after the subscription exists.
-        # The link goes to Pushpin only (it strips Grip-* headers from what clients see).
-        token = signing.dumps({"u": user_id, "a": replayed_up_to, "s": session_key}, salt=_GRIP_CATCHUP_SALT)
-        link = f"<{path}?grip_catchup={quote(token)}>; rel=next; timeout={GRIP_CATCHUP_SECONDS}"
-    await _grip_send(send, _grip_headers(channels, link), body)
+        task = asyncio.get_running_loop().create_task(_grip_catch_up(user_id, session_key, replayed_up_to))
+        _catch_ups.add(task)
+        task.add_done_callback(_catch_ups.discard)
 
 
-def _grip_still_allowed(user_id: int, session_key: str | None) -> bool:
+def _grip_catch_up_frames(user_id: int, session_key: str | None, after: int) -> tuple[bool, list[str]]:
+    """(whether the stream may stay open, the frames stored after `after`); runs in a worker thread.
+
+    One database connection for a token stream (a session stream needs a second, to check the session).
+    """
     from django.contrib.auth import get_user_model
 
-    if session_key:
-        allowed, _ = _authenticate({"cookie": f"{settings.SESSION_COOKIE_NAME}={session_key}"})
-        return allowed == user_id
+    from .models import Notification
+    from .selectors import notification_unread_count
+
+    if session_key and _authenticate({"cookie": f"{settings.SESSION_COOKIE_NAME}={session_key}"})[0] != user_id:
+        return False, []
     close_old_connections()
     try:
-        return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+        if not session_key and not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+            return False, []
+        missed = list(
+            Notification.objects.filter(recipient_id=user_id, pk__gt=after, expired_at__isnull=True).order_by("pk")[: REPLAY_LIMIT + 1]
+        )
+        unread = notification_unread_count(user_id=user_id) if missed else 0
     finally:
         connection.close()
+    if len(missed) > REPLAY_LIMIT:
+        return True, [encode_frame("stream-reset", _dumps({"reason": "too many missed; reload from the API"}))]
+    frames = [encode_frame("notification", _dumps(notification_payload(n)), n.pk) for n in missed]
+    if frames:
+        frames.append(encode_frame("unread_count", _dumps({"count": unread})))
+    return True, frames
 
 
-async def _grip_catch_up(send, token: str) -> None:
-    """Pushpin's one catch-up request: replay what was stored after the opening, then keep holding."""
+async def _grip_catch_up(user_id: int, session_key: str | None, after: int) -> None:
+    """Once Pushpin has surely subscribed: republish what was stored after the opening's query.
+
+    A notification committed after that query but published before Pushpin subscribed
+    would otherwise never reach this stream. Other open pages of the user get the
+    frame twice and drop the repeat by id. A sign-out in that window is repeated too.
+    """
     try:
-        claims = signing.loads(token, salt=_GRIP_CATCHUP_SALT, max_age=GRIP_CATCHUP_MAX_AGE)
-    except signing.BadSignature:
-        await _respond(send, 403, {"detail": "Invalid catch-up link.", "code": "forbidden"})
-        return
-    user_id, after, session_key = claims["u"], claims["a"], claims.get("s")
-    if not await sync_to_async(_grip_still_allowed, thread_sensitive=False)(user_id, session_key):
-        # Signed out or deactivated before Pushpin subscribed: no hold, so the stream ends here.
-        farewell = encode_frame("stream-error", _dumps({"reason": "signed out"}))
-        await _grip_send(send, [(b"content-type", b"text/event-stream; charset=utf-8")], farewell)
-        return
-    frames, too_old, unread = await sync_to_async(_replay, thread_sensitive=False)(user_id, after)
-    if too_old:
-        body = encode_frame("stream-reset", _dumps({"reason": "too many missed; reload from the API"}))
-    else:
-        body = "".join(frames)
-    if frames or too_old:
-        body += encode_frame("unread_count", _dumps({"count": unread}))
-    channels = [user_channel(user_id)] + ([_session_channel(session_key)] if session_key else [])
-    await _grip_send(send, _grip_headers(channels), body)
+        await asyncio.sleep(GRIP_CATCHUP_SECONDS)
+        allowed, frames = await sync_to_async(_grip_catch_up_frames, thread_sensitive=False)(user_id, session_key, after)
+        channel = _session_channel(session_key) if session_key else user_channel(user_id)
+        if not allowed:
+            farewell = encode_frame("stream-error", _dumps({"reason": "signed out"}))
+            items = [(channel, {"http-stream": {"content": farewell}}), (channel, {"http-stream": {"action": "close"}})]
+        else:
+            items = [(channel, {"http-stream": {"content": frame}}) for frame in frames]
+        if items:
+            await sync_to_async(_grip_publish, thread_sensitive=False)(items)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - best effort; the page's own reconnect replays too
+        logger.warning("GRIP catch-up for user %s failed", user_id, exc_info=True)

@@ -1,0 +1,297 @@
+"""Open-streams benchmark: many authenticated SSE streams on one ASGI server, events at a steady rate.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench REDIS_URL=redis://127.0.0.1:6379/11 \
+        python manage.py bench_streams --connections 1000,5000,10000 --runs 3
+
+For every size and run: a fresh uvicorn process (one worker, as deployed); that
+many distinct users, each with a DRF token, open /events/ (raw asyncio clients in
+--client-processes processes, HTTP/1.1 written by hand); then --rate events per
+second for --seconds go through notifications.streams.publish, each to a random
+connected user, carrying its publish time. Reported: time until every stream is
+open, the server's RSS and threads (from /proc), PostgreSQL connections in use
+while the events flow (sampled, the benchmark's own excluded), events delivered
+vs sent, and latency from publish to receipt.
+
+Paths compared in the same run (--paths):
+  direct   /events/ served by uvicorn itself (Redis pub/sub to the process's hub)
+  pushpin  Pushpin in front (GRIP): the app answers at once, Pushpin holds the streams,
+           the publisher POSTs to Pushpin; the proxy's own RSS and threads are reported too
+  stock    the stock django-eventstream view (DjangoModelStorage, EVENTSTREAM_REDIS) on
+           /stock-events/ of the same uvicorn as `direct`, at --stock-connections streams
+           authenticated by session cookie (the stock view knows no DRF tokens).
+           The stock view holds a database connection per open stream; so that it cannot
+           take the whole PostgreSQL server (shared with others) the server process logs
+           in as a role capped at --stock-db-limit connections (0: no cap).
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections import Counter
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, connections
+from django.db.backends.signals import connection_created
+
+from notifications import benchmarking as bench
+from notifications import streams
+
+USER_PREFIX = "bench-stream-"
+APP_NAME = "bench-streams"  # the benchmark's own database connections, left out of the count
+CAPPED_ROLE = "bench_capped"
+PATH_LABELS = {"direct": "direct (uvicorn)", "pushpin": "Pushpin (GRIP)", "stock": "stock django-eventstream"}
+
+
+def _tag_connection(sender, connection, **kwargs):
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET application_name = %s", [APP_NAME])
+
+
+class Command(BaseCommand):
+    help = "Hold many SSE streams open on one ASGI server and measure delivery at a steady event rate."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--connections", default="1000,5000,10000", help="comma-separated stream counts")
+        parser.add_argument("--rate", type=float, default=100, help="events per second while streams are open")
+        parser.add_argument("--seconds", type=float, default=10, help="how long events are published")
+        parser.add_argument("--runs", type=int, default=3, help="runs per size; medians are printed")
+        parser.add_argument("--paths", default="direct,pushpin,stock", help="any of direct, pushpin, stock")
+        parser.add_argument("--via-pushpin", action="store_true", help="only the Pushpin path (same as --paths pushpin)")
+        parser.add_argument("--stock-connections", type=int, default=300, help="streams opened on the stock path")
+        parser.add_argument("--stock-db-limit", type=int, default=50,
+                            help="connection cap of the server's database role (0: connect as DATABASE_URL's user, uncapped)")
+        parser.add_argument("--client-processes", type=int, default=2, help="processes holding the client streams")
+        parser.add_argument("--connect-concurrency", type=int, default=200, help="streams being opened at once")
+        parser.add_argument("--drain", type=float, default=3, help="seconds to wait for the last events")
+        parser.add_argument("--seed", type=int, default=1)
+
+    def handle(self, *args, **options):
+        bench.require_full_stack()
+        sizes = sorted({int(s) for s in options["connections"].split(",") if s.strip()})
+        paths = ["pushpin"] if options["via_pushpin"] else [p.strip() for p in options["paths"].split(",") if p.strip()]
+        if not sizes or sizes[0] < 1 or set(paths) - set(PATH_LABELS):
+            raise CommandError("--connections needs positive integers; --paths any of direct, pushpin, stock")
+        self.options = options
+        self.random = random.Random(options["seed"])
+        limit = bench.raise_nofile(max(65536, 3 * max(sizes + [options["stock_connections"]]) + 1000))
+        self.stdout.write(f"Open files limit: {limit:,} (inherited by the server and Pushpin)")
+        connection_created.connect(_tag_connection, dispatch_uid="bench_streams")
+        connections.close_all()
+        self.grip_url = settings.GRIP_URL
+        settings.GRIP_URL = ""  # the direct and stock paths publish to Redis
+        import django_grip  # noqa: F401 - created now, while GRIP_URL is empty: the stock send_event skips Pushpin
+
+        if "pushpin" in paths:
+            import shutil
+
+            if shutil.which("pushpin") is None:
+                self.stderr.write("pushpin is not installed (apt-get install -y pushpin): the Pushpin path is left out")
+                paths.remove("pushpin")
+
+        needed = max(sizes + ([options["stock_connections"]] if "stock" in paths else []))
+        self.stdout.write(f"Preparing {needed:,} benchmark users with tokens ...")
+        user_ids = bench.ensure_users(USER_PREFIX, needed, self.stdout.write)
+        self.tokens = bench.ensure_tokens(user_ids)
+        self.user_ids = user_ids
+
+        results = []  # (path, size, [run dicts])
+        try:
+            for size in sizes:
+                for path in [p for p in paths if p != "stock"]:
+                    runs = [self._run(path, size, r) for r in range(options["runs"])]
+                    results.append((path, size, runs))
+            if "stock" in paths:
+                size = options["stock_connections"]
+                runs = [self._run("stock", size, r) for r in range(options["runs"])]
+                results.append(("stock", size, runs))
+        finally:
+            settings.GRIP_URL = self.grip_url
+        self._report(results)
+
+    # --- one run -----------------------------------------------------------------------------
+
+    def _server_env(self, path: str) -> dict:
+        # As deployed (DEBUG off), on plain http.
+        env = {"DEBUG": "false", "SECURE_SSL_REDIRECT": "0", "SECRET_KEY": settings.SECRET_KEY, "LOG_LEVEL": "WARNING", "GRIP_URL": ""}
+        if path in ("direct", "stock"):
+            env["BENCH_STOCK_EVENTSTREAM"] = "1"  # one server for both, as the issue compares them
+            if self.options["stock_db_limit"] > 0:
+                env["DATABASE_URL"] = self._capped_database_url(self.options["stock_db_limit"])
+        return env
+
+    def _capped_database_url(self, limit: int) -> str:
+        """A login role with a connection cap, allowed to use this database's tables."""
+        db = settings.DATABASES["default"]
+        name = db["NAME"]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [CAPPED_ROLE])
+            if cursor.fetchone() is None:
+                cursor.execute(f"CREATE ROLE {CAPPED_ROLE} LOGIN")
+            cursor.execute(f"ALTER ROLE {CAPPED_ROLE} CONNECTION LIMIT {int(limit)}")
+            cursor.execute(f'GRANT CONNECT ON DATABASE "{name}" TO {CAPPED_ROLE}')
+            cursor.execute(f"GRANT USAGE ON SCHEMA public TO {CAPPED_ROLE}")
+            cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {CAPPED_ROLE}")
+            cursor.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {CAPPED_ROLE}")
+        host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+        return f"postgres://{CAPPED_ROLE}@{host}:{port}/{name}"
+
+    def _run(self, path: str, size: int, run: int) -> dict:
+        opts = self.options
+        self.stdout.write(f"  {PATH_LABELS[path]}: {size:,} streams, run {run + 1} ...")
+        ids = self.user_ids[:size]
+        proxy = None
+        sessions = {}
+        sig_key = secrets.token_urlsafe(32)
+        env = self._server_env(path)
+        if path == "pushpin":
+            port = bench.free_port()
+            proxy, base_url, control = bench.start_pushpin(port, sig_key)
+            env.update(GRIP_URL=control, GRIP_SIG_KEY=sig_key)
+            server, _ = bench.start_server(port=port, env=env)
+            settings.GRIP_URL = control
+        else:
+            server, base_url = bench.start_server(env=env)
+        try:
+            idle_rss = bench.rss_mb(server.proc.pid)
+            if path == "stock":
+                sessions = bench.create_sessions(ids)
+                auths = [(uid, f"Cookie: {settings.SESSION_COOKIE_NAME}={sessions[uid]}") for uid in ids]
+                url_path = "/stock-events/"
+            else:
+                auths = [(uid, f"Authorization: Token {self.tokens[uid]}") for uid in ids]
+                url_path = "/events/"
+            load = bench.StreamLoad(
+                base_url, url_path, auths, event="bench", key="seq", processes=opts["client_processes"],
+                concurrency=opts["connect_concurrency"], timeout=60,
+            )
+            connect_s = load.start(timeout=max(600, size / 10))
+            connected = load.opened_ids
+            time.sleep(1)  # let the catch-ups (Pushpin) and the stock views' first reads settle
+            rss = bench.rss_mb(server.proc.pid)
+            threads = bench.thread_count(server.proc.pid)
+            proxy_rss = bench.tree_rss_mb(proxy.proc.pid) if proxy else None
+            proxy_threads = bench.tree_threads(proxy.proc.pid) if proxy else None
+
+            sent = {}
+            with bench.Sampler(bench.pg_connections, 0.25) as pg, bench.Sampler(lambda: bench.rss_mb(server.proc.pid), 0.5) as mem:
+                sent = self._publish(path, connected, opts["rate"], opts["seconds"])
+                time.sleep(opts["drain"])
+            receipts = load.stop()
+        finally:
+            server.stop()
+            if proxy:
+                proxy.stop()
+                settings.GRIP_URL = ""
+            if sessions:
+                bench.delete_sessions(sessions.values())
+            if path == "stock":
+                self._clear_stock_events()
+
+        latencies, delivered, wrong = [], set(), 0
+        for uid, seq, received_at in receipts:
+            target = sent.get(seq)
+            if target is None or target[0] != uid:
+                wrong += 1
+                continue
+            if seq not in delivered:
+                delivered.add(seq)
+                latencies.append((received_at - target[1]) * 1000)
+        result = {
+            "size": size, "opened": load.opened, "failed": load.failed, "ended": load.ended, "alive": load.alive,
+            "connect_s": connect_s, "idle_rss": idle_rss, "rss": max([rss, *mem.values]), "threads": threads,
+            "proxy_rss": proxy_rss, "proxy_threads": proxy_threads,
+            "pg_max": max(pg.values, default=float("nan")), "pg_median": bench.median(pg.values),
+            "sent": len(sent), "delivered": len(delivered), "wrong": wrong,
+            "p50": bench.percentile(latencies, 50), "p99": bench.percentile(latencies, 99), "max": max(latencies, default=float("nan")),
+        }
+        failures = ", ".join(f"{k} x{v}" for k, v in sorted(result["failed"].items())) or "none"
+        self.stdout.write(
+            f"    open {result['opened']:,}/{size:,} in {connect_s:.1f}s (failed: {failures}); "
+            f"delivered {result['delivered']}/{result['sent']}; p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms; "
+            f"PG max {result['pg_max']}; RSS {result['rss']:.0f} MB, {threads} threads"
+        )
+        return result
+
+    def _publish(self, path: str, connected: list[int], rate: float, seconds: float) -> dict[int, tuple[int, float]]:
+        """Steady rate: event i at start + i/rate, each to a random connected user. seq -> (user, publish time)."""
+        sent = {}
+        if not connected:
+            return sent
+        stock_send = self._stock_sender() if path == "stock" else None
+        count = int(rate * seconds)
+        start = time.perf_counter() + 0.05
+        for seq in range(count):
+            delay = start + seq / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            uid = self.random.choice(connected)
+            published_at = time.time()
+            data = {"seq": seq, "ts": published_at}
+            try:
+                if stock_send:
+                    stock_send(f"user-{uid}", "bench", data)
+                else:
+                    streams.publish([streams.StreamEvent(uid, "bench", data)])
+            except Exception as exc:  # noqa: BLE001 - a failed publish is reported as not delivered
+                self.stderr.write(f"    publish {seq} failed: {exc}")
+                continue
+            sent[seq] = (uid, published_at)
+        return sent
+
+    def _stock_sender(self):
+        import redis
+        from django_eventstream import eventstream
+
+        settings.EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+        eventstream.redis_client = redis.Redis.from_url(settings.REDIS_URL)
+        return eventstream.send_event
+
+    def _clear_stock_events(self) -> None:
+        from django_eventstream.models import Event, EventCounter
+
+        Event.objects.filter(channel__startswith="user-").delete()
+        EventCounter.objects.filter(name__startswith="user-").delete()
+
+    # --- report ----------------------------------------------------------------------------------
+
+    def _report(self, results) -> None:
+        opts = self.options
+        self.stdout.write("")
+        self.stdout.write(
+            f"Open streams, medians of {opts['runs']} runs; {opts['rate']:g} events/s for {opts['seconds']:g} s to random "
+            f"connected users; clients in {opts['client_processes']} processes"
+        )
+        headers = [
+            "path", "streams", "opened", "connect s", "server RSS MB", "KB/stream", "server threads",
+            "proxy RSS MB", "proxy threads", "PG conns max", "delivered/sent", "p50 ms", "p99 ms",
+        ]
+        rows, notes = [], []
+        for path, size, runs in results:
+            med = lambda key: bench.median(r[key] for r in runs)  # noqa: E731
+            growth = bench.median((r["rss"] - r["idle_rss"]) * 1024 / max(1, r["opened"]) for r in runs)
+            rows.append([
+                PATH_LABELS[path], size, f"{med('opened'):,.0f}", med("connect_s"), med("rss"), growth, med("threads"),
+                med("proxy_rss") if path == "pushpin" else "-", med("proxy_threads") if path == "pushpin" else "-",
+                med("pg_max"), f"{med('delivered'):,.0f}/{med('sent'):,.0f}", med("p50"), med("p99"),
+            ])
+            for i, r in enumerate(runs, 1):
+                bad = {**{f"open: {k}": v for k, v in r["failed"].items()}, **{f"dropped: {k}": v for k, v in r["ended"].items()}}
+                if bad or r["wrong"] or r["delivered"] < r["sent"]:
+                    detail = ", ".join(f"{k} x{v}" for k, v in sorted(bad.items())) or "no stream failures"
+                    notes.append(
+                        f"  {PATH_LABELS[path]} {size:,} run {i}: {detail}; delivered {r['delivered']}/{r['sent']}"
+                        + (f"; {r['wrong']} to a wrong user" if r["wrong"] else "")
+                    )
+        bench.print_table(self.stdout.write, headers, rows)
+        if notes:
+            self.stdout.write("Failures:")
+            self.stdout.write("\n".join(notes))
+        if opts["stock_db_limit"] > 0 and any(p == "stock" for p, _, _ in results):
+            self.stdout.write(
+                f"The direct/stock server logged in as role {CAPPED_ROLE} (CONNECTION LIMIT {opts['stock_db_limit']}); "
+                "--stock-db-limit 0 lifts the cap."
+            )
