@@ -19,7 +19,7 @@ FLOWER_BASIC_AUTH ?= admin:change-me
 STACK_ENV = DATABASE_URL=$(STACK_DATABASE_URL) REDIS_URL=$(STACK_REDIS_URL)
 BEAT_SCHEDULE ?= /tmp/marketplace-celerybeat-schedule
 
-.PHONY: run test install stack stack-check worker beat flower clean
+.PHONY: run test install stack stack-check stack-pushpin worker beat flower clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,28 @@ stack: install stack-check
 	$(STACK_ENV) $(VENV)/bin/celery -A celery_app beat --enable-remote-control --schedule $(BEAT_SCHEDULE) --loglevel=INFO & pids="$$pids $$!"; \
 	$(STACK_ENV) $(VENV)/bin/celery -A celery_app flower --address=127.0.0.1 --port=$(FLOWER_PORT) --basic-auth=$(FLOWER_BASIC_AUTH) & pids="$$pids $$!"; \
 	$(STACK_ENV) $(VENV)/bin/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3 & pids="$$pids $$!"; \
+	wait
+
+# `make stack` behind Pushpin (GRIP; the Debian package `pushpin`): browsers use
+# http://$(HOST):7999, Pushpin proxies every path to uvicorn and holds the /events/
+# streams; web and worker publish to it (GRIP_URL). Config: deploy/pushpin/pushpin.conf
+# with a fresh key and run directory; Ctrl-C stops all five.
+stack-pushpin: install stack-check
+	@command -v pushpin >/dev/null || { echo "pushpin is not installed (Debian: apt-get install -y pushpin)"; exit 1; }
+	$(STACK_ENV) $(PY) manage.py migrate --noinput
+	$(STACK_ENV) $(PY) manage.py seed_demo --clients 20 --cleaners 500
+	@dir=$$(mktemp -d /tmp/pushpin-stack-XXXXXX); key=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))'); \
+	mkdir -p $$dir/run $$dir/log; echo "* 127.0.0.1:$(PORT)" > $$dir/routes; \
+	sed -e "s|^rundir=.*|rundir=$$dir/run|" -e "s|^logdir=.*|logdir=$$dir/log|" -e "s|^sig_key=.*|sig_key=$$key|" \
+		-e "s|^routesfile=.*|routesfile=$$dir/routes|" deploy/pushpin/pushpin.conf > $$dir/pushpin.conf; \
+	grip="GRIP_URL=http://127.0.0.1:5561 GRIP_SIG_KEY=$$key"; \
+	echo "app (through Pushpin) http://$(HOST):7999  flower http://127.0.0.1:$(FLOWER_PORT) ($(FLOWER_BASIC_AUTH))  Ctrl-C stops all five"; \
+	pids=""; trap 'kill $$pids 2>/dev/null; wait; rm -rf $$dir' INT TERM EXIT; \
+	pushpin --config $$dir/pushpin.conf --port $(HOST):7999 & pids="$$pids $$!"; \
+	env $(STACK_ENV) $$grip $(VENV)/bin/celery -A celery_app worker -Q fanout,default --loglevel=INFO & pids="$$pids $$!"; \
+	env $(STACK_ENV) $$grip $(VENV)/bin/celery -A celery_app beat --enable-remote-control --schedule $(BEAT_SCHEDULE) --loglevel=INFO & pids="$$pids $$!"; \
+	$(STACK_ENV) $(VENV)/bin/celery -A celery_app flower --address=127.0.0.1 --port=$(FLOWER_PORT) --basic-auth=$(FLOWER_BASIC_AUTH) & pids="$$pids $$!"; \
+	env $(STACK_ENV) $$grip $(VENV)/bin/uvicorn project.asgi:application --host 127.0.0.1 --port $(PORT) --timeout-graceful-shutdown 3 & pids="$$pids $$!"; \
 	wait
 
 worker: install

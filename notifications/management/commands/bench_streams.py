@@ -170,7 +170,8 @@ class Command(BaseCommand):
             )
             connect_s = load.start(timeout=max(600, size / 10))
             connected = load.opened_ids
-            time.sleep(1)  # let the catch-ups (Pushpin) and the stock views' first reads settle
+            # Steady state: past the stock views' first reads and the GRIP catch-ups (one per stream, 2 s after it opened).
+            time.sleep(1 + (streams.GRIP_CATCHUP_SECONDS if path == "pushpin" else 0))
             rss = bench.rss_mb(server.proc.pid)
             threads = bench.thread_count(server.proc.pid)
             proxy_rss = bench.tree_rss_mb(proxy.proc.pid) if proxy else None
