@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.generics import GenericAPIView
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -66,8 +67,20 @@ def visible_bid(request, bid_id: int) -> JobBid:
         raise NotFound("Bid not found.") from None
 
 
+class ViewOnlyMetadata(SimpleMetadata):
+    """OPTIONS names and describes the view; request shapes are in the OpenAPI schema.
+
+    SimpleMetadata would describe the POST body from `serializer_class`, which
+    these views do not have (each method picks its own serializer): a 500.
+    """
+
+    def determine_actions(self, request, view):
+        return {}
+
+
 class PaginatedListView(GenericAPIView):
     # GenericAPIView only for its pagination: querysets come from selectors.
+    metadata_class = ViewOnlyMetadata
 
     def paginated(self, queryset, serializer_class) -> Response:
         page = self.paginate_queryset(queryset)

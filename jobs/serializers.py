@@ -31,6 +31,15 @@ MONEY = {"max_digits": 9, "decimal_places": 2, "min_value": Decimal("1"), "max_v
 # --- input ----------------------------------------------------------------------
 
 
+class StrictFloatField(serializers.FloatField):
+    """A number, as JSON or a numeric string; unlike DRF's FloatField, true/false are not 1.0/0.0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class JobFilterSerializer(serializers.Serializer):
     """Query parameters of the job list; an unknown value is a 400, not an empty page."""
 
@@ -44,8 +53,8 @@ class JobCreateSerializer(serializers.Serializer):
     service_type = serializers.ChoiceField(choices=ServiceType.choices)
     address = serializers.CharField(max_length=255)
     city = serializers.CharField(max_length=100)
-    latitude = serializers.FloatField(min_value=-90, max_value=90)
-    longitude = serializers.FloatField(min_value=-180, max_value=180)
+    latitude = StrictFloatField(min_value=-90, max_value=90)
+    longitude = StrictFloatField(min_value=-180, max_value=180)
     scheduled_start = serializers.DateTimeField()
     duration_hours = serializers.DecimalField(
         max_digits=4, decimal_places=1, min_value=Decimal("0.5"), max_value=Decimal("72")

@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so its JSON 413 still passes back through every middleware above.
+    "project.middleware.ApiBodySizeLimitMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -114,8 +116,35 @@ WHITENOISE_USE_FINDERS = DEBUG
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 
-# Bodies above this are refused with 400 before a view sees them.
+# API bodies above this are refused with a JSON 413 (project/middleware.py); pages get Django's 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024))
+
+# --- Production security (DEBUG off) ---------------------------------------------
+# Development (DEBUG on, the default) stays plain http with Django's defaults.
+# Behind a TLS-terminating proxy either let uvicorn trust it (FORWARDED_ALLOW_IPS;
+# it then sets the request scheme from X-Forwarded-Proto) or name the header it
+# sets, e.g. SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https.
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Load balancers and container health checks probe over plain http.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    _header, _, _value = os.environ["SECURE_PROXY_SSL_HEADER"].partition(",")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip() or "https")
+# Spelled out, whatever Django's defaults become (check --deploy wants them so).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Not HttpOnly: the page's script reads it to send X-CSRFToken with its API writes.
+CSRF_COOKIE_SAMESITE = "Lax"
 
 # --- Redis, Celery ------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -164,6 +193,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "jobs.api_errors.exception_handler",
+    # Throttles key anonymous clients by REMOTE_ADDR, never by a client-sent
+    # X-Forwarded-For (which would let a password guesser pick a fresh identity per
+    # request). uvicorn already puts the real client address there for proxies it
+    # trusts (FORWARDED_ALLOW_IPS); set this only for proxies it does not know about.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", 0)),
     "DEFAULT_THROTTLE_RATES": {
         "job_create": os.environ.get("THROTTLE_JOB_CREATE", "30/min"),
         "bid_place": os.environ.get("THROTTLE_BID_PLACE", "60/min"),
