@@ -6,8 +6,6 @@ error: forbidden, wrong state) comes back as a message on the page it was sent
 from. Objects a user may not see are 404, never 403, so ids leak nothing.
 """
 
-from functools import wraps
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -17,6 +15,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
@@ -64,25 +63,26 @@ def _job_url(job_id: int, anchor: str = "") -> str:
     return reverse("jobs:detail", args=[job_id]) + anchor
 
 
-def job_action(view):
-    """POST only, signed in; a refused action becomes a message on the job page."""
+def _perform(request, target: str, action, success=None):
+    """Run one service call for a POST button; a refusal becomes an error message. Then redirect (PRG).
 
-    @wraps(view)
-    @login_required
-    @require_POST
-    def wrapper(request, *args, **kwargs):
-        request._job_redirect = reverse("jobs:home")
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound:
-            raise Http404 from None
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        except ValidationError as exc:
-            messages.error(request, _error_text(exc))
-        return redirect(request._job_redirect)
-
-    return wrapper
+    success: the message to show, or a function of the service's result returning (level, text).
+    """
+    try:
+        result = action()
+    except NotFound:
+        raise Http404 from None
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        if callable(success):
+            level, text = success(result)
+            messages.add_message(request, level, text)
+        elif success:
+            messages.success(request, success)
+    return redirect(target)
 
 
 # --- home -------------------------------------------------------------------------
@@ -258,36 +258,35 @@ def bid_place(request, job_id: int):
     return _render_job(request, job, bid_form=form, status=400)
 
 
-@job_action
+@login_required
+@require_POST
 def bid_accept(request, bid_id: int):
     bid = _visible_bid(request, bid_id)
-    request._job_redirect = _job_url(bid.job_id)
-    services.bid_accept(bid=bid, client=request.user)
-    messages.success(request, f"You accepted {_display_name(bid.cleaner)}'s bid. The other bidders are told.")
-    return redirect(request._job_redirect)
+    return _perform(
+        request, _job_url(bid.job_id), lambda: services.bid_accept(bid=bid, client=request.user),
+        f"You accepted {_display_name(bid.cleaner)}'s bid. The other bidders are told.",
+    )
 
 
-@job_action
+@login_required
+@require_POST
 def bid_reject(request, bid_id: int):
     bid = _visible_bid(request, bid_id)
-    request._job_redirect = _job_url(bid.job_id)
-    services.bid_reject(bid=bid, client=request.user)
-    messages.success(request, f"You declined {_display_name(bid.cleaner)}'s bid.")
-    return redirect(request._job_redirect)
+    return _perform(
+        request, _job_url(bid.job_id), lambda: services.bid_reject(bid=bid, client=request.user),
+        f"You declined {_display_name(bid.cleaner)}'s bid.",
+    )
 
 
-@job_action
+@login_required
+@require_POST
 def bid_withdraw(request, bid_id: int):
     bid = _visible_bid(request, bid_id)
-    request._job_redirect = _safe_next(request) or _job_url(bid.job_id)
-    services.bid_withdraw(bid=bid, cleaner=request.user)
-    messages.success(request, "Your bid is withdrawn.")
-    return redirect(request._job_redirect)
+    target = _safe_next(request) or _job_url(bid.job_id)
+    return _perform(request, target, lambda: services.bid_withdraw(bid=bid, cleaner=request.user), "Your bid is withdrawn.")
 
 
 def _safe_next(request) -> str | None:
-    from django.utils.http import url_has_allowed_host_and_scheme
-
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
@@ -297,43 +296,47 @@ def _safe_next(request) -> str | None:
 # --- job transitions and payment --------------------------------------------------
 
 
-@job_action
+@login_required
+@require_POST
 def job_start(request, job_id: int):
     job = _visible_job(request, job_id)
-    request._job_redirect = _job_url(job.pk)
-    services.job_start(job=job, cleaner=request.user)
-    messages.success(request, "Job started. The client has been told.")
-    return redirect(request._job_redirect)
+    return _perform(
+        request, _job_url(job.pk), lambda: services.job_start(job=job, cleaner=request.user),
+        "Job started. The client has been told.",
+    )
 
 
-@job_action
+@login_required
+@require_POST
 def job_complete(request, job_id: int):
     job = _visible_job(request, job_id)
-    request._job_redirect = _job_url(job.pk)
-    services.job_complete(job=job, cleaner=request.user)
-    messages.success(request, "Marked as completed. The client can now pay.")
-    return redirect(request._job_redirect)
+    return _perform(
+        request, _job_url(job.pk), lambda: services.job_complete(job=job, cleaner=request.user),
+        "Marked as completed. The client can now pay.",
+    )
 
 
-@job_action
+@login_required
+@require_POST
 def job_cancel(request, job_id: int):
     job = _visible_job(request, job_id)
-    request._job_redirect = _job_url(job.pk)
-    services.job_cancel(job=job, client=request.user)
-    messages.success(request, "The job is cancelled. Everyone involved has been told.")
-    return redirect(request._job_redirect)
+    return _perform(
+        request, _job_url(job.pk), lambda: services.job_cancel(job=job, client=request.user),
+        "The job is cancelled. Everyone involved has been told.",
+    )
 
 
-@job_action
+def _payment_outcome(payment) -> tuple[int, str]:
+    if payment.status == PaymentStatus.SUCCEEDED:
+        return messages.SUCCESS, f"Paid €{payment.amount:,.2f}. Thank you!"
+    return messages.ERROR, "The payment was declined. Nothing was charged; you can try again."
+
+
+@login_required
+@require_POST
 def job_pay(request, job_id: int):
     job = _visible_job(request, job_id)
-    request._job_redirect = _job_url(job.pk)
-    payment = services.payment_create(job=job, payer=request.user)
-    if payment.status == PaymentStatus.SUCCEEDED:
-        messages.success(request, f"Paid €{payment.amount:,.2f}. Thank you!")
-    else:
-        messages.error(request, "The payment was declined. Nothing was charged; you can try again.")
-    return redirect(request._job_redirect)
+    return _perform(request, _job_url(job.pk), lambda: services.payment_create(job=job, payer=request.user), _payment_outcome)
 
 
 # --- messages ----------------------------------------------------------------------

@@ -131,6 +131,8 @@ def test_page_tour_for_screenshots(live_server_url, people):
     screenshot(phone.page, "my-jobs-phone")
     phone.page.click("#bell")
     screenshot(phone.page, "bell-dropdown-phone")
+    phone.goto_live("/notifications/")
+    screenshot(phone.page, "notifications-list-phone")
 
     ben = people(live_server_url, cleaner, phone=True)
     ben.goto_live("/board/")

@@ -317,3 +317,19 @@ def test_job_text_is_escaped(as_client, client_user):
     body = as_client.get(f"/jobs/{job.pk}/").content.decode()
     assert "<img src=x" not in body and "<script>alert(2)" not in body
     assert "&lt;img src=x onerror=alert(1)&gt;" in body
+
+
+def test_a_client_cannot_bid_on_their_own_job(as_client, client_user):
+    job = CleaningJobFactory(client=client_user)
+    response = as_client.post(f"/jobs/{job.pk}/bids/", {"amount": "80"}, follow=True)
+    assert response.status_code == 200
+    assert "Only cleaners can do this." in response.content.decode()
+    assert not job.bids.exists()
+
+
+def test_a_too_long_message_is_a_field_error(as_client, client_user):
+    job = CleaningJobFactory(client=client_user)
+    bid = JobBidFactory(job=job)
+    response = as_client.post(f"/jobs/{job.pk}/messages/", {"recipient": bid.cleaner_id, "body": "x" * 4001})
+    assert response.status_code == 400
+    assert response.context["message_form"].errors["body"] == ["Ensure this value has at most 4000 characters (it has 4001)."]
