@@ -527,6 +527,10 @@
     document.addEventListener("live:notification", function () { newBanner.hidden = false; });
   }
 
+  // A form sent back with errors: bring its summary into view for keyboard and screen-reader users.
+  var problem = document.querySelector("[data-autofocus]");
+  if (problem) problem.focus();
+
   // --- start -----------------------------------------------------------------------------
 
   setCount(unread);
