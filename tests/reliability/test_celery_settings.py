@@ -1,0 +1,67 @@
+"""The Celery settings that make delivery at-least-once, read back from the real Celery app.
+
+A misspelt CELERY_* setting is silently ignored by Celery, so each value is asserted
+on app.conf (what the worker really uses), and every CELERY_* name in the Django
+settings must be one Celery knows.
+"""
+
+import pytest
+from celery.app.defaults import NAMESPACES, flatten
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from celery_app import app
+
+pytestmark = pytest.mark.integration
+
+FANOUT_TASKS = ("notifications.process_event", "notifications.process_chunk")
+ALL_TASKS = (*FANOUT_TASKS, "notifications.requeue_stale_outbox", "notifications.schedule_due_reminders")
+
+
+def test_every_celery_setting_in_django_settings_is_a_setting_celery_knows():
+    known = {name for name, _ in flatten(NAMESPACES)}
+    ours = [name for name in dir(settings) if name.startswith("CELERY_")]
+    assert ours, "no CELERY_ settings found"
+    unknown = [name for name in ours if name[len("CELERY_"):].lower() not in known]
+    assert unknown == []
+
+
+def test_delivery_is_at_least_once_one_message_at_a_time():
+    conf = app.conf
+    assert conf.task_acks_late is True  # acknowledged after the task ran
+    assert conf.task_reject_on_worker_lost is True  # a dead pool child's message goes back
+    assert conf.worker_prefetch_multiplier == 1  # a dying worker holds one message, not many
+
+
+def test_tasks_have_a_soft_and_a_hard_time_limit_and_the_broker_waits_longer():
+    conf = app.conf
+    assert conf.task_soft_time_limit and conf.task_time_limit
+    assert 0 < conf.task_soft_time_limit < conf.task_time_limit
+    # A message still running must not be handed to another worker by the broker.
+    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+
+
+def test_messages_are_json_only():
+    conf = app.conf
+    assert conf.task_serializer == "json"
+    assert conf.result_serializer == "json"
+    assert list(conf.accept_content) == ["json"]
+
+
+def test_fanout_tasks_route_to_the_fanout_queue_and_the_rest_to_default():
+    app.loader.import_default_modules()
+    for name in FANOUT_TASKS:
+        assert app.amqp.router.route({}, name)["queue"].name == "fanout", name
+    assert app.amqp.router.route({}, "notifications.requeue_stale_outbox")["queue"].name == "default"
+
+
+@pytest.mark.parametrize("name", ALL_TASKS)
+def test_tasks_retry_database_and_redis_errors_with_backoff_and_jitter(name):
+    app.loader.import_default_modules()
+    task = app.tasks[name]
+    for error in (OperationalError, InterfaceError, RedisConnectionError):
+        assert issubclass(error, tuple(task.autoretry_for)), (name, error)
+    assert task.retry_backoff
+    assert task.retry_jitter is True
+    assert task.max_retries and task.max_retries > 0
