@@ -476,6 +476,7 @@ async def _respond(send, status: int, body: dict) -> None:
 
 
 _ID_LINE = re.compile(r"^id: (\d+)\n")
+_ID_LINES = re.compile(r"^id: (\d+)$", re.MULTILINE)
 
 
 def _parse_last_id(headers: dict[str, str], query: dict[str, list[str]]) -> int | None | str:
@@ -573,8 +574,11 @@ async def _stream(send, receive, listener: Listener, last_id: int | None) -> Non
             ],
         }
     )
-    opening, replayed_up_to, _ = await _opening(listener.user_id, last_id)
+    opening, _, _ = await _opening(listener.user_id, last_id)
     await send({"type": "http.response.body", "body": opening.encode(), "more_body": True})
+    # Skip live frames by the exact ids replayed, not by "id <= newest": a notification
+    # with a lower id can commit (and be published) after a higher one.
+    replayed = {int(i) for i in _ID_LINES.findall(opening)}
 
     disconnected = asyncio.get_running_loop().create_task(_wait_for_disconnect(receive))
     try:
@@ -601,7 +605,7 @@ async def _stream(send, receive, listener: Listener, last_id: int | None) -> Non
                     await send({"type": "http.response.body", "body": "".join(out).encode(), "more_body": False})
                     return
                 match = _ID_LINE.match(item)
-                if match and int(match.group(1)) <= replayed_up_to:
+                if match and int(match.group(1)) in replayed:
                     continue  # already sent in the replay
                 out.append(item)
             if out:

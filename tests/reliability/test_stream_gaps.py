@@ -1,15 +1,12 @@
-"""A known gap, pinned by a strict xfail: ids are taken at INSERT but published at COMMIT.
+"""Ids are taken at INSERT but published at COMMIT: a late, lower id still reaches a reconnected page.
 
 With several workers, a notification can get a lower id than one committed and
 published before it (worker A is still writing a big chunk while worker B stores a
 message for the same user). A page that reconnects in between sends the newest id
 it saw as Last-Event-ID: the replay (id > Last-Event-ID) skips A's notification,
 and when A's frame arrives live the stream drops it as "already replayed" (its id is
-below the replayed-up-to mark). The page shows it only after a reload.
-
-When the product closes the gap (for example: replay a window below Last-Event-ID,
-or by commit order rather than id, and let the page drop repeats by id as it already
-does), this test passes and strict xfail turns that into a failure: remove the marker.
+below the replayed-up-to mark). The stream now skips only the ids it actually
+replayed, so the late frame goes through.
 """
 
 import threading
@@ -34,11 +31,6 @@ def store(user, title: str) -> Notification:
     return Notification.objects.create(recipient=user, notification_type="system_alert", title=title, priority="urgent")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known gap: a notification committed after a higher id is skipped by a reconnecting page's replay "
-    "(replay is id > Last-Event-ID) and then dropped live as already replayed.",
-)
 def test_a_notification_committed_after_a_higher_id_still_reaches_a_page_that_reconnected_in_between(
     processes, test_database_url, tmp_path, settings, monkeypatch
 ):
