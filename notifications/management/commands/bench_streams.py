@@ -144,6 +144,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  {PATH_LABELS[path]}: {size:,} streams, run {run + 1} ...")
         ids = self.user_ids[:size]
         proxy = None
+        proxy_warnings = {}
         sessions = {}
         sig_key = secrets.token_urlsafe(32)
         env = self._server_env(path)
@@ -185,6 +186,7 @@ class Command(BaseCommand):
         finally:
             server.stop()
             if proxy:
+                proxy_warnings = self._proxy_warnings(proxy.output())
                 proxy.stop()
                 settings.GRIP_URL = ""
             if sessions:
@@ -204,7 +206,7 @@ class Command(BaseCommand):
         result = {
             "size": size, "opened": load.opened, "failed": load.failed, "ended": load.ended, "alive": load.alive,
             "connect_s": connect_s, "idle_rss": idle_rss, "rss": max([rss, *mem.values]), "threads": threads,
-            "proxy_rss": proxy_rss, "proxy_threads": proxy_threads,
+            "proxy_rss": proxy_rss, "proxy_threads": proxy_threads, "proxy_warnings": proxy_warnings,
             "pg_max": max(pg.values, default=float("nan")), "pg_median": bench.median(pg.values),
             "sent": len(sent), "delivered": len(delivered), "wrong": wrong,
             "p50": bench.percentile(latencies, 50), "p99": bench.percentile(latencies, 99), "max": max(latencies, default=float("nan")),
@@ -216,6 +218,20 @@ class Command(BaseCommand):
             f"PG max {result['pg_max']}; RSS {result['rss']:.0f} MB, {threads} threads"
         )
         return result
+
+    @staticmethod
+    def _proxy_warnings(log: str) -> dict[str, int]:
+        """Pushpin's warnings and errors, and its 5xx answers to clients, counted by kind."""
+        import re
+
+        kinds = Counter()
+        for line in log.splitlines():
+            if line.startswith(("[WARN]", "[ERR]")):
+                message = line.split("] ", 2)[-1] if line.count("] ") >= 2 else line
+                kinds[re.sub(r"id=\S+|\d+", "#", message).strip()] += 1
+            elif "[proxy]" in line and re.search(r" code=5\d\d", line):
+                kinds["proxy answered " + re.search(r"code=(5\d\d)", line).group(1)] += 1
+        return dict(kinds)
 
     def _publish(self, path: str, connected: list[int], rate: float, seconds: float) -> dict[int, tuple[int, float]]:
         """Steady rate: event i at start + i/rate, each to a random connected user. seq -> (user, publish time)."""
@@ -281,6 +297,8 @@ class Command(BaseCommand):
             ])
             for i, r in enumerate(runs, 1):
                 bad = {**{f"open: {k}": v for k, v in r["failed"].items()}, **{f"dropped: {k}": v for k, v in r["ended"].items()}}
+                for kind, count in sorted(r.get("proxy_warnings", {}).items()):
+                    notes.append(f"  {PATH_LABELS[path]} {size:,} run {i}: Pushpin logged {count} x {kind}")
                 if bad or r["wrong"] or r["delivered"] < r["sent"]:
                     detail = ", ".join(f"{k} x{v}" for k, v in sorted(bad.items())) or "no stream failures"
                     notes.append(
