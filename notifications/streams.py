@@ -26,6 +26,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -627,6 +628,8 @@ async def _wait_for_disconnect(receive) -> None:
 GRIP_KEEPALIVE_SECONDS = 20
 # Pushpin subscribes a stream within milliseconds of the answer; the catch-up looks this much later.
 GRIP_CATCHUP_SECONDS = 2.0
+# Rows created this long before the opening's query may still have been uncommitted then.
+GRIP_CATCHUP_LATE_COMMIT_SECONDS = 30
 _catch_ups: set[asyncio.Task] = set()
 
 
@@ -656,6 +659,7 @@ def _grip_signed(headers: dict[str, str]) -> bool | None:
 
 async def _grip_hold(send, user_id: int, session_key: str | None, last_id: int | None) -> None:
     """Answer at once and let Pushpin hold the stream on the user's channel (and the session's, for logout)."""
+    opened_at = time.time()
     body, replayed_up_to, reset = await _opening(user_id, last_id, newest=True)
     channels = [user_channel(user_id)] + ([_session_channel(session_key)] if session_key else [])
     payload = body.encode()
@@ -671,17 +675,29 @@ async def _grip_hold(send, user_id: int, session_key: str | None, last_id: int |
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
     if not reset:  # after a reset the page reloads through the API anyway
-        task = asyncio.get_running_loop().create_task(_grip_catch_up(user_id, session_key, replayed_up_to))
+        replayed = frozenset(int(i) for i in _ID_LINES.findall(body))
+        task = asyncio.get_running_loop().create_task(
+            _grip_catch_up(user_id, session_key, replayed_up_to, replayed, opened_at - GRIP_CATCHUP_LATE_COMMIT_SECONDS, last_id or 0)
+        )
         _catch_ups.add(task)
         task.add_done_callback(_catch_ups.discard)
 
 
-def _grip_catch_up_frames(user_id: int, session_key: str | None, after: int) -> tuple[bool, list[str]]:
-    """(whether the stream may stay open, the frames stored after `after`); runs in a worker thread.
+def _grip_catch_up_frames(
+    user_id: int, session_key: str | None, after: int, replayed: frozenset[int], since: float, floor: int
+) -> tuple[bool, list[str]]:
+    """(whether the stream may stay open, the frames the opening did not send); runs in a worker thread.
+
+    Those are the ids above `after`, and the rows above the client's Last-Event-ID (`floor`)
+    created since `since` that were not replayed: a lower id can commit after a higher one.
 
     One database connection for a token stream (a session stream needs a second, to check the session).
     """
+    from datetime import datetime
+    from datetime import timezone as dt_timezone
+
     from django.contrib.auth import get_user_model
+    from django.db.models import Q
 
     from .models import Notification
     from .selectors import notification_unread_count
@@ -692,8 +708,12 @@ def _grip_catch_up_frames(user_id: int, session_key: str | None, after: int) -> 
     try:
         if not session_key and not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
             return False, []
+        since_at = datetime.fromtimestamp(since, tz=dt_timezone.utc)
         missed = list(
-            Notification.objects.filter(recipient_id=user_id, pk__gt=after, expired_at__isnull=True).order_by("pk")[: REPLAY_LIMIT + 1]
+            Notification.objects.filter(recipient_id=user_id, pk__gt=floor, expired_at__isnull=True)
+            .filter(Q(pk__gt=after) | Q(created_at__gte=since_at))
+            .exclude(pk__in=replayed)
+            .order_by("pk")[: REPLAY_LIMIT + 1]
         )
         unread = notification_unread_count(user_id=user_id) if missed else 0
     finally:
@@ -706,7 +726,9 @@ def _grip_catch_up_frames(user_id: int, session_key: str | None, after: int) -> 
     return True, frames
 
 
-async def _grip_catch_up(user_id: int, session_key: str | None, after: int) -> None:
+async def _grip_catch_up(
+    user_id: int, session_key: str | None, after: int, replayed: frozenset[int], since: float, floor: int
+) -> None:
     """Once Pushpin has surely subscribed: republish what was stored after the opening's query.
 
     A notification committed after that query but published before Pushpin subscribed
@@ -715,7 +737,9 @@ async def _grip_catch_up(user_id: int, session_key: str | None, after: int) -> N
     """
     try:
         await asyncio.sleep(GRIP_CATCHUP_SECONDS)
-        allowed, frames = await sync_to_async(_grip_catch_up_frames, thread_sensitive=False)(user_id, session_key, after)
+        allowed, frames = await sync_to_async(_grip_catch_up_frames, thread_sensitive=False)(
+            user_id, session_key, after, replayed, since, floor
+        )
         channel = _session_channel(session_key) if session_key else user_channel(user_id)
         if not allowed:
             farewell = encode_frame("stream-error", _dumps({"reason": "signed out"}))

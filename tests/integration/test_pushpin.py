@@ -194,3 +194,22 @@ def test_logout_closes_that_sessions_stream_held_by_pushpin(grip):
     finally:
         stream.close()
     assert httpx.get(f"{grip['proxy']}/events/", headers=cookie, timeout=5).status_code == 403
+
+
+def test_a_lower_id_committed_after_the_opening_arrives_by_the_catch_up(grip):
+    """Ids are taken at insert, visible at commit: a lower id can appear after a higher one was replayed."""
+    user = CleanerFactory()
+    before = Notification.objects.create(recipient=user, notification_type="system_alert", title="Before", priority="urgent")
+    late_id = Notification.objects.create(recipient=user, notification_type="system_alert", title="x", priority="urgent").pk
+    newer = Notification.objects.create(recipient=user, notification_type="system_alert", title="Newer", priority="urgent")
+    Notification.objects.filter(pk=late_id).delete()  # not committed yet, as it were
+    stream = SSEClient(f"{grip['proxy']}/events/", token_header(user) | {"Last-Event-ID": str(before.pk)})
+    try:
+        stream.wait_for(lambda events: any(e.event == "unread_count" for e in events))
+        assert [int(e.id) for e in stream.of_type("notification")] == [newer.pk]
+        Notification.objects.create(pk=late_id, recipient=user, notification_type="system_alert", title="Late", priority="urgent")
+        pushed = stream.wait_for(lambda events: [e for e in events if e.event == "notification" and int(e.id) == late_id], timeout=10)
+    finally:
+        stream.close()
+    assert pushed[0].json()["title"] == "Late"
+    assert [int(e.id) for e in stream.of_type("notification")] == [newer.pk, late_id]  # the replayed one is not repeated
