@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import statistics
@@ -22,6 +23,9 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 ROOT = Path(settings.BASE_DIR)
+
+# One INFO line per SSE connect would bury the tables.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def require_full_stack() -> None:
