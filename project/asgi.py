@@ -4,12 +4,42 @@ The SSE app runs outside Django's request cycle so that an open stream holds
 no thread and no database connection (see notifications/streams.py).
 """
 
+import asyncio
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-django_application = get_asgi_application()
+django.setup(set_prefix=False)
+
+
+class BoundedASGIHandler(ASGIHandler):
+    """Django's ASGI handler with at most `limit` requests inside Django at once.
+
+    Under ASGI every request runs its view on a thread of its own with a database
+    connection of its own: a burst of requests would open one connection each and
+    run PostgreSQL out of them (500s for everyone). Past the limit, requests wait
+    here, on the event loop, for a free slot instead.
+    """
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.slots = asyncio.Semaphore(limit)
+
+    async def get_response_async(self, request):
+        async with self.slots:
+            response = await super().get_response_async(request)
+            # Hand the connection back before the slot (Django would close it only once the
+            # response is sent); same thread, so it is this request's connection.
+            await sync_to_async(close_old_connections)()
+            return response
+
+
+django_application = BoundedASGIHandler(settings.WEB_MAX_CONCURRENT_REQUESTS)
 
 from notifications.streams import hub, sse_app  # noqa: E402  (needs Django set up)
 

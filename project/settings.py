@@ -87,6 +87,9 @@ ASGI_APPLICATION = "project.asgi.application"
 
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Requests inside Django at once, per web process; each holds a database connection
+# (project/asgi.py). Keep processes x this, plus workers, under PostgreSQL's max_connections.
+WEB_MAX_CONCURRENT_REQUESTS = int(os.environ.get("WEB_MAX_CONCURRENT_REQUESTS", "24"))
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default: wait for the writer lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

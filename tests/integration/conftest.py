@@ -109,13 +109,13 @@ def start_worker(tmp_path, name="worker", concurrency=2) -> Process:
     return worker
 
 
-def start_server(tmp_path, name="web") -> tuple[Process, str]:
+def start_server(tmp_path, name="web", **env) -> tuple[Process, str]:
     port = free_port()
     server = Process(
         name,
         [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", str(port),
          "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
-        service_env(), tmp_path,
+        service_env(**env), tmp_path,
     )
     base = f"http://127.0.0.1:{port}"
 
