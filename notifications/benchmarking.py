@@ -28,6 +28,24 @@ ROOT = Path(settings.BASE_DIR)
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+def capped_database_url(*, role: str, limit: int) -> str:
+    """A login role for this database that PostgreSQL lets open at most `limit` connections."""
+    from django.db import connection
+
+    name = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE ROLE "{role}" LOGIN')
+        cursor.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT {int(limit)}')
+        cursor.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{role}"')
+        cursor.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+        cursor.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"')
+        cursor.execute(f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+    host, port = connection.settings_dict.get("HOST") or "127.0.0.1", connection.settings_dict.get("PORT") or 5432
+    return f"postgres://{role}@{host}:{port}/{name}"
+
+
 def require_full_stack() -> None:
     if not settings.REDIS_URL or not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         raise CommandError(

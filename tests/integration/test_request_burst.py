@@ -14,6 +14,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from jobs.models import CleaningJob
+from notifications.benchmarking import capped_database_url as capped_database_url_for
 from tests.factories import ClientFactory
 from tests.integration.conftest import start_server
 from tests.jobs.test_api_jobs import valid_job_payload
@@ -27,20 +28,7 @@ BURST = 40
 @pytest.fixture
 def capped_database_url():
     """A login role for this test database that PostgreSQL lets open only a few connections."""
-    settings_dict = connection.settings_dict
-    name = settings_dict["NAME"]
-    role = f"{name}_capped"[:63]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE ROLE "{role}" LOGIN')
-        cursor.execute(f'ALTER ROLE "{role}" CONNECTION LIMIT {ROLE_CONNECTIONS}')
-        cursor.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{role}"')
-        cursor.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
-        cursor.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"')
-        cursor.execute(f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
-    host, port = settings_dict.get("HOST") or "127.0.0.1", settings_dict.get("PORT") or 5432
-    return f"postgres://{role}@{host}:{port}/{name}"
+    return capped_database_url_for(role=f"{connection.settings_dict['NAME']}_capped"[:63], limit=ROLE_CONNECTIONS)
 
 
 async def post_all(base: str, requests: list[tuple[str, dict]]) -> list[httpx.Response]:

@@ -33,7 +33,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, connections
+from django.db import connections
 from django.db.backends.signals import connection_created
 
 from notifications import benchmarking as bench
@@ -120,24 +120,8 @@ class Command(BaseCommand):
         if path in ("direct", "stock"):
             env["BENCH_STOCK_EVENTSTREAM"] = "1"  # one server for both, as the issue compares them
             if self.options["stock_db_limit"] > 0:
-                env["DATABASE_URL"] = self._capped_database_url(self.options["stock_db_limit"])
+                env["DATABASE_URL"] = bench.capped_database_url(role=CAPPED_ROLE, limit=self.options["stock_db_limit"])
         return env
-
-    def _capped_database_url(self, limit: int) -> str:
-        """A login role with a connection cap, allowed to use this database's tables."""
-        db = settings.DATABASES["default"]
-        name = db["NAME"]
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [CAPPED_ROLE])
-            if cursor.fetchone() is None:
-                cursor.execute(f"CREATE ROLE {CAPPED_ROLE} LOGIN")
-            cursor.execute(f"ALTER ROLE {CAPPED_ROLE} CONNECTION LIMIT {int(limit)}")
-            cursor.execute(f'GRANT CONNECT ON DATABASE "{name}" TO {CAPPED_ROLE}')
-            cursor.execute(f"GRANT USAGE ON SCHEMA public TO {CAPPED_ROLE}")
-            cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {CAPPED_ROLE}")
-            cursor.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {CAPPED_ROLE}")
-        host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-        return f"postgres://{CAPPED_ROLE}@{host}:{port}/{name}"
 
     def _run(self, path: str, size: int, run: int) -> dict:
         opts = self.options
