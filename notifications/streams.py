@@ -38,6 +38,8 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connection
 
+from .stream_gc import StreamGarbagePolicy
+
 logger = logging.getLogger(__name__)
 
 USER_CHANNEL_PREFIX = "sse:user:"
@@ -377,6 +379,7 @@ class StreamHub:
 
 
 hub = StreamHub()
+stream_garbage = StreamGarbagePolicy(enabled=settings.STREAM_GC_FREEZE)
 
 
 # --- the endpoint ---------------------------------------------------------------
@@ -528,9 +531,11 @@ async def sse_app(scope, receive, send) -> None:
     listener = Listener(user_id, session_key)
     # Subscribe before reading the database, so nothing falls between replay and live.
     await hub.attach(listener)
+    stream_garbage.stream_opened()
     try:
         await _stream(send, receive, listener, last_id)
     finally:
+        stream_garbage.stream_closed()
         await hub.detach(listener)
 
 

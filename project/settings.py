@@ -246,6 +246,10 @@ GRIP_URL = os.environ.get("GRIP_URL", "")
 GRIP_SIG_KEY = os.environ.get("GRIP_SIG_KEY", "")
 GRIP_SIG_ISS = os.environ.get("GRIP_SIG_ISS", "pushpin")
 
+# Freeze the objects of open streams out of the garbage collector's full passes
+# (notifications/stream_gc.py): at 10,000 streams such a pass stalls every stream.
+STREAM_GC_FREEZE = env_bool("STREAM_GC_FREEZE", True)
+
 # --- Benchmarks only -----------------------------------------------------------------
 # bench_streams compares the stock django-eventstream view (/stock-events/, DjangoModelStorage,
 # EVENTSTREAM_REDIS) with /events/; it is mounted only in the server that benchmark starts.

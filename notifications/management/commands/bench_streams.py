@@ -14,6 +14,7 @@ vs sent, and latency from publish to receipt.
 
 Paths compared in the same run (--paths):
   direct   /events/ served by uvicorn itself (Redis pub/sub to the process's hub)
+  direct-nofreeze  the same with STREAM_GC_FREEZE=0 (notifications/stream_gc.py off)
   pushpin  Pushpin in front (GRIP): the app answers at once, Pushpin holds the streams,
            the publisher POSTs to Pushpin; the proxy's own RSS and threads are reported too
   stock    the stock django-eventstream view (DjangoModelStorage, EVENTSTREAM_REDIS) on
@@ -42,7 +43,12 @@ from notifications import streams
 USER_PREFIX = "bench-stream-"
 APP_NAME = "bench-streams"  # the benchmark's own database connections, left out of the count
 CAPPED_ROLE = "bench_capped"
-PATH_LABELS = {"direct": "direct (uvicorn)", "pushpin": "Pushpin (GRIP)", "stock": "stock django-eventstream"}
+PATH_LABELS = {
+    "direct": "direct (uvicorn)",
+    "direct-nofreeze": "direct, no gc.freeze",
+    "pushpin": "Pushpin (GRIP)",
+    "stock": "stock django-eventstream",
+}
 
 
 def _tag_connection(sender, connection, **kwargs):
@@ -59,7 +65,7 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=100, help="events per second while streams are open")
         parser.add_argument("--seconds", type=float, default=10, help="how long events are published")
         parser.add_argument("--runs", type=int, default=3, help="runs per size; medians are printed")
-        parser.add_argument("--paths", default="direct,pushpin,stock", help="any of direct, pushpin, stock")
+        parser.add_argument("--paths", default="direct,pushpin,stock", help="any of " + ", ".join(PATH_LABELS))
         parser.add_argument("--via-pushpin", action="store_true", help="only the Pushpin path (same as --paths pushpin)")
         parser.add_argument("--stock-connections", type=int, default=300, help="streams opened on the stock path")
         parser.add_argument("--stock-db-limit", type=int, default=50,
@@ -74,7 +80,7 @@ class Command(BaseCommand):
         sizes = sorted({int(s) for s in options["connections"].split(",") if s.strip()})
         paths = ["pushpin"] if options["via_pushpin"] else [p.strip() for p in options["paths"].split(",") if p.strip()]
         if not sizes or sizes[0] < 1 or set(paths) - set(PATH_LABELS):
-            raise CommandError("--connections needs positive integers; --paths any of direct, pushpin, stock")
+            raise CommandError("--connections needs positive integers; --paths any of " + ", ".join(PATH_LABELS))
         self.options = options
         self.random = random.Random(options["seed"])
         limit = bench.raise_nofile(max(65536, 3 * max(sizes + [options["stock_connections"]]) + 1000))
@@ -117,7 +123,9 @@ class Command(BaseCommand):
     def _server_env(self, path: str) -> dict:
         # As deployed (DEBUG off), on plain http.
         env = {"DEBUG": "false", "SECURE_SSL_REDIRECT": "0", "SECRET_KEY": settings.SECRET_KEY, "LOG_LEVEL": "WARNING", "GRIP_URL": ""}
-        if path in ("direct", "stock"):
+        if path == "direct-nofreeze":
+            env["STREAM_GC_FREEZE"] = "0"
+        if path in ("direct", "direct-nofreeze", "stock"):
             env["BENCH_STOCK_EVENTSTREAM"] = "1"  # one server for both, as the issue compares them
             if self.options["stock_db_limit"] > 0:
                 env["DATABASE_URL"] = bench.capped_database_url(role=CAPPED_ROLE, limit=self.options["stock_db_limit"])

@@ -1,0 +1,77 @@
+"""The garbage-collector policy of open streams (notifications/stream_gc.py)."""
+
+import asyncio
+import gc
+import weakref
+
+import pytest
+
+from notifications.stream_gc import StreamGarbagePolicy
+
+
+class Cycle:
+    """What a closed stream can leave behind: objects only a reference cycle keeps alive."""
+
+    def __init__(self):
+        self.me = self
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_frozen():
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def open_streams(policy, count):
+    async def burst():
+        for _ in range(count):
+            policy.stream_opened()
+        await asyncio.sleep(policy.settle_seconds * 3)
+
+    asyncio.run(burst())
+
+
+def test_a_settled_burst_of_streams_is_frozen_out_of_full_collections():
+    policy = StreamGarbagePolicy(settle_seconds=0.01, burst=10)
+    open_streams(policy, 10)
+    assert gc.get_freeze_count() > 0
+    assert policy.frozen_with == 10
+
+
+def test_fewer_new_streams_than_a_burst_freeze_nothing():
+    policy = StreamGarbagePolicy(settle_seconds=0.01, burst=10)
+    open_streams(policy, 9)
+    assert gc.get_freeze_count() == 0
+
+
+def test_switched_off_it_never_freezes():
+    policy = StreamGarbagePolicy(enabled=False, settle_seconds=0.01, burst=10)
+    open_streams(policy, 50)
+    assert gc.get_freeze_count() == 0
+
+
+def test_once_half_the_frozen_streams_closed_everything_is_unfrozen():
+    policy = StreamGarbagePolicy(settle_seconds=0.01, burst=10)
+    open_streams(policy, 10)
+    for _ in range(4):
+        policy.stream_closed()
+    assert gc.get_freeze_count() > 0
+    policy.stream_closed()
+    assert gc.get_freeze_count() == 0
+    assert policy.open_streams == 5
+
+
+def test_garbage_left_while_frozen_is_collected_after_the_unfreeze():
+    policy = StreamGarbagePolicy(settle_seconds=0.01, burst=2)
+    leftover = Cycle()
+    alive = weakref.ref(leftover)
+    open_streams(policy, 2)
+    del leftover
+    gc.collect()
+    assert alive() is not None, "frozen: full collections skip it"
+
+    policy.stream_closed()
+    gc.collect()
+
+    assert alive() is None
