@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright import sync_api as playwright_api  # a requirement: missing, the tests fail, never skip
 
 from tests.factories import PASSWORD
 from tests.integration.conftest import (  # noqa: F401  (fixtures, re-exported for these tests)
@@ -25,7 +26,6 @@ from tests.integration.conftest import (  # noqa: F401  (fixtures, re-exported f
     worker,
 )
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
