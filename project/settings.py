@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -89,7 +90,11 @@ DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 # Requests inside Django at once, per web process; each holds a database connection
 # (project/asgi.py). Keep processes x this, plus workers, under PostgreSQL's max_connections.
-WEB_MAX_CONCURRENT_REQUESTS = int(os.environ.get("WEB_MAX_CONCURRENT_REQUESTS", "24"))
+WEB_MAX_CONCURRENT_REQUESTS = os.environ.get("WEB_MAX_CONCURRENT_REQUESTS", "24")
+if not WEB_MAX_CONCURRENT_REQUESTS.isdigit() or int(WEB_MAX_CONCURRENT_REQUESTS) < 1:
+    # 0 would let no request in at all: refuse to start instead of hanging every request.
+    raise ImproperlyConfigured(f"WEB_MAX_CONCURRENT_REQUESTS must be a whole number of at least 1, not {WEB_MAX_CONCURRENT_REQUESTS!r}.")
+WEB_MAX_CONCURRENT_REQUESTS = int(WEB_MAX_CONCURRENT_REQUESTS)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default: wait for the writer lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
