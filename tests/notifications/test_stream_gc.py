@@ -5,8 +5,11 @@ import gc
 import weakref
 
 import pytest
+from rest_framework.authtoken.models import Token
 
 from notifications.stream_gc import StreamGarbagePolicy
+from notifications.streams import sse_app, stream_garbage
+from tests.factories import ClientFactory
 
 
 class Cycle:
@@ -75,3 +78,36 @@ def test_garbage_left_while_frozen_is_collected_after_the_unfreeze():
     gc.collect()
 
     assert alive() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_events_endpoint_counts_each_stream_while_it_is_open(settings):
+    settings.REDIS_URL = ""  # the in-process hub: no Redis needed to hold a stream
+    token = Token.objects.create(user=ClientFactory()).key
+    before = stream_garbage.open_streams
+
+    async def one_stream():
+        sent, hang_up = [], asyncio.Event()
+
+        async def receive():
+            await hang_up.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/events/", "query_string": b"",
+                 "headers": [(b"authorization", f"Token {token}".encode())]}
+        stream = asyncio.create_task(sse_app(scope, receive, send))
+        while not any(b"stream-open" in m.get("body", b"") for m in sent):
+            await asyncio.sleep(0.01)
+        open_while_streaming = stream_garbage.open_streams
+        hang_up.set()
+        await asyncio.wait_for(stream, timeout=5)
+        return sent[0]["status"], open_while_streaming
+
+    status, open_while_streaming = asyncio.run(one_stream())
+
+    assert status == 200
+    assert open_while_streaming == before + 1
+    assert stream_garbage.open_streams == before
