@@ -3,6 +3,26 @@
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+from django.utils import timezone
+
+
+def restart_fanouts_in_flight(apps, schema_editor):
+    """Send the events of unfinished chunks back to "pending", so they resolve their audience again.
+
+    Before this migration a chunk was only an id range and re-ran the audience query
+    inside it; there is no id list to carry over, and an empty one would mark the chunk
+    done with nobody notified. Re-running the event on the new code is safe: inserts are
+    ON CONFLICT DO NOTHING, so who already got theirs (finished chunks) gets nothing twice.
+    """
+    OutboxEvent = apps.get_model("notifications", "OutboxEvent")
+    OutboxChunk = apps.get_model("notifications", "OutboxChunk")
+    event_ids = set(OutboxChunk.objects.filter(is_done=False).values_list("event_id", flat=True))
+    if not event_ids:
+        return
+    OutboxChunk.objects.filter(event_id__in=event_ids).delete()
+    OutboxEvent.objects.filter(pk__in=event_ids).update(chunk_count=0, updated_at=timezone.now())
+    # Failed ones stay failed (staff retry them from the admin, which now re-plans them).
+    OutboxEvent.objects.filter(pk__in=event_ids, status="dispatched").update(status="pending")
 
 
 class Migration(migrations.Migration):
@@ -19,6 +39,7 @@ class Migration(migrations.Migration):
             name='recipient_ids',
             field=models.JSONField(default=list),
         ),
+        migrations.RunPython(restart_fanouts_in_flight, migrations.RunPython.noop, elidable=False),
         migrations.AlterField(
             model_name='notification',
             name='event',
