@@ -253,7 +253,8 @@ def outbox_chunk_process(*, chunk_id: int) -> None:
     delivered = Notification.objects.filter(
         event_id=event.pk, recipient_id__gte=chunk.first_recipient_id, recipient_id__lte=chunk.last_recipient_id
     ).order_by("recipient_id")
-    count = streams.publish_notifications(delivered)
+    streams.publish_notifications(delivered)
+    count = delivered.count()  # stored rows: rows retracted since are not re-published, but were delivered
 
     with transaction.atomic():
         # Chunks of one event take turns here, on the event row: two finishing at once would

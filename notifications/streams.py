@@ -128,22 +128,38 @@ def publish(events: Iterable[StreamEvent]) -> int:
 
 
 def publish_notifications(notifications) -> int:
-    """Push freshly stored notifications, one frame each, without a query per recipient.
+    """Push stored notifications, one frame each, without a query per recipient.
 
-    Accepts a queryset (read once, two columns at a time) of one event's
-    notifications: everything but id and recipient is shared, so the JSON body
-    is encoded once and only the id is spliced in.
+    Accepts a queryset (read once, a few columns at a time) of one event's
+    notifications: everything but id, recipient and read state is shared, so the
+    JSON body is encoded once per read state (once when fresh) and only the id is
+    spliced in. Retracted (expired) rows are not sent: a re-publish must not
+    bring them back.
     """
+    notifications = notifications.filter(expired_at__isnull=True)
     first = notifications.first()
     if first is None:
         return 0
-    shared = notification_payload(first)
-    del shared["id"]
-    shared_json = _dumps(shared)[1:]  # without the opening brace
-    rows = notifications.values_list("pk", "recipient_id").iterator(chunk_size=PUBLISH_BATCH)
+    body_for_read_state = _shared_notification_bodies(first)
+    rows = notifications.values_list("pk", "recipient_id", "is_read").iterator(chunk_size=PUBLISH_BATCH)
     return _send_frames(
-        (recipient_id, encode_frame("notification", f'{{"id":{pk},{shared_json}', pk)) for pk, recipient_id in rows
+        (recipient_id, encode_frame("notification", f'{{"id":{pk},{body_for_read_state(is_read)}', pk))
+        for pk, recipient_id, is_read in rows
     )
+
+
+def _shared_notification_bodies(sample):
+    """is_read -> the JSON of an event's notification without its id (and opening brace), cached."""
+    shared = notification_payload(sample)
+    del shared["id"]
+    encoded = {}
+
+    def body(is_read: bool) -> str:
+        if is_read not in encoded:
+            encoded[is_read] = _dumps(shared | {"is_read": is_read})[1:]
+        return encoded[is_read]
+
+    return body
 
 
 def disconnect_user(*, user_id: int, session_key: str | None = None) -> None:
