@@ -280,11 +280,12 @@ def _insert_notifications(*, event: OutboxEvent, plan: plans.DeliveryPlan, rende
         ids_sql = "(SELECT CAST(value AS INTEGER) AS id FROM json_each(%s)) AS r"
         ids_param, metadata = json.dumps(recipient_ids), "%s"
     table = Notification._meta.db_table
+    still_reachable, still_reachable_params = _still_reachable_recipients_sql(job_id=plan.job_id)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (recipient_id, event_id, notification_type, title, message, priority, "
             f"is_read, action_url, metadata, job_id, created_at) "
-            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s FROM {ids_sql} WHERE true "
+            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s FROM {ids_sql} {still_reachable} "
             f"ON CONFLICT (event_id, recipient_id) DO NOTHING",
             [
                 event.pk,
@@ -298,8 +299,27 @@ def _insert_notifications(*, event: OutboxEvent, plan: plans.DeliveryPlan, rende
                 plan.job_id,
                 connection.ops.adapt_datetimefield_value(timezone.now()),
                 ids_param,
+                *still_reachable_params,
             ],
         )
+
+
+def _still_reachable_recipients_sql(*, job_id: int | None) -> tuple[str, list]:
+    """JOIN/WHERE keeping only the chunk's recipients who may still get it: `r.id` that is
+    an active user (not deleted or deactivated since the audience was resolved) and not
+    a cleaner the job's client has blocked since. In the INSERT's own SQL: no rows to Python.
+    """
+    from django.contrib.auth import get_user_model
+
+    from jobs.models import CleaningJob, ClientBlock
+
+    users, blocks, jobs = get_user_model()._meta.db_table, ClientBlock._meta.db_table, CleaningJob._meta.db_table
+    sql = (
+        f"JOIN {users} u ON u.id = r.id AND u.is_active = %s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {blocks} b JOIN {jobs} j ON j.client_id = b.client_id "
+        f"WHERE j.id = %s AND b.cleaner_id = r.id)"
+    )
+    return sql, [True, job_id]
 
 
 def _after_job_left_open(event: OutboxEvent) -> None:
