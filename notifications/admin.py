@@ -110,7 +110,16 @@ class NotificationAdmin(admin.ModelAdmin):
 
 class OutboxChunkInline(admin.TabularInline):
     model = OutboxChunk
-    fields = ("first_recipient_id", "last_recipient_id", "recipient_count", "is_done", "updated_at")
+    fields = (
+        "first_recipient_id",
+        "last_recipient_id",
+        "recipient_count",
+        "is_done",
+        "is_failed",
+        "attempts",
+        "last_error",
+        "updated_at",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -143,6 +152,7 @@ class OutboxEventAdmin(admin.ModelAdmin):
         "chunk_count",
         "created_at",
         "processed_at",
+        "error",
     )
     list_filter = ("status", "event_type")
     readonly_fields = (
@@ -164,6 +174,11 @@ class OutboxEventAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="last error")
+    def error(self, obj):
+        # The whole text is on the change page; the list shows enough to tell failures apart.
+        return obj.last_error if len(obj.last_error) <= 120 else obj.last_error[:119] + "…"
 
     # --- send an announcement ----------------------------------------------------
 

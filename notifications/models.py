@@ -43,7 +43,9 @@ class OutboxEvent(models.Model):
                 fields=["updated_at"],
                 condition=Q(status__in=["pending", "dispatched"]),
                 name="outbox_unfinished_idx",
-            )
+            ),
+            # /healthz counts failed events on every probe: this keeps that count tiny.
+            models.Index(fields=["updated_at"], condition=Q(status="failed"), name="outbox_failed_idx"),
         ]
 
     def __str__(self):
@@ -60,6 +62,11 @@ class OutboxChunk(models.Model):
     recipient_ids = models.JSONField(default=list)
     is_done = models.BooleanField(default=False)
     recipient_count = models.PositiveIntegerField(default=0)
+    # Attempts that raised a non-transient error; after OUTBOX_MAX_ATTEMPTS the chunk is failed
+    # (and its event too) and the sweeper leaves it alone until staff retry it.
+    attempts = models.PositiveIntegerField(default=0)
+    is_failed = models.BooleanField(default=False)
+    last_error = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -13,14 +13,16 @@ from functools import partial
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Sum, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from jobs.exceptions import InvalidInput, NotFound
 
-from . import plans, rendering, selectors, streams
+from . import outbox_failures, plans, rendering, selectors, streams
 from .catalog import NotificationType
 from .models import Notification, NotificationPreference, OutboxChunk, OutboxEvent, OutboxStatus
+from .outbox_failures import TRANSIENT_ERRORS, describe_error
 
 
 def _push_after_commit(events: list[streams.StreamEvent]) -> None:
@@ -140,6 +142,7 @@ def outbox_event_retry(*, event_id: int) -> None:
         event.attempts = 0
         event.status = OutboxStatus.DISPATCHED if event.chunk_count else OutboxStatus.PENDING
         event.save(update_fields=["attempts", "status", "updated_at"])
+        event.chunks.filter(is_done=False).update(is_failed=False, attempts=0)
     if event.status == OutboxStatus.PENDING:
         transaction.on_commit(partial(_enqueue, process_outbox_event, event.pk))
     else:
@@ -155,12 +158,19 @@ def outbox_requeue_stale(*, grace: timedelta = OUTBOX_GRACE) -> dict[str, int]:
     stats = {"events": 0, "chunks": 0, "failed": 0}
     stats["failed"] = OutboxEvent.objects.filter(
         status=OutboxStatus.PENDING, attempts__gte=OUTBOX_MAX_ATTEMPTS, updated_at__lt=cutoff
-    ).update(status=OutboxStatus.FAILED, last_error="Gave up after repeated attempts.", updated_at=timezone.now())
+    ).update(
+        status=OutboxStatus.FAILED,
+        # Keep the error of the last attempt if one was stored (a killed worker stores none).
+        last_error=Coalesce(NullIf("last_error", Value("")), Value("Gave up after repeated attempts.")),
+        updated_at=timezone.now(),
+    )
     stale_events = list(
         OutboxEvent.objects.filter(status=OutboxStatus.PENDING, updated_at__lt=cutoff).values_list("pk", flat=True)[:1000]
     )
     stale_chunks = list(
-        OutboxChunk.objects.filter(is_done=False, updated_at__lt=cutoff, event__status=OutboxStatus.DISPATCHED)
+        OutboxChunk.objects.filter(
+            is_done=False, is_failed=False, updated_at__lt=cutoff, event__status=OutboxStatus.DISPATCHED
+        )
         .values_list("pk", flat=True)[:1000]
     )
     # Touch them so the next sweep waits a full grace period again.
@@ -183,8 +193,21 @@ def outbox_event_process(*, event_id: int) -> None:
 
     Safe to run any number of times, in sequence or at once: the event row is
     locked (a second runner skips it), chunks are unique per event, and every
-    insert is ON CONFLICT DO NOTHING on (event, recipient).
+    insert is ON CONFLICT DO NOTHING on (event, recipient). A non-transient error
+    is stored on the event, which fails at its last attempt.
     """
+    try:
+        _outbox_event_dispatch(event_id=event_id)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:
+        outbox_failures.outbox_event_attempt_failed(
+            event_id=event_id, error=describe_error(exc), max_attempts=OUTBOX_MAX_ATTEMPTS
+        )
+        raise
+
+
+def _outbox_event_dispatch(*, event_id: int) -> None:
     from .tasks import process_outbox_chunk
 
     with transaction.atomic():
@@ -232,13 +255,26 @@ def outbox_chunk_process(*, chunk_id: int) -> None:
 
     Publishing comes after the insert commits and before the chunk is marked
     done: a crash in between repeats the publish (pages drop repeats by id), never skips it.
+    A non-transient error counts an attempt; the last one fails the chunk and its event.
     """
+    try:
+        _outbox_chunk_deliver(chunk_id=chunk_id)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:
+        outbox_failures.outbox_chunk_attempt_failed(
+            chunk_id=chunk_id, error=describe_error(exc), max_attempts=OUTBOX_MAX_ATTEMPTS
+        )
+        raise
+
+
+def _outbox_chunk_deliver(*, chunk_id: int) -> None:
     with transaction.atomic():
         chunk = (
             # of=self: locking the joined event row too would make sibling chunks skip each other.
             OutboxChunk.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("event")
-            .filter(pk=chunk_id, is_done=False)
+            .filter(pk=chunk_id, is_done=False, is_failed=False)
             .first()
         )
         if chunk is None:

@@ -4,14 +4,9 @@ All of them are idempotent; the services re-check the world before acting.
 """
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import services
-
-# A database restart or a Redis blip: worth retrying with backoff and jitter.
-TRANSIENT_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+from .outbox_failures import TRANSIENT_ERRORS  # a database restart or a Redis blip: retried with backoff
 
 RETRYING = {
     "autoretry_for": TRANSIENT_ERRORS,

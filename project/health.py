@@ -1,4 +1,7 @@
-"""GET /healthz: the database and, when configured, Redis. 200 or 503, JSON."""
+"""GET /healthz: the database and, when configured, Redis. 200 or 503, JSON.
+
+Failed outbox work (notifications that gave up) makes it "degraded", still 200.
+"""
 
 import redis
 from django.conf import settings
@@ -36,6 +39,20 @@ def healthz(request):
             healthy = False
     if not settings.REDIS_URL:
         checks["redis"] = "not configured"
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
-    )
+    status = "ok" if healthy else "unavailable"
+    if healthy:
+        checks["outbox"] = _check_outbox()
+        if checks["outbox"] != "ok":
+            status = "degraded"
+    # Failed fan-outs are for an operator to look at, not a reason for the load
+    # balancer to pull a web process that serves everything else fine: still 200.
+    return JsonResponse({"status": status, "checks": checks}, status=200 if healthy else 503)
+
+
+def _check_outbox() -> str:
+    from notifications.outbox_failures import outbox_failed_event_count
+
+    failed = outbox_failed_event_count()
+    if not failed:
+        return "ok"
+    return f"{failed} failed event{'s' if failed != 1 else ''} (admin: outbox events, status Failed)"

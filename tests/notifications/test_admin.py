@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from notifications.catalog import NotificationType
-from notifications.models import Notification, NotificationTemplate, OutboxEvent, OutboxStatus
+from notifications.models import Notification, NotificationTemplate, OutboxChunk, OutboxEvent, OutboxStatus
 from tests.notifications.factories import NotificationFactory, NotificationTemplateFactory
 
 pytestmark = pytest.mark.django_db
@@ -141,6 +141,34 @@ def test_outbox_event_admin_has_no_add_and_shows_events(admin_client):
     assert admin_client.get(reverse("admin:notifications_outboxevent_add")).status_code == 403
     assert admin_client.get(reverse("admin:notifications_outboxevent_change", args=[event.pk])).status_code == 200
     assert admin_client.get(reverse("admin:notifications_outboxevent_changelist"), {"status__exact": "pending"}).status_code == 200
+
+
+def test_failed_outbox_work_is_listed_with_its_error_and_a_retry_gives_its_chunk_new_attempts(
+    admin_client, django_capture_on_commit_callbacks
+):
+    failed = OutboxEvent.objects.create(
+        event_type=NotificationType.SYSTEM_ALERT, status=OutboxStatus.FAILED, chunk_count=1, attempts=1
+    )
+    chunk = OutboxChunk.objects.create(
+        event=failed, first_recipient_id=1, last_recipient_id=9, recipient_ids=[1, 9],
+        attempts=10, is_failed=True, last_error="ValueError: the template store is corrupt",
+    )
+    OutboxEvent.objects.filter(pk=failed.pk).update(last_error=f"chunk {chunk.pk}: ValueError: the template store is corrupt")
+    OutboxEvent.objects.create(event_type=NotificationType.SYSTEM_ALERT, status=OutboxStatus.DONE)
+    url = reverse("admin:notifications_outboxevent_changelist")
+
+    listed = admin_client.get(url, {"status__exact": "failed"})
+    assert [event.pk for event in listed.context["cl"].result_list] == [failed.pk]
+    assert f"chunk {chunk.pk}: ValueError: the template store is corrupt" in listed.content.decode()
+    detail = admin_client.get(reverse("admin:notifications_outboxevent_change", args=[failed.pk])).content.decode()
+    assert "ValueError: the template store is corrupt" in detail
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        admin_client.post(url, {"action": "retry_events", "_selected_action": [failed.pk]})
+    chunk.refresh_from_db()
+    assert (chunk.is_failed, chunk.attempts) == (False, 0)
+    assert OutboxEvent.objects.get(pk=failed.pk).status == OutboxStatus.DISPATCHED
+    assert len(callbacks) == 1  # the chunk, queued again
 
 
 def test_preference_admin_lists(admin_client):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from jobs import services as job_services
 from jobs.models import ClientBlock
-from notifications import services
+from notifications import rendering, services
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
 from tests.factories import CleanerFactory, ClientFactory
@@ -105,3 +105,68 @@ def test_a_cleaner_the_client_blocked_while_the_offer_waits_gets_no_offer(queued
     event.refresh_from_db()
     assert (event.status, event.recipient_count) == (OutboxStatus.DONE, 19)
     assert recipients_of(event) == sorted(c.pk for c in cleaners if c.pk != blocked.pk)
+
+
+def test_a_chunk_that_keeps_failing_ends_failed_with_its_error_and_is_not_swept_again(queued, monkeypatch):
+    monkeypatch.setattr(services, "OUTBOX_MAX_ATTEMPTS", 3)
+
+    def broken_template(**kwargs):
+        raise ValueError("the template store is corrupt")
+
+    monkeypatch.setattr(rendering, "template_render", broken_template)
+    CleanerFactory.create_batch(15)
+    event = announce_to_cleaners()
+    failing, healthy = dispatch(event.pk, queued)
+    OutboxChunk.objects.filter(pk=healthy).update(is_done=True)  # only one chunk is the problem
+
+    for attempt in range(3):
+        with pytest.raises(ValueError):
+            services.outbox_chunk_process(chunk_id=failing)
+        queued.clear()
+        services.outbox_requeue_stale(grace=timedelta(0))
+        if attempt < 2:
+            assert queued == [("notifications.process_chunk", failing)]
+
+    chunk = OutboxChunk.objects.get(pk=failing)
+    assert (chunk.is_done, chunk.is_failed, chunk.attempts) == (False, True, 3)
+    assert chunk.last_error == "ValueError: the template store is corrupt"
+    event.refresh_from_db()
+    assert event.status == OutboxStatus.FAILED
+    assert event.last_error == f"chunk {failing}: ValueError: the template store is corrupt"
+    assert queued == []  # the sweeper skipped it
+    services.outbox_chunk_process(chunk_id=failing)  # a stray redelivery does nothing
+    chunk.refresh_from_db()
+    assert chunk.attempts == 3
+
+
+def test_an_event_that_keeps_failing_ends_failed_with_its_error(queued, monkeypatch):
+    monkeypatch.setattr(services, "OUTBOX_MAX_ATTEMPTS", 2)
+
+    def broken_plan(**kwargs):
+        raise KeyError("audience")
+
+    monkeypatch.setattr(services.plans, "delivery_plan_for", broken_plan)
+    event = announce_to_cleaners()
+
+    for _ in range(2):
+        with pytest.raises(KeyError):
+            services.outbox_event_process(event_id=event.pk)
+
+    event.refresh_from_db()
+    assert (event.status, event.attempts, event.last_error) == (OutboxStatus.FAILED, 2, "KeyError: 'audience'")
+    queued.clear()
+    assert services.outbox_requeue_stale(grace=timedelta(0))["events"] == 0
+    assert queued == []
+
+
+def test_healthz_warns_about_failed_outbox_work_but_stays_200(client):
+    OutboxEvent.objects.create(event_type=NotificationType.SYSTEM_ALERT, status=OutboxStatus.DONE)
+    healthy = client.get("/healthz")
+    assert (healthy.status_code, healthy.json()["status"], healthy.json()["checks"]["outbox"]) == (200, "ok", "ok")
+
+    OutboxEvent.objects.create(event_type=NotificationType.SYSTEM_ALERT, status=OutboxStatus.FAILED, last_error="x")
+    OutboxEvent.objects.create(event_type=NotificationType.JOB_CREATED, status=OutboxStatus.FAILED, last_error="y")
+    degraded = client.get("/healthz")
+    assert degraded.status_code == 200
+    assert degraded.json()["status"] == "degraded"
+    assert degraded.json()["checks"]["outbox"] == "2 failed events (admin: outbox events, status Failed)"
