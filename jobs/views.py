@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -22,6 +23,7 @@ from . import selectors, services
 from .exceptions import DomainError, NotFound
 from .forms import BidForm, JobForm, MessageForm, add_service_errors
 from .models import LIVE_BID_STATUSES, BidStatus, CleaningJob, JobBid, JobStatus, PaymentStatus
+from .throttles import write_budget_wait
 
 User = get_user_model()
 
@@ -61,6 +63,21 @@ def _visible_bid(request, bid_id: int) -> JobBid:
 
 def _job_url(job_id: int, anchor: str = "") -> str:
     return reverse("jobs:detail", args=[job_id]) + anchor
+
+
+def _throttled(request, form, *, scope: str) -> int | None:
+    """Spend one write of `scope` from the user's budget (the API's too); if it is spent,
+    put the time to wait on the form and return it, so the caller answers 429 and creates nothing."""
+    wait = write_budget_wait(request, scope=scope)
+    if wait is not None:
+        form.add_error(None, f"You are doing this too often. Try again in {wait} second{pluralize(wait)}.")
+    return wait
+
+
+def _too_many(response, wait: int):
+    response.status_code = 429
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def _perform(request, target: str, action, success=None):
@@ -104,6 +121,8 @@ def job_create(request):
         return redirect("jobs:board")
     form = JobForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
+        if wait := _throttled(request, form, scope="job_create"):
+            return _too_many(render(request, "jobs/job_form.html", {"form": form}), wait)
         if form.is_valid():
             try:
                 job = services.job_create(client=request.user, **form.cleaned_data)
@@ -244,6 +263,8 @@ def job_fragment(request, job_id: int, name: str):
 def bid_place(request, job_id: int):
     job = _visible_job(request, job_id)
     form = BidForm(request.POST)
+    if wait := _throttled(request, form, scope="bid_place"):
+        return _too_many(_render_job(request, job, bid_form=form), wait)
     if form.is_valid():
         try:
             services.bid_place(job=job, cleaner=request.user, **form.cleaned_data)
@@ -353,6 +374,8 @@ def message_send(request, job_id: int):
             messages.error(request, "You can write to cleaners once they bid on this job.")
             return redirect(_job_url(job.pk, "#messages"))
     form = MessageForm(request.POST, recipients=recipients)
+    if wait := _throttled(request, form, scope="message_send"):
+        return _too_many(_render_job(request, job, message_form=form), wait)
     if form.is_valid():
         recipient_id = form.cleaned_data.get("recipient")
         recipient = User.objects.filter(pk=recipient_id).first() if recipient_id else None
