@@ -16,6 +16,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -170,16 +171,24 @@ def _job_context(request, job: CleaningJob, *, bid_form=None, message_form=None)
         is_cleaner
         and not is_owner
         and job.status == JobStatus.OPEN
+        and job.scheduled_start > timezone.now()
         and live_bid is None
         and selectors.cleaner_is_eligible_for_job(cleaner=user, job=job)
     )
 
+    # The page offers no conversation across a block; the service refuses one anyway.
     recipients = None
+    messaging_blocked = False
     if is_owner:
-        recipients = _client_recipients(job, bids)
+        recipients = [
+            (pk, name) for pk, name in _client_recipients(job, bids)
+            if not selectors.client_has_blocked(client_id=user.pk, cleaner_id=pk)
+        ]
         can_message = bool(recipients)
     else:
         can_message = is_cleaner and selectors.job_cleaner_may_message(job=job, cleaner=user)
+        messaging_blocked = can_message and selectors.client_has_blocked(client_id=job.client_id, cleaner_id=user.pk)
+        can_message = can_message and not messaging_blocked
     if message_form is None and can_message:
         initial = {"recipient": job.assigned_cleaner_id} if job.assigned_cleaner_id else {}
         message_form = MessageForm(recipients=recipients, initial=initial)
@@ -207,6 +216,7 @@ def _job_context(request, job: CleaningJob, *, bid_form=None, message_form=None)
         "can_cancel": is_owner and job.status in (JobStatus.OPEN, JobStatus.ASSIGNED),
         "thread": list(selectors.job_messages_visible_to(job=job, user=user)),
         "can_message": can_message,
+        "messaging_blocked": messaging_blocked,
         "message_form": message_form,
         "timeline": timeline,
     }
