@@ -8,6 +8,7 @@ from. Objects a user may not see are 404, never 403, so ids leak nothing.
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -22,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
 from .exceptions import DomainError, NotFound
-from .forms import BidForm, JobForm, MessageForm, add_service_errors
+from .forms import BidForm, JobForm, LoginForm, MessageForm, add_service_errors
 from .models import LIVE_BID_STATUSES, BidStatus, CleaningJob, JobBid, JobStatus, PaymentStatus
 from .throttles import write_budget_wait
 
@@ -101,6 +102,22 @@ def _perform(request, target: str, action, success=None):
         elif success:
             messages.success(request, success)
     return redirect(target)
+
+
+# --- login and home ---------------------------------------------------------------------
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page; a locked login is a 429 with the time to wait on the page."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.locked_for is not None:
+            _too_many(response, form.locked_for)
+        return response
 
 
 # --- home -------------------------------------------------------------------------
