@@ -231,3 +231,18 @@ def test_twenty_concurrent_guesses_get_no_more_password_checks_than_the_limit(ow
     # Two wrong answers (400), the third locks (429), everyone else is refused unchecked.
     assert Counter(statuses) == {400: 2, 429: racers - 2}
     assert len(checked) == 3
+
+
+def test_an_unreachable_cache_lets_logins_through_unlimited_like_the_throttles(owner, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def down(*args, **kwargs):
+        raise RedisConnectionError("Redis is down")
+
+    for name in ("get", "add", "incr", "set", "delete", "decr"):
+        monkeypatch.setattr(login_limits.cache, name, down)
+
+    wrong = [form_login(owner.username, f"guess-{n}").status_code for n in range(5)]
+
+    assert wrong == [200] * 5
+    assert logged_in(form_login(owner.username, PASSWORD))
