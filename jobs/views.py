@@ -1,9 +1,10 @@
 """Server-rendered marketplace pages. Thin: look up what the user may see, call a service, redirect.
 
 Every form works without JavaScript (POST, redirect, GET). A form with bad input is
-rendered again with its field errors (status 400); a refused action (a domain
-error: forbidden, wrong state) comes back as a message on the page it was sent
-from. Objects a user may not see are 404, never 403, so ids leak nothing.
+rendered again with its field errors (status 400); a form whose write budget is
+spent (the same budget as the API's) is rendered again with the time to wait
+(status 429) and creates nothing; a refused action (a domain error: forbidden,
+wrong state) comes back as a message on the page it was sent from. Objects a user may not see are 404, never 403, so ids leak nothing.
 """
 
 from django.contrib import messages
@@ -197,10 +198,8 @@ def _job_context(request, job: CleaningJob, *, bid_form=None, message_form=None)
     recipients = None
     messaging_blocked = False
     if is_owner:
-        recipients = [
-            (pk, name) for pk, name in _client_recipients(job, bids)
-            if not selectors.client_has_blocked(client_id=user.pk, cleaner_id=pk)
-        ]
+        blocked = selectors.cleaner_ids_blocked_by(client_id=user.pk)
+        recipients = [(pk, name) for pk, name in _client_recipients(job, bids) if pk not in blocked]
         can_message = bool(recipients)
     else:
         can_message = is_cleaner and selectors.job_cleaner_may_message(job=job, cleaner=user)
