@@ -11,6 +11,7 @@ skip the business rules (state machine, eligibility). Use them to fix data.
 from django.contrib import admin
 from django.db.models import ExpressionWrapper, F, IntegerField
 
+from .forms import AdminLoginForm
 from .models import (
     CleanerProfile,
     CleanerUnavailability,
@@ -22,6 +23,9 @@ from .models import (
     ServiceType,
     Weekday,
 )
+
+# The admin's login is a third door for password guesses: the same limits as the others.
+admin.site.login_form = AdminLoginForm
 
 
 def _choice_set_display(field_name: str, choices):

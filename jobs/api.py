@@ -25,6 +25,7 @@ from .serializers import (
     JobCreateSerializer,
     JobFilterSerializer,
     JobSerializer,
+    LoginSerializer,
     MessageSendSerializer,
     MessageSerializer,
     PaymentCreateSerializer,
@@ -39,6 +40,7 @@ _ERROR_MEANINGS = {
     403: "Not allowed for this user's role or relation to the object.",
     404: "No such object among those this user may see.",
     409: "The object's state does not allow this action.",
+    429: "Too many requests (or failed logins): wait `Retry-After` seconds.",
 }
 
 
@@ -98,8 +100,9 @@ class LoginView(ObtainAuthToken):
     authentication_classes = []
     throttle_classes = [ScopedWriteRateThrottle]
     throttle_scope = "login"
+    serializer_class = LoginSerializer
 
-    @extend_schema(responses={200: TokenSerializer, **errors(400)})
+    @extend_schema(responses={200: TokenSerializer, **errors(400, 429)})
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
 

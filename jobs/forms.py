@@ -6,9 +6,12 @@ A service's ValidationError is mapped back onto these fields by `add_service_err
 from decimal import Decimal
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from .login_limits import LoginLocked, authenticate_within_limits
 from .models import MAX_BUDGET, CleaningJob, JobBid, JobMessage, ServiceType
 
 
@@ -99,3 +102,31 @@ class MessageForm(forms.Form):
         else:
             self.fields["recipient"].choices = recipients
             self.fields["recipient"].required = True
+
+
+class LoginLimitsMixin:
+    """An authentication form behind the failed-login limits; `locked_for` is the wait when locked."""
+
+    locked_for: int | None = None
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = authenticate_within_limits(self.request, username=username, password=password)
+            except LoginLocked as locked:
+                self.locked_for = locked.wait
+                raise ValidationError(locked.message, code="locked") from None
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class LoginForm(LoginLimitsMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(LoginLimitsMixin, AdminAuthenticationForm):
+    pass

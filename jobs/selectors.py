@@ -167,6 +167,14 @@ def job_messages_visible_to(*, job: CleaningJob, user) -> QuerySet:
     )
 
 
+def client_has_blocked(*, client_id: int, cleaner_id: int) -> bool:
+    return ClientBlock.objects.filter(client_id=client_id, cleaner_id=cleaner_id).exists()
+
+
+def cleaner_ids_blocked_by(*, client_id: int) -> set[int]:
+    return set(ClientBlock.objects.filter(client_id=client_id).values_list("cleaner_id", flat=True))
+
+
 def job_cleaner_may_message(*, job: CleaningJob, cleaner) -> bool:
     """A cleaner who bid on (live or not) or holds the job may talk with its client."""
     if job.assigned_cleaner_id == cleaner.pk:

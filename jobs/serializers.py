@@ -12,7 +12,10 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.exceptions import Throttled
 
+from .login_limits import LoginLocked, authenticate_within_limits
 from .models import (
     MAX_BUDGET,
     CleaningJob,
@@ -138,6 +141,23 @@ class MessageSerializer(serializers.ModelSerializer):
         model = JobMessage
         fields = ["id", "job", "sender", "sender_username", "recipient", "recipient_username", "body", "created_at"]
         read_only_fields = fields
+
+
+class LoginSerializer(AuthTokenSerializer):
+    """DRF's username + password check, behind the failed-login limits (429 when locked)."""
+
+    def validate(self, attrs):
+        username, password = attrs.get("username"), attrs.get("password")
+        if not (username and password):
+            return super().validate(attrs)
+        try:
+            user = authenticate_within_limits(self.context["request"], username=username, password=password)
+        except LoginLocked as locked:
+            raise Throttled(wait=locked.wait, detail="Too many failed logins.") from None
+        if user is None:
+            raise serializers.ValidationError("Unable to log in with provided credentials.", code="authorization")
+        attrs["user"] = user
+        return attrs
 
 
 class TokenSerializer(serializers.Serializer):

@@ -61,6 +61,12 @@ def _require_client(user) -> None:
         raise ActionForbidden("Only clients can do this; cleaners bid on jobs instead.")
 
 
+def _require_not_started(job: CleaningJob, consequence: str) -> None:
+    # Bids are for work ahead: once the start has passed, nobody can still turn up on time.
+    if job.scheduled_start <= timezone.now():
+        raise InvalidTransition(f"This job's start time has passed, so {consequence}.")
+
+
 def _require_cleaner(user) -> None:
     if not selectors.user_is_cleaner(user=user):
         raise ActionForbidden("Only cleaners can do this.")
@@ -181,6 +187,9 @@ def _bid_place(*, job: CleaningJob, cleaner, amount: Decimal, message: str) -> J
         raise ActionForbidden("You cannot bid on your own job.")
     if job.status != JobStatus.OPEN:
         raise InvalidTransition("This job is no longer open for bids.")
+    _require_not_started(job, "it takes no more bids")
+    if selectors.client_has_blocked(client_id=job.client_id, cleaner_id=cleaner.pk):
+        raise ActionForbidden("You cannot bid on this client's jobs: they have blocked you.")
     if not selectors.cleaner_is_eligible_for_job(cleaner=cleaner, job=job):
         raise ActionForbidden("You are not eligible for this job.")
     if selectors.job_live_bid_for(job=job, cleaner=cleaner) is not None:
@@ -203,6 +212,7 @@ def bid_accept(*, bid: JobBid, client) -> JobBid:
         raise ActionForbidden("Only the client who posted this job can accept bids.")
     if job.status != JobStatus.OPEN:
         raise InvalidTransition("This job already has an accepted bid or is no longer open.")
+    _require_not_started(job, "no bid can be accepted")
     bid = JobBid.objects.select_for_update().get(pk=bid.pk)
     if bid.status != BidStatus.PENDING:
         raise InvalidTransition(f"This bid is {bid.status} and cannot be accepted.")
@@ -304,6 +314,7 @@ def message_send(*, job: CleaningJob, sender, body: str, recipient=None) -> JobM
         recipient_id = job.client_id
     else:
         raise ActionForbidden("Only the client and cleaners who bid on this job can message about it.")
+    _require_no_block_between(job=job, sender=sender, recipient_id=recipient_id)
     message = JobMessage(job=job, sender=sender, recipient_id=recipient_id, body=body)
     _full_clean(message, exclude=["job", "sender", "recipient"])
     message.save()
@@ -311,6 +322,15 @@ def message_send(*, job: CleaningJob, sender, body: str, recipient=None) -> JobM
 
 
 # --- blocks ---------------------------------------------------------------------
+
+
+def _require_no_block_between(*, job: CleaningJob, sender, recipient_id: int) -> None:
+    """A block ends the conversation both ways: the blocked cleaner cannot write, nor can the client who blocked."""
+    if job.client_id == sender.pk:
+        if selectors.client_has_blocked(client_id=sender.pk, cleaner_id=recipient_id):
+            raise ActionForbidden("You blocked this cleaner: you cannot message them.")
+    elif selectors.client_has_blocked(client_id=recipient_id, cleaner_id=sender.pk):
+        raise ActionForbidden("You cannot message this client: they have blocked you.")
 
 
 @transaction.atomic

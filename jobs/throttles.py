@@ -1,4 +1,5 @@
 import logging
+import math
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -36,3 +37,22 @@ class ScopedWriteRateThrottle(ScopedRateThrottle):
         except CACHE_UNREACHABLE:
             logger.warning("Throttle cache unreachable: %s %s let through unthrottled.", request.method, request.path)
             return True
+
+
+def write_budget_wait(request, *, scope: str) -> int | None:
+    """Spend one write of `scope` from the user's budget; seconds to wait if it is spent, else None.
+
+    For the pages' forms. It is the API's throttle itself (same rate, same cache key:
+    the scope and the user's id), so the API and the forms draw on one budget.
+    """
+    throttle = ScopedWriteRateThrottle()
+    if throttle.allow_request(request, _ScopedView(scope)):
+        return None
+    return max(1, math.ceil(throttle.wait() or 1))
+
+
+class _ScopedView:
+    """What a throttle reads from a view: its scope."""
+
+    def __init__(self, throttle_scope: str):
+        self.throttle_scope = throttle_scope

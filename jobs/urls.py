@@ -7,7 +7,7 @@ app_name = "jobs"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="jobs:login"), name="logout"),
     path("jobs/new/", views.job_create, name="create"),
     path("jobs/mine/", views.my_jobs, name="mine"),

@@ -1,27 +1,32 @@
 """Server-rendered marketplace pages. Thin: look up what the user may see, call a service, redirect.
 
 Every form works without JavaScript (POST, redirect, GET). A form with bad input is
-rendered again with its field errors (status 400); a refused action (a domain
-error: forbidden, wrong state) comes back as a message on the page it was sent
-from. Objects a user may not see are 404, never 403, so ids leak nothing.
+rendered again with its field errors (status 400); a form whose write budget is
+spent (the same budget as the API's) is rendered again with the time to wait
+(status 429) and creates nothing; a refused action (a domain error: forbidden,
+wrong state) comes back as a message on the page it was sent from. Objects a user may not see are 404, never 403, so ids leak nothing.
 """
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
 from .exceptions import DomainError, NotFound
-from .forms import BidForm, JobForm, MessageForm, add_service_errors
+from .forms import BidForm, JobForm, LoginForm, MessageForm, add_service_errors
 from .models import LIVE_BID_STATUSES, BidStatus, CleaningJob, JobBid, JobStatus, PaymentStatus
+from .throttles import write_budget_wait
 
 User = get_user_model()
 
@@ -63,6 +68,21 @@ def _job_url(job_id: int, anchor: str = "") -> str:
     return reverse("jobs:detail", args=[job_id]) + anchor
 
 
+def _throttled(request, form, *, scope: str) -> int | None:
+    """Spend one write of `scope` from the user's budget (the API's too); if it is spent,
+    put the time to wait on the form and return it, so the caller answers 429 and creates nothing."""
+    wait = write_budget_wait(request, scope=scope)
+    if wait is not None:
+        form.add_error(None, f"You are doing this too often. Try again in {wait} second{pluralize(wait)}.")
+    return wait
+
+
+def _too_many(response, wait: int):
+    response.status_code = 429
+    response["Retry-After"] = str(wait)
+    return response
+
+
 def _perform(request, target: str, action, success=None):
     """Run one service call for a POST button; a refusal becomes an error message. Then redirect (PRG).
 
@@ -85,6 +105,22 @@ def _perform(request, target: str, action, success=None):
     return redirect(target)
 
 
+# --- login and home ---------------------------------------------------------------------
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page; a locked login is a 429 with the time to wait on the page."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.locked_for is not None:
+            _too_many(response, form.locked_for)
+        return response
+
+
 # --- home -------------------------------------------------------------------------
 
 
@@ -104,6 +140,8 @@ def job_create(request):
         return redirect("jobs:board")
     form = JobForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
+        if wait := _throttled(request, form, scope="job_create"):
+            return _too_many(render(request, "jobs/job_form.html", {"form": form}), wait)
         if form.is_valid():
             try:
                 job = services.job_create(client=request.user, **form.cleaned_data)
@@ -151,16 +189,22 @@ def _job_context(request, job: CleaningJob, *, bid_form=None, message_form=None)
         is_cleaner
         and not is_owner
         and job.status == JobStatus.OPEN
+        and job.scheduled_start > timezone.now()
         and live_bid is None
         and selectors.cleaner_is_eligible_for_job(cleaner=user, job=job)
     )
 
+    # The page offers no conversation across a block; the service refuses one anyway.
     recipients = None
+    messaging_blocked = False
     if is_owner:
-        recipients = _client_recipients(job, bids)
+        blocked = selectors.cleaner_ids_blocked_by(client_id=user.pk)
+        recipients = [(pk, name) for pk, name in _client_recipients(job, bids) if pk not in blocked]
         can_message = bool(recipients)
     else:
         can_message = is_cleaner and selectors.job_cleaner_may_message(job=job, cleaner=user)
+        messaging_blocked = can_message and selectors.client_has_blocked(client_id=job.client_id, cleaner_id=user.pk)
+        can_message = can_message and not messaging_blocked
     if message_form is None and can_message:
         initial = {"recipient": job.assigned_cleaner_id} if job.assigned_cleaner_id else {}
         message_form = MessageForm(recipients=recipients, initial=initial)
@@ -188,6 +232,7 @@ def _job_context(request, job: CleaningJob, *, bid_form=None, message_form=None)
         "can_cancel": is_owner and job.status in (JobStatus.OPEN, JobStatus.ASSIGNED),
         "thread": list(selectors.job_messages_visible_to(job=job, user=user)),
         "can_message": can_message,
+        "messaging_blocked": messaging_blocked,
         "message_form": message_form,
         "timeline": timeline,
     }
@@ -244,6 +289,8 @@ def job_fragment(request, job_id: int, name: str):
 def bid_place(request, job_id: int):
     job = _visible_job(request, job_id)
     form = BidForm(request.POST)
+    if wait := _throttled(request, form, scope="bid_place"):
+        return _too_many(_render_job(request, job, bid_form=form), wait)
     if form.is_valid():
         try:
             services.bid_place(job=job, cleaner=request.user, **form.cleaned_data)
@@ -353,6 +400,8 @@ def message_send(request, job_id: int):
             messages.error(request, "You can write to cleaners once they bid on this job.")
             return redirect(_job_url(job.pk, "#messages"))
     form = MessageForm(request.POST, recipients=recipients)
+    if wait := _throttled(request, form, scope="message_send"):
+        return _too_many(_render_job(request, job, message_form=form), wait)
     if form.is_valid():
         recipient_id = form.cleaned_data.get("recipient")
         recipient = User.objects.filter(pk=recipient_id).first() if recipient_id else None

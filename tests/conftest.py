@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 
@@ -23,3 +24,10 @@ def api_as():
 def fast_password_hashing(settings):
     # PBKDF2 is deliberately slow; tests create hundreds of users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    # Throttle budgets and failed-login counts live in the cache: a test must not
+    # inherit another's (every test logs in from 127.0.0.1).
+    cache.clear()

@@ -729,3 +729,61 @@ def test_two_racing_bids_from_one_cleaner_leave_one_live_bid():
     )
     assert sorted(type(r).__name__ for r in results) == ["InvalidTransition", "JobBid"], results
     assert JobBid.objects.filter(job=job, cleaner=cleaner).count() == 1
+
+
+# --- blocks stop the conversation both ways; started jobs take no bids ---------------
+
+
+def test_a_blocked_cleaner_cannot_message_the_client_who_blocked_them():
+    bid = JobBidFactory()
+    ClientBlockFactory(client=bid.job.client, cleaner=bid.cleaner)
+    with pytest.raises(ActionForbidden, match="^You cannot message this client: they have blocked you.$"):
+        services.message_send(job=bid.job, sender=bid.cleaner, body="hello?")
+    assert not JobMessage.objects.exists()
+
+
+def test_a_client_cannot_message_a_cleaner_they_blocked_chosen_or_assigned():
+    bid = JobBidFactory()
+    ClientBlockFactory(client=bid.job.client, cleaner=bid.cleaner)
+    with pytest.raises(ActionForbidden, match="^You blocked this cleaner: you cannot message them.$"):
+        services.message_send(job=bid.job, sender=bid.job.client, body="hi", recipient=bid.cleaner)
+    services.bid_accept(bid=bid, client=bid.job.client)  # accepted before they noticed
+    with pytest.raises(ActionForbidden, match="^You blocked this cleaner"):
+        services.message_send(job=reload(bid.job), sender=bid.job.client, body="hi")
+    assert not JobMessage.objects.exists()
+
+
+def test_a_block_by_another_client_does_not_stop_messages():
+    bid = JobBidFactory()
+    ClientBlockFactory(cleaner=bid.cleaner)
+    services.message_send(job=bid.job, sender=bid.cleaner, body="hello")
+    services.message_send(job=bid.job, sender=bid.job.client, body="hi", recipient=bid.cleaner)
+    assert JobMessage.objects.count() == 2
+
+
+def test_a_blocked_cleaner_who_bid_before_cannot_bid_again():
+    bid = JobBidFactory()
+    services.bid_withdraw(bid=bid, cleaner=bid.cleaner)
+    ClientBlockFactory(client=bid.job.client, cleaner=bid.cleaner)
+    with pytest.raises(ActionForbidden, match="^You cannot bid on this client's jobs: they have blocked you.$"):
+        services.bid_place(job=bid.job, cleaner=bid.cleaner, amount=Decimal("50"))
+    assert JobBid.objects.count() == 1
+
+
+STARTED = "This job's start time has passed, so it takes no more bids."
+
+
+def test_nobody_bids_on_a_job_whose_start_has_passed():
+    job = CleaningJobFactory(scheduled_start=timezone.now() - timedelta(minutes=1))
+    with pytest.raises(InvalidTransition, match=f"^{STARTED}$"):
+        services.bid_place(job=job, cleaner=CleanerFactory(), amount=Decimal("50"))
+    assert not JobBid.objects.exists()
+
+
+def test_no_bid_is_accepted_once_the_job_start_has_passed():
+    bid = JobBidFactory()
+    CleaningJob.objects.filter(pk=bid.job_id).update(scheduled_start=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(InvalidTransition, match="^This job's start time has passed, so no bid can be accepted.$"):
+        services.bid_accept(bid=bid, client=bid.job.client)
+    assert reload(bid).status == BidStatus.PENDING
+    assert reload(bid.job).status == JobStatus.OPEN

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 from rest_framework.authtoken.models import Token
+from django.test import Client
 from rest_framework.test import APIClient
 
 from jobs.models import CleaningJob, JobBid, JobMessage
@@ -149,3 +150,111 @@ def test_fifty_identical_concurrent_bids_from_one_cleaner_store_one_bid_and_one_
     assert OutboxEvent.objects.filter(event_type="bid_received").count() == 1
     assert Notification.objects.filter(recipient=job.client, notification_type="bid_received").count() == 1
     assert row_counts()["JobBid"] == 1
+
+
+# --- one budget, whichever door: the API or the pages' forms ---------------------------
+
+
+def make_page_writer(scope):
+    """(a fresh user, send(browser, n) -> response for the n-th form post in this scope, model)."""
+    from tests.pages.test_client_pages import job_data
+
+    if scope == "job_create":
+        return ClientFactory(), lambda browser, n: browser.post("/jobs/new/", job_data(title=f"Page job #{n}"))
+    if scope == "bid_place":
+        jobs = CleaningJobFactory.create_batch(LIMIT + 2)
+        return CleanerFactory(), lambda browser, n: browser.post(f"/jobs/{jobs[n].pk}/bids/", {"amount": "90"})
+    if scope == "message_send":
+        cleaner = CleanerFactory()
+        bid = JobBidFactory(cleaner=cleaner)
+        return cleaner, lambda browser, n: browser.post(f"/jobs/{bid.job_id}/messages/", {"body": f"page #{n}"})
+    raise AssertionError(scope)
+
+
+WRITE_SCOPES = [("job_create", CleaningJob), ("bid_place", JobBid), ("message_send", JobMessage)]
+
+
+def assert_page_refused(response):
+    assert response.status_code == 429
+    body = response.content.decode()
+    assert "You are doing this too often. Try again in " in body
+    seconds = int(body.split("Try again in ", 1)[1].split(" second", 1)[0])
+    assert 0 < seconds <= 60
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scope, model", WRITE_SCOPES)
+def test_a_budget_spent_on_the_api_is_spent_for_the_form_too(scope, model, throttle_rate):
+    throttle_rate(scope, f"{LIMIT}/min")
+    user, page_send = make_page_writer(scope)
+    api = APIClient()
+    api.force_login(user)
+    browser = Client()
+    browser.force_login(user)
+    api_send = {
+        "job_create": lambda n: api.post("/api/jobs/", job_payload(), format="json"),
+        "bid_place": lambda n: api.post(f"/api/jobs/{CleaningJobFactory().pk}/bids/", {"amount": "90"}, format="json"),
+        "message_send": lambda n: api.post(
+            f"/api/jobs/{JobBid.objects.get(cleaner=user).job_id}/messages/", {"body": f"api #{n}"}, format="json"
+        ),
+    }[scope]
+
+    assert [api_send(n).status_code for n in range(LIMIT)] == [201] * LIMIT
+    stored, notified = model.objects.count(), Notification.objects.count()
+
+    refused = page_send(browser, LIMIT)
+
+    assert_page_refused(refused)
+    assert model.objects.count() == stored
+    assert Notification.objects.count() == notified
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scope, model", WRITE_SCOPES)
+def test_a_budget_spent_on_the_form_is_spent_for_the_api_too(scope, model, throttle_rate):
+    throttle_rate(scope, f"{LIMIT}/min")
+    user, page_send = make_page_writer(scope)
+    browser = Client()
+    browser.force_login(user)
+
+    assert [page_send(browser, n).status_code for n in range(LIMIT)] == [302] * LIMIT
+    assert model.objects.count() == LIMIT
+    refused_page = page_send(browser, LIMIT)
+    api = APIClient()
+    api.force_login(user)
+    if scope == "job_create":
+        refused_api = api.post("/api/jobs/", job_payload(), format="json")
+    elif scope == "bid_place":
+        refused_api = api.post(f"/api/jobs/{CleaningJobFactory().pk}/bids/", {"amount": "90"}, format="json")
+    else:
+        job_id = JobBid.objects.get(cleaner=user).job_id
+        refused_api = api.post(f"/api/jobs/{job_id}/messages/", {"body": "api"}, format="json")
+
+    assert_page_refused(refused_page)
+    assert refused_api.status_code == 429
+    assert refused_api.json() == throttled_body(refused_api)
+    assert model.objects.count() == LIMIT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_job_form_posts_past_the_limit_create_nothing_and_notify_nobody(throttle_rate):
+    """The review's reproduction: the API said 429, then 20 form posts made 20 jobs and 80 notifications."""
+    throttle_rate("job_create", f"{LIMIT}/min")
+    CleanerFactory.create_batch(4)  # the audience of every job posted here
+    client = ClientFactory()
+    api = APIClient()
+    api.force_login(client)
+    spent = [api.post("/api/jobs/", job_payload(), format="json").status_code for _ in range(LIMIT + 1)]
+    stored, notified = CleaningJob.objects.count(), Notification.objects.count()
+    browser = Client()
+    browser.force_login(client)
+
+    from tests.pages.test_client_pages import job_data
+
+    statuses = [browser.post("/jobs/new/", job_data()).status_code for _ in range(20)]
+
+    assert spent == [201] * LIMIT + [429]
+    assert (stored, notified) == (LIMIT, 4 * LIMIT)
+    assert statuses == [429] * 20
+    assert CleaningJob.objects.count() == LIMIT
+    assert Notification.objects.count() == 4 * LIMIT
