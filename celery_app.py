@@ -12,3 +12,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# Imports from the project stay inside these functions: the project package imports this module.
+
+
+@app.on_configure.connect
+def refuse_to_start_on_bad_settings(sender, **kwargs):
+    # Celery reads the settings lazily, deep inside its start-up: load them first, so a bad
+    # value stops `celery worker/beat/flower` with one line (project/env.py).
+    from project.env import load_settings_or_exit
+
+    load_settings_or_exit()
+

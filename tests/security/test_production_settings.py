@@ -119,8 +119,8 @@ def test_development_defaults_stay_plain_http():
 def test_production_refuses_to_start_without_a_secret_key():
     result = manage("check", env=clean_env(DEBUG="false", ALLOWED_HOSTS="example.com"))
 
-    assert result.returncode == 1
-    assert "SECRET_KEY must be set when DEBUG is off." in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["SECRET_KEY must be set when DEBUG is off"]
 
 
 # --- a real server with production settings -----------------------------------------
