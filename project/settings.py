@@ -1,7 +1,7 @@
 """Settings, read from the environment (12-factor).
 
-With nothing configured the app runs on the embedded default: a SQLite file,
-Celery tasks run in-process after commit, and SSE events stay in-process.
+With DEBUG=1 and nothing else (`make run`) the app runs on the embedded default: a
+SQLite file, Celery tasks run in-process after commit, and SSE events stay in-process.
 Set DATABASE_URL and REDIS_URL for the full stack. Every value is read through
 project/env.py, which refuses a bad one at start-up.
 """
@@ -17,7 +17,9 @@ from project.env import env_bool, env_choice, env_int, env_list, env_rate, env_s
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a forgotten variable must not serve the debug page, a public
+# key and insecure cookies. `make run` and the tests turn it on.
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
@@ -122,7 +124,7 @@ LOGIN_REDIRECT_URL = "/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024, minimum=1)
 
 # --- Production security (DEBUG off) ---------------------------------------------
-# Development (DEBUG on, the default) stays plain http with Django's defaults.
+# Development (DEBUG on, as `make run` sets it) stays plain http with Django's defaults.
 # Behind a TLS-terminating proxy either let uvicorn trust it (FORWARDED_ALLOW_IPS;
 # it then sets the request scheme from X-Forwarded-Proto) or name the header it
 # sets, e.g. SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https.
