@@ -6,6 +6,7 @@ Settings come from Django settings prefixed CELERY_ (see project/settings.py).
 import os
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -25,3 +26,12 @@ def refuse_to_start_on_bad_settings(sender, **kwargs):
 
     load_settings_or_exit()
 
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def mask_url_passwords_in_worker_logs(logger, **kwargs):
+    # A worker replaces the root handlers (settings.LOGGING) with its own: mask on those too.
+    from project.redaction import MaskUrlPasswords
+
+    for handler in logger.handlers:
+        handler.addFilter(MaskUrlPasswords())

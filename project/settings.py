@@ -230,12 +230,21 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # scheme://user:password@ is logged as scheme://user:********@ (celery_app.py does the same for the worker's handlers).
+    "filters": {"mask_url_passwords": {"()": "project.redaction.MaskUrlPasswords"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_url_passwords"]}},
     "root": {
         "handlers": ["console"],
         "level": env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), accepts="one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     },
+    # Without Django's own handlers (an unmasked console with DEBUG on, mail_admins with no
+    # ADMINS): its records reach the root handler like everyone else's.
+    "loggers": {"django": {"level": "INFO"}},
 }
+# The debug page and error reports show settings, request data and local variables with the
+# passwords inside URLs masked too (Django hides only settings named like KEY or PASSWORD).
+DEFAULT_EXCEPTION_REPORTER = "project.error_reports.UrlPasswordSafeExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "project.error_reports.UrlPasswordSafeExceptionReporterFilter"
 
 CACHES = {
     "default": (
