@@ -7,13 +7,12 @@ project/env.py, which refuses a bad one at start-up.
 """
 
 import os  # noqa: F401 - kept for settings blocks being added in parallel; read through project/env.py
-import zoneinfo
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from project.env import env_bool, env_choice, env_int, env_list, env_rate, env_str, env_url
+from project.env import env_bool, env_choice, env_int, env_list, env_rate, env_str, env_timezone, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -108,7 +107,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env_choice("TIME_ZONE", "UTC", zoneinfo.available_timezones(), accepts="an IANA time zone such as Europe/Amsterdam")
+TIME_ZONE = env_timezone("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 

@@ -59,6 +59,7 @@ BAD_VALUES = [
     ({"ALLOWED_HOSTS": "example.com/app"}, "ALLOWED_HOSTS must be comma-separated host names such as example.com,.example.com, got 'example.com/app'"),
     ({"CSRF_TRUSTED_ORIGINS": "cleaning.example.com"}, "CSRF_TRUSTED_ORIGINS must be comma-separated origins with a scheme such as https://cleaning.example.com, got 'cleaning.example.com'"),
     ({"TIME_ZONE": "Europe/Amsterdm"}, "TIME_ZONE must be an IANA time zone such as Europe/Amsterdam, got 'Europe/Amsterdm'"),
+    ({"TIME_ZONE": "Europe"}, "TIME_ZONE must be an IANA time zone such as Europe/Amsterdam, got 'Europe'"),
     ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'verbose'"),
     ({"DEBUG": "false", "SECRET_KEY": ""}, "SECRET_KEY must be set when DEBUG is off"),
 ]
