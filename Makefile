@@ -16,7 +16,9 @@ STACK_DATABASE_URL ?= postgres://postgres@$(STACK_DB_HOST):5432/$(STACK_DB_NAME)
 STACK_REDIS_URL ?= redis://127.0.0.1:6379/0
 FLOWER_PORT ?= 5555
 FLOWER_BASIC_AUTH ?= admin:change-me
-STACK_ENV = DATABASE_URL=$(STACK_DATABASE_URL) REDIS_URL=$(STACK_REDIS_URL)
+# Development: DEBUG is off unless asked for (project/settings.py), and these serve plain http.
+DEV_ENV = DEBUG=1
+STACK_ENV = $(DEV_ENV) DATABASE_URL=$(STACK_DATABASE_URL) REDIS_URL=$(STACK_REDIS_URL)
 BEAT_SCHEDULE ?= /tmp/marketplace-celerybeat-schedule
 
 .PHONY: run test install stack stack-check stack-pushpin worker beat flower clean
@@ -30,9 +32,9 @@ $(VENV)/.installed: requirements.txt
 install: $(VENV)/.installed
 
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo --clients 20 --cleaners 500
-	$(VENV)/bin/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3
+	$(DEV_ENV) $(PY) manage.py migrate --noinput
+	$(DEV_ENV) $(PY) manage.py seed_demo --clients 20 --cleaners 500
+	$(DEV_ENV) $(VENV)/bin/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3
 
 test: install
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)

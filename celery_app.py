@@ -6,9 +6,32 @@ Settings come from Django settings prefixed CELERY_ (see project/settings.py).
 import os
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# Imports from the project stay inside these functions: the project package imports this module.
+
+
+@app.on_configure.connect
+def refuse_to_start_on_bad_settings(sender, **kwargs):
+    # Celery reads the settings lazily, deep inside its start-up: load them first, so a bad
+    # value stops `celery worker/beat/flower` with one line (project/env.py).
+    from project.env import load_settings_or_exit
+
+    load_settings_or_exit()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def mask_url_passwords_in_worker_logs(logger, **kwargs):
+    # A worker replaces the root handlers (settings.LOGGING) with its own: mask on those too.
+    from project.redaction import MaskUrlPasswords
+
+    for handler in logger.handlers:
+        handler.addFilter(MaskUrlPasswords())

@@ -6,10 +6,10 @@ always after the database commit that it reports.
 
 import json
 import logging
-import os
 from datetime import timedelta
 from functools import partial
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
@@ -98,7 +98,7 @@ logger = logging.getLogger(__name__)
 # Audiences up to this size are delivered by the event's own task; bigger ones are
 # split into chunk tasks of this size, so workers share the load and a crash
 # repeats one chunk, not the whole fan-out.
-FANOUT_CHUNK_SIZE = int(os.environ.get("FANOUT_CHUNK_SIZE", "5000"))
+FANOUT_CHUNK_SIZE = settings.FANOUT_CHUNK_SIZE
 # The beat sweeper re-enqueues work that has sat unfinished this long.
 OUTBOX_GRACE = timedelta(seconds=30)
 OUTBOX_MAX_ATTEMPTS = 10

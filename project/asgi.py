@@ -13,7 +13,10 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
 
+from project.env import load_settings_or_exit
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+load_settings_or_exit()
 django.setup(set_prefix=False)
 
 

@@ -1,39 +1,37 @@
 """Settings, read from the environment (12-factor).
 
-With nothing configured the app runs on the embedded default: a SQLite file,
-Celery tasks run in-process after commit, and SSE events stay in-process.
-Set DATABASE_URL and REDIS_URL for the full stack.
+With DEBUG=1 and nothing else (`make run`) the app runs on the embedded default: a
+SQLite file, Celery tasks run in-process after commit, and SSE events stay in-process.
+Set DATABASE_URL and REDIS_URL for the full stack. Every value is read through
+project/env.py, which refuses a bad one at start-up.
 """
 
-import os
+import os  # noqa: F401 - kept for settings blocks being added in parallel; read through project/env.py
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from project.env import env_bool, env_choice, env_int, env_list, env_rate, env_str, env_timezone, env_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Off unless asked for: a forgotten variable must not serve the debug page, a public
+# key and insecure cookies. `make run` and the tests turn it on.
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise RuntimeError("SECRET_KEY must be set when DEBUG is off.")
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - development default only
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver", "[::1]"],
+    pattern=r"\*|\.?[\w.-]+(:\d+)?|\[[0-9a-fA-F:.]+\](:\d+)?", accepts="comma-separated host names such as example.com,.example.com",
+)
+CSRF_TRUSTED_ORIGINS = env_list(
+    "CSRF_TRUSTED_ORIGINS", pattern=r"https?://\S+", accepts="comma-separated origins with a scheme such as https://cleaning.example.com"
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -86,21 +84,18 @@ TEMPLATES = [
 WSGI_APPLICATION = "project.wsgi.application"
 ASGI_APPLICATION = "project.asgi.application"
 
-DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASE_URL = env_url("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", schemes=("postgres", "postgresql", "sqlite"))
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 # Requests inside Django at once, per web process; each holds a database connection
 # (project/asgi.py). Keep processes x this, plus workers, under PostgreSQL's max_connections.
-WEB_MAX_CONCURRENT_REQUESTS = os.environ.get("WEB_MAX_CONCURRENT_REQUESTS", "24")
-if not WEB_MAX_CONCURRENT_REQUESTS.isdigit() or int(WEB_MAX_CONCURRENT_REQUESTS) < 1:
-    # 0 would let no request in at all: refuse to start instead of hanging every request.
-    raise ImproperlyConfigured(f"WEB_MAX_CONCURRENT_REQUESTS must be a whole number of at least 1, not {WEB_MAX_CONCURRENT_REQUESTS!r}.")
-WEB_MAX_CONCURRENT_REQUESTS = int(WEB_MAX_CONCURRENT_REQUESTS)
+# 0 would let no request in at all: refuse to start instead of hanging every request.
+WEB_MAX_CONCURRENT_REQUESTS = env_int("WEB_MAX_CONCURRENT_REQUESTS", 24, minimum=1)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default: wait for the writer lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 # Lets parallel test runs (CI, several developers) use separate test databases.
-if os.environ.get("TEST_DATABASE_NAME"):
-    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
+if env_str("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -112,7 +107,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+TIME_ZONE = env_timezone("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -125,10 +120,10 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 
 # API bodies above this are refused with a JSON 413 (project/middleware.py); pages get Django's 400.
-DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024, minimum=1)
 
 # --- Production security (DEBUG off) ---------------------------------------------
-# Development (DEBUG on, the default) stays plain http with Django's defaults.
+# Development (DEBUG on, as `make run` sets it) stays plain http with Django's defaults.
 # Behind a TLS-terminating proxy either let uvicorn trust it (FORWARDED_ALLOW_IPS;
 # it then sets the request scheme from X-Forwarded-Proto) or name the header it
 # sets, e.g. SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https.
@@ -136,13 +131,16 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # Load balancers and container health checks probe over plain http.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365))
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-if os.environ.get("SECURE_PROXY_SSL_HEADER"):
-    _header, _, _value = os.environ["SECURE_PROXY_SSL_HEADER"].partition(",")
+_proxy_ssl_header = env_str(
+    "SECURE_PROXY_SSL_HEADER", pattern=r"HTTP_[A-Z0-9_]+(,\s*\S+)?", accepts="HEADER,value such as HTTP_X_FORWARDED_PROTO,https"
+)
+if _proxy_ssl_header:
+    _header, _, _value = _proxy_ssl_header.partition(",")
     SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip() or "https")
 # Spelled out, whatever Django's defaults become (check --deploy wants them so).
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -155,7 +153,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
 # --- Redis, Celery ------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -189,6 +187,9 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-outbox": {"task": "notifications.requeue_stale_outbox", "schedule": 15.0},
     "schedule-due-reminders": {"task": "notifications.schedule_due_reminders", "schedule": 300.0},
 }
+# Audiences up to this size are delivered by the event's own task; bigger ones are split
+# into chunk tasks of this size (notifications/services.py).
+FANOUT_CHUNK_SIZE = env_int("FANOUT_CHUNK_SIZE", 5000, minimum=1)
 
 # --- REST framework -------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -205,12 +206,12 @@ REST_FRAMEWORK = {
     # X-Forwarded-For (which would let a password guesser pick a fresh identity per
     # request). uvicorn already puts the real client address there for proxies it
     # trusts (FORWARDED_ALLOW_IPS); set this only for proxies it does not know about.
-    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", 0)),
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
     "DEFAULT_THROTTLE_RATES": {
-        "job_create": os.environ.get("THROTTLE_JOB_CREATE", "30/min"),
-        "bid_place": os.environ.get("THROTTLE_BID_PLACE", "60/min"),
-        "message_send": os.environ.get("THROTTLE_MESSAGE_SEND", "60/min"),
-        "login": os.environ.get("THROTTLE_LOGIN", "10/min"),
+        "job_create": env_rate("THROTTLE_JOB_CREATE", "30/min"),
+        "bid_place": env_rate("THROTTLE_BID_PLACE", "60/min"),
+        "message_send": env_rate("THROTTLE_MESSAGE_SEND", "60/min"),
+        "login": env_rate("THROTTLE_LOGIN", "10/min"),
     },
 }
 
@@ -235,9 +236,21 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # scheme://user:password@ is logged as scheme://user:********@ (celery_app.py does the same for the worker's handlers).
+    "filters": {"mask_url_passwords": {"()": "project.redaction.MaskUrlPasswords"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_url_passwords"]}},
+    "root": {
+        "handlers": ["console"],
+        "level": env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), accepts="one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    },
+    # Without Django's own handlers (an unmasked console with DEBUG on, mail_admins with no
+    # ADMINS): its records reach the root handler like everyone else's.
+    "loggers": {"django": {"level": "INFO"}},
 }
+# The debug page and error reports show settings, request data and local variables with the
+# passwords inside URLs masked too (Django hides only settings named like KEY or PASSWORD).
+DEFAULT_EXCEPTION_REPORTER = "project.error_reports.UrlPasswordSafeExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "project.error_reports.UrlPasswordSafeExceptionReporterFilter"
 
 CACHES = {
     "default": (
@@ -251,12 +264,12 @@ CACHES = {
 # Set GRIP_URL to Pushpin's HTTP control endpoint (e.g. http://127.0.0.1:5561) and
 # send browsers to Pushpin: it holds the /events/ streams, the publisher POSTs the
 # frames to it, and this app holds no stream at all (deploy/pushpin/, README).
-GRIP_URL = os.environ.get("GRIP_URL", "")
+GRIP_URL = env_url("GRIP_URL", schemes=("http", "https"))
 # Pushpin's sig_key: /events/ takes a request as Pushpin's only if its Grip-Sig JWT
 # verifies with it. Unset, any Grip-Sig is trusted (safe only if nothing but Pushpin
 # can reach this app).
-GRIP_SIG_KEY = os.environ.get("GRIP_SIG_KEY", "")
-GRIP_SIG_ISS = os.environ.get("GRIP_SIG_ISS", "pushpin")
+GRIP_SIG_KEY = env_str("GRIP_SIG_KEY")
+GRIP_SIG_ISS = env_str("GRIP_SIG_ISS", "pushpin")
 
 # Freeze the objects of open streams out of the garbage collector's full passes
 # (notifications/stream_gc.py): at 10,000 streams such a pass stalls every stream.

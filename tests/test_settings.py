@@ -1,4 +1,9 @@
-"""Settings read from the environment refuse values that would break the app."""
+"""Settings read from the environment refuse values that would break the app.
+
+A bad value stops every entry point (manage.py, the ASGI app under uvicorn, Celery)
+before it serves anything: exit status 2 and one line on stderr naming the variable
+and what it accepts, no traceback.
+"""
 
 import os
 import subprocess
@@ -8,24 +13,102 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Settings that apply only in production (DEBUG off) need it off to be read at all.
+PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "x" * 50}
 
 
-def load_settings(**env) -> subprocess.CompletedProcess:
+def run(args, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.WEB_MAX_CONCURRENT_REQUESTS)"],
+        [sys.executable, *args],
         cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", **env},
         capture_output=True, text=True, timeout=60,
     )
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "many", ""])
-def test_a_request_limit_that_would_let_nothing_in_is_refused_at_startup(value):
-    result = load_settings(WEB_MAX_CONCURRENT_REQUESTS=value)
-    assert result.returncode != 0
-    assert "WEB_MAX_CONCURRENT_REQUESTS must be a whole number of at least 1" in result.stderr
+def load_settings(**env) -> subprocess.CompletedProcess:
+    return run(["-c", "import django; django.setup(); from django.conf import settings; print(settings.WEB_MAX_CONCURRENT_REQUESTS)"], **env)
+
+
+BAD_VALUES = [
+    ({"DEBUG": "ture"}, "DEBUG must be one of 1/true/yes/on or 0/false/no/off, got 'ture'"),
+    ({"DEBUG": ""}, "DEBUG must be one of 1/true/yes/on or 0/false/no/off, got ''"),
+    ({**PRODUCTION, "SECURE_SSL_REDIRECT": "yes please"}, "SECURE_SSL_REDIRECT must be one of 1/true/yes/on or 0/false/no/off, got 'yes please'"),
+    ({**PRODUCTION, "SECURE_HSTS_SECONDS": "1y"}, "SECURE_HSTS_SECONDS must be a whole number >= 0, got '1y'"),
+    ({**PRODUCTION, "SECURE_HSTS_INCLUDE_SUBDOMAINS": "2"}, "SECURE_HSTS_INCLUDE_SUBDOMAINS must be one of 1/true/yes/on or 0/false/no/off, got '2'"),
+    ({**PRODUCTION, "SECURE_HSTS_PRELOAD": "si"}, "SECURE_HSTS_PRELOAD must be one of 1/true/yes/on or 0/false/no/off, got 'si'"),
+    ({"SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"}, "SECURE_PROXY_SSL_HEADER must be HEADER,value such as HTTP_X_FORWARDED_PROTO,https, got 'X-Forwarded-Proto'"),
+    ({"STREAM_GC_FREEZE": "nope"}, "STREAM_GC_FREEZE must be one of 1/true/yes/on or 0/false/no/off, got 'nope'"),
+    ({"BENCH_STOCK_EVENTSTREAM": "y"}, "BENCH_STOCK_EVENTSTREAM must be one of 1/true/yes/on or 0/false/no/off, got 'y'"),
+    ({"WEB_MAX_CONCURRENT_REQUESTS": "0"}, "WEB_MAX_CONCURRENT_REQUESTS must be a whole number >= 1, got '0'"),
+    ({"WEB_MAX_CONCURRENT_REQUESTS": "-3"}, "WEB_MAX_CONCURRENT_REQUESTS must be a whole number >= 1, got '-3'"),
+    ({"WEB_MAX_CONCURRENT_REQUESTS": "many"}, "WEB_MAX_CONCURRENT_REQUESTS must be a whole number >= 1, got 'many'"),
+    ({"WEB_MAX_CONCURRENT_REQUESTS": ""}, "WEB_MAX_CONCURRENT_REQUESTS must be a whole number >= 1, got ''"),
+    ({"FANOUT_CHUNK_SIZE": "abc"}, "FANOUT_CHUNK_SIZE must be a whole number >= 1, got 'abc'"),
+    ({"FANOUT_CHUNK_SIZE": "0"}, "FANOUT_CHUNK_SIZE must be a whole number >= 1, got '0'"),
+    ({"DATA_UPLOAD_MAX_MEMORY_SIZE": "256k"}, "DATA_UPLOAD_MAX_MEMORY_SIZE must be a whole number >= 1, got '256k'"),
+    ({"NUM_PROXIES": "-1"}, "NUM_PROXIES must be a whole number >= 0, got '-1'"),
+    ({"THROTTLE_JOB_CREATE": "30 per minute"}, "THROTTLE_JOB_CREATE must be a rate such as 30/min (requests >= 1 per s, min, hour or day), got '30 per minute'"),
+    ({"THROTTLE_BID_PLACE": "0/min"}, "THROTTLE_BID_PLACE must be a rate such as 30/min (requests >= 1 per s, min, hour or day), got '0/min'"),
+    ({"THROTTLE_MESSAGE_SEND": "60"}, "THROTTLE_MESSAGE_SEND must be a rate such as 30/min (requests >= 1 per s, min, hour or day), got '60'"),
+    ({"THROTTLE_LOGIN": "10/fortnight"}, "THROTTLE_LOGIN must be a rate such as 30/min (requests >= 1 per s, min, hour or day), got '10/fortnight'"),
+    ({"DATABASE_URL": "postgress://app@db/marketplace"}, "DATABASE_URL must be a URL starting with postgres:// or postgresql:// or sqlite://, got 'postgress://app@db/marketplace'"),
+    # The message names the variable, never the password.
+    ({"DATABASE_URL": "postgres://app:hunter2@db:port/marketplace"}, "DATABASE_URL must be a URL starting with postgres:// or postgresql:// or sqlite://, got 'postgres://app:********@db:port/marketplace'"),
+    ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must be a URL starting with redis:// or rediss://, got 'localhost:6379'"),
+    ({"GRIP_URL": "127.0.0.1:5561"}, "GRIP_URL must be a URL starting with http:// or https://, got '127.0.0.1:5561'"),
+    ({"ALLOWED_HOSTS": "example.com/app"}, "ALLOWED_HOSTS must be comma-separated host names such as example.com,.example.com, got 'example.com/app'"),
+    ({"CSRF_TRUSTED_ORIGINS": "cleaning.example.com"}, "CSRF_TRUSTED_ORIGINS must be comma-separated origins with a scheme such as https://cleaning.example.com, got 'cleaning.example.com'"),
+    ({"TIME_ZONE": "Europe/Amsterdm"}, "TIME_ZONE must be an IANA time zone such as Europe/Amsterdam, got 'Europe/Amsterdm'"),
+    ({"TIME_ZONE": "Europe"}, "TIME_ZONE must be an IANA time zone such as Europe/Amsterdam, got 'Europe'"),
+    ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'verbose'"),
+    ({"DEBUG": "false", "SECRET_KEY": ""}, "SECRET_KEY must be set when DEBUG is off"),
+]
+
+
+@pytest.mark.parametrize(("env", "message"), BAD_VALUES, ids=[f"{next(reversed(env))}={env[next(reversed(env))]!r}" for env, _ in BAD_VALUES])
+def test_a_bad_value_stops_manage_py_with_one_line_naming_the_variable(env, message):
+    result = run(["manage.py", "check"], **env)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [message]
+    assert result.stdout == ""
+
+
+def test_a_bad_value_stops_the_asgi_server_before_it_listens():
+    result = run(["-m", "uvicorn", "project.asgi:application", "--port", "0"], FANOUT_CHUNK_SIZE="5k")
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == ["FANOUT_CHUNK_SIZE must be a whole number >= 1, got '5k'"]
+
+
+def test_a_bad_value_stops_a_celery_worker_before_it_connects():
+    result = run(["-m", "celery", "-A", "celery_app", "worker", "-Q", "fanout,default"], DEBUG="ture")
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == ["DEBUG must be one of 1/true/yes/on or 0/false/no/off, got 'ture'"]
 
 
 def test_the_request_limit_is_taken_from_the_environment():
     result = load_settings(WEB_MAX_CONCURRENT_REQUESTS="7")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "7"
+
+
+def test_good_values_of_every_kind_are_taken_as_given():
+    code = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        "from notifications import services; "
+        "print(json.dumps([s.DEBUG, s.STREAM_GC_FREEZE, services.FANOUT_CHUNK_SIZE, s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['login'], "
+        "s.ALLOWED_HOSTS, s.CSRF_TRUSTED_ORIGINS, s.TIME_ZONE, s.REDIS_URL, s.GRIP_URL, s.SECURE_PROXY_SSL_HEADER]))"
+    )
+    result = run(
+        ["-c", code], DEBUG=" Yes ", STREAM_GC_FREEZE="off", FANOUT_CHUNK_SIZE=" 250 ", THROTTLE_LOGIN="5/hour",
+        ALLOWED_HOSTS="example.com, .example.org,", CSRF_TRUSTED_ORIGINS="https://example.com", TIME_ZONE="Europe/Amsterdam",
+        REDIS_URL="redis://:pw@127.0.0.1:1/0", GRIP_URL="", SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        '[true, false, 250, "5/hour", ["example.com", ".example.org"], ["https://example.com"], "Europe/Amsterdam", '
+        '"redis://:pw@127.0.0.1:1/0", "", ["HTTP_X_FORWARDED_PROTO", "https"]]'
+    )

@@ -1,6 +1,6 @@
-"""Production settings (DEBUG off): `check --deploy` is clean, and a real server sends the
-security headers and cookie flags it promises. Development (DEBUG on, the default)
-stays plain http.
+"""Production settings (DEBUG off, the default): `check --deploy` is clean, and a real server
+sends the security headers and cookie flags it promises. Development (DEBUG on, as `make run`
+sets it) stays plain http.
 """
 
 import json
@@ -99,10 +99,30 @@ def test_production_settings_as_the_environment_sets_them():
     }
 
 
-def test_development_defaults_stay_plain_http():
-    # `make run` (DEBUG on by default) serves http://127.0.0.1:8000: no redirect, no HSTS, cookies over http.
+def test_the_image_started_with_only_the_database_and_redis_urls_runs_with_debug_off(tmp_path):
+    # What a container gets when nobody thought of DEBUG: nothing else from this machine's environment.
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SECRET_KEY": PRODUCTION["SECRET_KEY"],
+           "DATABASE_URL": "postgres://app:pw@db:5432/marketplace", "REDIS_URL": "redis://redis:6379/0"}
+
+    values = settings_in(env, "DEBUG", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_SSL_REDIRECT")
+
+    assert values == {"DEBUG": False, "SESSION_COOKIE_SECURE": True, "CSRF_COOKIE_SECURE": True, "SECURE_SSL_REDIRECT": True}
+
+
+def test_without_a_secret_key_the_image_refuses_to_start_rather_than_run_with_debug_on(tmp_path):
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "DATABASE_URL": "postgres://app:pw@db:5432/marketplace", "REDIS_URL": "redis://redis:6379/0"}
+
+    result = manage("check", env=env)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["SECRET_KEY must be set when DEBUG is off"]
+
+
+def test_development_settings_stay_plain_http():
+    # `make run` (DEBUG=1) serves http://127.0.0.1:8000: no redirect, no HSTS, cookies over http.
     values = settings_in(
-        clean_env(), "DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE",
+        clean_env(DEBUG="1"), "DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE",
         "CSRF_COOKIE_SECURE", "SECURE_PROXY_SSL_HEADER",
     )
 
@@ -119,8 +139,8 @@ def test_development_defaults_stay_plain_http():
 def test_production_refuses_to_start_without_a_secret_key():
     result = manage("check", env=clean_env(DEBUG="false", ALLOWED_HOSTS="example.com"))
 
-    assert result.returncode == 1
-    assert "SECRET_KEY must be set when DEBUG is off." in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["SECRET_KEY must be set when DEBUG is off"]
 
 
 # --- a real server with production settings -----------------------------------------
