@@ -218,9 +218,9 @@ REST_FRAMEWORK = {
 # --- Failed logins (jobs/login_limits.py) ---------------------------------------------
 # Counted over /login/ and POST /api/auth/token/ together, per (username, address) and
 # per address; reaching a limit locks that pair or address for LOGIN_LOCKOUT_SECONDS.
-LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", 5))
-LOGIN_FAILURE_LIMIT_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 50))
-LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", 900))
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env_int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 50, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cleaning marketplace API",
