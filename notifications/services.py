@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from jobs.exceptions import InvalidInput, NotFound
 
-from . import plans, rendering, selectors, streams
+from . import plans, rendering, selectors, sequencing, streams
 from .catalog import NotificationType
 from .models import Notification, NotificationPreference, OutboxChunk, OutboxEvent, OutboxStatus
 
@@ -272,7 +272,10 @@ def _outbox_event_finish(event: OutboxEvent, *, recipient_count: int) -> None:
 
 
 def _insert_notifications(*, event: OutboxEvent, plan: plans.DeliveryPlan, rendered, recipient_ids: list[int]) -> None:
-    """One INSERT ... SELECT for the whole chunk, the ids passed as a single array parameter."""
+    """One INSERT ... SELECT for the whole chunk, the ids passed as a single array parameter.
+
+    Then the rows it actually inserted get their recipients' seqs (notifications.sequencing).
+    """
     if connection.vendor == "postgresql":
         ids_sql, ids_param, metadata = "unnest(%s::bigint[]) AS r(id)", list(recipient_ids), "CAST(%s AS jsonb)"
     else:  # SQLite, the embedded default
@@ -284,7 +287,7 @@ def _insert_notifications(*, event: OutboxEvent, plan: plans.DeliveryPlan, rende
             f"INSERT INTO {table} (recipient_id, event_id, notification_type, title, message, priority, "
             f"is_read, action_url, metadata, job_id, created_at) "
             f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s FROM {ids_sql} WHERE true "
-            f"ON CONFLICT (event_id, recipient_id) DO NOTHING",
+            f"ON CONFLICT (event_id, recipient_id) DO NOTHING RETURNING id, recipient_id",
             [
                 event.pk,
                 event.event_type,
@@ -299,6 +302,7 @@ def _insert_notifications(*, event: OutboxEvent, plan: plans.DeliveryPlan, rende
                 ids_param,
             ],
         )
+        sequencing.seqs_assign_inserted(cursor.fetchall())
 
 
 def _after_job_left_open(event: OutboxEvent) -> None:
