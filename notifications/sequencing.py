@@ -9,7 +9,8 @@ is therefore exact.
 
 Every insert of Notification rows numbers them here: the ORM paths (save,
 bulk_create, the factories) through `seqs_assign`, the fan-out's raw INSERT
-through `seqs_assign_inserted` on the rows it actually inserted.
+through `seqs_take_as_rows`, then `seqs_give_back_unused` for the recipients it
+skipped (already stored: a chunk run twice; or left out by the INSERT's joins).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from django.db import connection
+from django.db.models import F
 
 
 def _take(counts: dict[int, int]) -> dict[int, int]:
@@ -71,28 +73,32 @@ def seqs_assign(notifications: Iterable) -> None:
         notification.seq = seq
 
 
-def seqs_assign_inserted(rows: Sequence[tuple[int, int]]) -> None:
-    """Number rows a raw INSERT just stored: (notification id, recipient id) pairs from its RETURNING.
+def seqs_take_as_rows(*, recipient_ids: Sequence[int]) -> tuple[str, list]:
+    """Take one seq per recipient for a raw INSERT ... SELECT: (a FROM item `r(id, seq)`, its params).
 
-    Numbering what was actually inserted (not what was offered to the INSERT) keeps the
-    seqs gapless whatever the INSERT skipped: conflicts, or recipients its joins left out.
+    Pair it with seqs_give_back_unused for the recipients the INSERT then skips.
     """
-    if not rows:
-        return
-    from .models import Notification
-
-    rows = sorted(rows)  # a user's rows get ascending seqs in id order
-    seqs = _numbered([recipient_id for _, recipient_id in rows])
-    table = Notification._meta.db_table
+    if len(set(recipient_ids)) != len(recipient_ids):
+        raise ValueError("One seq per recipient: the ids must be distinct.")
+    seqs = _numbered(recipient_ids)
     if connection.vendor == "postgresql":
-        source, params = "unnest(%s::bigint[], %s::bigint[]) AS v(id, seq)", [[i for i, _ in rows], seqs]
-    else:
-        source = (
-            "(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS seq FROM json_each(%s)) AS v"
-        )
-        params = [json.dumps([[i, s] for (i, _), s in zip(rows, seqs, strict=True)])]
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET seq = v.seq FROM {source} WHERE {table}.id = v.id", params)
+        return "unnest(%s::bigint[], %s::bigint[]) AS r(id, seq)", [list(recipient_ids), seqs]
+    rows = json.dumps([[user, seq] for user, seq in zip(recipient_ids, seqs, strict=True)])
+    return "(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS seq FROM json_each(%s)) AS r", [rows]
+
+
+def seqs_give_back_unused(*, taken: Iterable[int], inserted: Iterable[int]) -> None:
+    """Return the seqs of recipients an INSERT skipped (ON CONFLICT, or a join that left them out).
+
+    Exact because each took one seq, the last one: this transaction holds the
+    counter row lock since it took it, so nobody took a later one.
+    """
+    unused = sorted(set(taken) - set(inserted))
+    if not unused:
+        return
+    from .models import NotificationSequence
+
+    NotificationSequence.objects.filter(user_id__in=unused).update(last_seq=F("last_seq") - 1)
 
 
 def seq_current(*, user_id: int) -> int:
