@@ -5,11 +5,9 @@ Nothing is queried unless a template touches ``live`` (admin pages and the API n
 
 from functools import cached_property
 
-from django.db.models import Max
-
 from jobs.selectors import user_is_cleaner
 
-from . import selectors
+from . import selectors, sequencing
 from .models import Notification
 
 DROPDOWN_SIZE = 8
@@ -25,19 +23,18 @@ class LiveNotifications:
 
     @cached_property
     def latest(self) -> list[Notification]:
+        self.last_event_id  # noqa: B018 - read first, see last_event_id
         return list(selectors.notifications_for_user(user=self.user)[:DROPDOWN_SIZE])
 
     @cached_property
     def last_event_id(self) -> int:
-        """Where the page's stream starts: the newest notification rendered, else the user's newest.
+        """Where the page's stream starts: the user's delivery seq, read before the latest notifications.
 
-        Everything after it is replayed when the stream opens, so nothing created
-        between rendering and connecting is missed.
+        Everything after it is replayed when the stream opens, so nothing committed
+        between this read and connecting is missed; one committed between this read and
+        the list's query is both rendered and replayed, and the page drops the repeat by id.
         """
-        if self.latest:
-            return self.latest[0].pk
-        newest = Notification.objects.filter(recipient_id=self.user.pk).aggregate(newest=Max("pk"))["newest"]
-        return newest or 0
+        return sequencing.seq_current(user_id=self.user.pk)
 
     @cached_property
     def is_cleaner(self) -> bool:

@@ -1,9 +1,10 @@
 """Notifications, their templates, users' preferences and the outbox of domain events."""
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 
+from . import sequencing
 from .catalog import NotificationType, Priority
 
 
@@ -78,6 +79,18 @@ class OutboxChunk(models.Model):
         return f"chunk {self.first_recipient_id}-{self.last_recipient_id} of {self.event_id}"
 
 
+class NotificationQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Numbered like every insert (notifications.sequencing), in the same transaction."""
+        if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
+            # A skipped row would leave a hole in its user's sequence.
+            raise ValueError("Notification.bulk_create cannot skip or update conflicts; see sequencing.")
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            sequencing.seqs_assign(objs)
+            return super().bulk_create(objs, *args, **kwargs)
+
+
 class Notification(models.Model):
     # Foreign keys without their own index: the composite indexes below lead with them,
     # and every extra index slows the bulk insert of a fan-out.
@@ -103,11 +116,18 @@ class Notification(models.Model):
     # Retracted (e.g. the job was taken): hidden from lists and counts.
     expired_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The recipient's delivery sequence (notifications.sequencing): gapless, in commit order;
+    # the SSE replay after a reconnect goes by it. NULL only inside the inserting transaction.
+    seq = models.BigIntegerField(null=True, blank=True, editable=False)
+
+    objects = NotificationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["event", "recipient"], name="one_notification_per_event_and_recipient")
+            models.UniqueConstraint(fields=["event", "recipient"], name="one_notification_per_event_and_recipient"),
+            # Also the index of the replay: recipient = %s AND seq > %s ORDER BY seq.
+            models.UniqueConstraint(fields=["recipient", "seq"], name="one_seq_per_recipient"),
         ]
         indexes = [
             # "latest first" per user, and replay by id after a reconnect
@@ -128,9 +148,26 @@ class Notification(models.Model):
     def __str__(self):
         return f"{self.notification_type} to {self.recipient_id}: {self.title}"
 
+    def save(self, *args, **kwargs):
+        if not self._state.adding or self.seq is not None:
+            return super().save(*args, **kwargs)
+        with transaction.atomic(using=kwargs.get("using")):
+            sequencing.seqs_assign([self])
+            return super().save(*args, **kwargs)
+
     @property
     def is_expired(self) -> bool:
         return self.expired_at is not None
+
+
+class NotificationSequence(models.Model):
+    """A user's last notification seq; its row lock orders the user's inserts by commit."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    last_seq = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.user_id}: {self.last_seq}"
 
 
 class NotificationTemplate(models.Model):

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from jobs.exceptions import InvalidInput, NotFound
 
-from . import outbox_failures, plans, rendering, selectors, streams
+from . import outbox_failures, plans, rendering, selectors, sequencing, streams
 from .catalog import NotificationType
 from .models import Notification, NotificationPreference, OutboxChunk, OutboxEvent, OutboxStatus
 from .outbox_failures import TRANSIENT_ERRORS, describe_error
@@ -309,20 +309,18 @@ def _outbox_event_finish(event: OutboxEvent, *, recipient_count: int) -> None:
 
 
 def _insert_notifications(*, event: OutboxEvent, plan: plans.DeliveryPlan, rendered, recipient_ids: list[int]) -> None:
-    """One INSERT ... SELECT for the whole chunk, the ids passed as a single array parameter."""
-    if connection.vendor == "postgresql":
-        ids_sql, ids_param, metadata = "unnest(%s::bigint[]) AS r(id)", list(recipient_ids), "CAST(%s AS jsonb)"
-    else:  # SQLite, the embedded default
-        ids_sql = "(SELECT CAST(value AS INTEGER) AS id FROM json_each(%s)) AS r"
-        ids_param, metadata = json.dumps(recipient_ids), "%s"
+    """One INSERT ... SELECT for the whole chunk, the ids (and their seqs) passed as array parameters."""
+    metadata = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"  # else SQLite, the embedded default
+    # Rows r(id, seq): each recipient with its next seq, taken now (notifications.sequencing).
+    ids_sql, ids_params = sequencing.seqs_take_as_rows(recipient_ids=recipient_ids)
     table = Notification._meta.db_table
     still_reachable, still_reachable_params = _still_reachable_recipients_sql(job_id=plan.job_id)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (recipient_id, event_id, notification_type, title, message, priority, "
-            f"is_read, action_url, metadata, job_id, created_at) "
-            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s FROM {ids_sql} {still_reachable} "
-            f"ON CONFLICT (event_id, recipient_id) DO NOTHING",
+            f"is_read, action_url, metadata, job_id, created_at, seq) "
+            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s, r.seq FROM {ids_sql} {still_reachable} "
+            f"ON CONFLICT (event_id, recipient_id) DO NOTHING RETURNING recipient_id",
             [
                 event.pk,
                 event.event_type,
@@ -334,10 +332,12 @@ def _insert_notifications(*, event: OutboxEvent, plan: plans.DeliveryPlan, rende
                 json.dumps(plan.metadata, cls=DjangoJSONEncoder),
                 plan.job_id,
                 connection.ops.adapt_datetimefield_value(timezone.now()),
-                ids_param,
+                *ids_params,
                 *still_reachable_params,
             ],
         )
+        # Whoever the INSERT skipped (already stored, or left out) gives its seq back: no gap.
+        sequencing.seqs_give_back_unused(taken=recipient_ids, inserted=[user_id for (user_id,) in cursor.fetchall()])
 
 
 def _still_reachable_recipients_sql(*, job_id: int | None) -> tuple[str, list]:

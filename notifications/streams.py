@@ -10,9 +10,10 @@ Streaming (the ASGI web process):
     ``/events/`` is served by a plain ASGI app (see project/asgi.py), outside
     Django's request cycle, so an open stream holds no thread and no database
     connection. It authenticates once (session cookie or ``Authorization: Token``),
-    replays what the client missed from the notification rows (the SSE id is the
-    notification id), then relays frames from one shared Redis subscription per
-    process. There is exactly one channel per user and it is never chosen by the
+    replays what the client missed from the notification rows (by the user's
+    delivery sequence, notifications.sequencing), then relays frames from one shared
+    Redis subscription per process; each connection's SSE id is its contiguous
+    watermark of that sequence (notifications.stream_sequence). There is exactly one channel per user and it is never chosen by the
     client.
 """
 
@@ -39,6 +40,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connection
 
 from .stream_gc import StreamGarbagePolicy
+from .stream_sequence import Watermark
 
 logger = logging.getLogger(__name__)
 
@@ -134,17 +136,17 @@ def publish_notifications(notifications) -> int:
     notifications: everything but id, recipient and read state is shared, so the
     JSON body is encoded once per read state (once when fresh) and only the id is
     spliced in. Retracted (expired) rows are not sent: a re-publish must not
-    bring them back.
+    bring them back. The SSE id is the seq.
     """
     notifications = notifications.filter(expired_at__isnull=True)
     first = notifications.first()
     if first is None:
         return 0
     body_for_read_state = _shared_notification_bodies(first)
-    rows = notifications.values_list("pk", "recipient_id", "is_read").iterator(chunk_size=PUBLISH_BATCH)
+    rows = notifications.values_list("pk", "recipient_id", "is_read", "seq").iterator(chunk_size=PUBLISH_BATCH)
     return _send_frames(
-        (recipient_id, encode_frame("notification", f'{{"id":{pk},{body_for_read_state(is_read)}', pk))
-        for pk, recipient_id, is_read in rows
+        (recipient_id, encode_frame("notification", f'{{"id":{pk},{body_for_read_state(is_read)}', seq))
+        for pk, recipient_id, is_read, seq in rows
     )
 
 
@@ -440,45 +442,40 @@ def _authenticate(headers: dict[str, str]) -> tuple[int | None, str | None]:
         connection.close()
 
 
-def _replay(user_id: int, last_id: int) -> tuple[list[str], bool, int]:
-    """(frames the client missed, in id order; whether it missed too many; unread count)."""
+def _replay(user_id: int, last_seq: int) -> tuple[list[str], bool, int, int]:
+    """(frames the client missed, in seq order; whether it missed too many; unread count; the user's seq).
+
+    The counter is read first: every row up to it is committed, so the replay is
+    exact up to it, and everything above it arrives live (the stream subscribed first).
+    """
     from .models import Notification
     from .selectors import notification_unread_count
+    from .sequencing import seq_current
 
     close_old_connections()
     try:
+        current = seq_current(user_id=user_id)
         missed = list(
-            Notification.objects.filter(recipient_id=user_id, pk__gt=last_id, expired_at__isnull=True)
-            .order_by("pk")[: REPLAY_LIMIT + 1]
+            Notification.objects.filter(
+                recipient_id=user_id, seq__gt=last_seq, seq__lte=current, expired_at__isnull=True
+            ).order_by("seq")[: REPLAY_LIMIT + 1]
         )
         unread = notification_unread_count(user_id=user_id)
     finally:
         connection.close()
     if len(missed) > REPLAY_LIMIT:
-        return [], True, unread
-    return [encode_frame("notification", _dumps(notification_payload(n)), n.pk) for n in missed], False, unread
+        return [], True, unread, current
+    frames = [encode_frame("notification", _dumps(notification_payload(n)), n.seq) for n in missed]
+    return frames, False, unread, current
 
 
-def _unread_count(user_id: int) -> int:
+def _unread_count_and_seq(user_id: int) -> tuple[int, int]:
     from .selectors import notification_unread_count
+    from .sequencing import seq_current
 
     close_old_connections()
     try:
-        return notification_unread_count(user_id=user_id)
-    finally:
-        connection.close()
-
-
-def _unread_count_and_newest(user_id: int) -> tuple[int, int]:
-    from django.db.models import Max
-
-    from .models import Notification
-    from .selectors import notification_unread_count
-
-    close_old_connections()
-    try:
-        newest = Notification.objects.filter(recipient_id=user_id).aggregate(newest=Max("pk"))["newest"]
-        return notification_unread_count(user_id=user_id), newest or 0
+        return notification_unread_count(user_id=user_id), seq_current(user_id=user_id)
     finally:
         connection.close()
 
@@ -495,7 +492,6 @@ async def _respond(send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-_ID_LINE = re.compile(r"^id: (\d+)\n")
 _ID_LINES = re.compile(r"^id: (\d+)$", re.MULTILINE)
 
 
@@ -555,33 +551,28 @@ async def sse_app(scope, receive, send) -> None:
         await hub.detach(listener)
 
 
-async def _opening(user_id: int, last_id: int | None, *, newest: bool = False) -> tuple[str, int, bool]:
+async def _opening(user_id: int, last_id: int | None) -> tuple[str, int, bool]:
     """A stream's first body: padding, retry, stream-open, then the replay or the unread count.
 
-    Returns (body, the id replayed up to, whether the client was told to reset).
-    With newest=True a fresh stream (no Last-Event-ID) reports the user's newest
-    notification id instead of 0: where a GRIP catch-up must start.
+    Returns (body, the user's seq read with it, whether the client was told to reset).
+    Every notification up to that seq was replayed, expired, or is one the client
+    already had (or, without Last-Event-ID, one it did not ask for); the ones above it come live.
     """
-    replayed_up_to = last_id or 0
     reset = False
     opening = f": {' ' * 2048}\nretry: {RETRY_MS}\n\nevent: stream-open\ndata: {{}}\n\n"
     if last_id is None:
-        if newest:
-            unread, replayed_up_to = await sync_to_async(_unread_count_and_newest, thread_sensitive=False)(user_id)
-        else:
-            unread = await sync_to_async(_unread_count, thread_sensitive=False)(user_id)
+        unread, current = await sync_to_async(_unread_count_and_seq, thread_sensitive=False)(user_id)
         opening += encode_frame("unread_count", _dumps({"count": unread}))
     else:
-        frames, too_old, unread = await sync_to_async(_replay, thread_sensitive=False)(user_id, last_id)
+        frames, too_old, unread, current = await sync_to_async(_replay, thread_sensitive=False)(user_id, last_id)
         if too_old:
             reset = True
-            opening += encode_frame("stream-reset", _dumps({"reason": "too many missed; reload from the API"}))
+            # With the id the page resumes from once it has reloaded through the API.
+            opening += encode_frame("stream-reset", _dumps({"reason": "too many missed; reload from the API"}), current)
         else:
             opening += "".join(frames)
-            if frames:
-                replayed_up_to = int(_ID_LINE.match(frames[-1]).group(1))
         opening += encode_frame("unread_count", _dumps({"count": unread}))
-    return opening, replayed_up_to, reset
+    return opening, current, reset
 
 
 async def _stream(send, receive, listener: Listener, last_id: int | None) -> None:
@@ -596,11 +587,10 @@ async def _stream(send, receive, listener: Listener, last_id: int | None) -> Non
             ],
         }
     )
-    opening, _, _ = await _opening(listener.user_id, last_id)
+    opening, current, _ = await _opening(listener.user_id, last_id)
     await send({"type": "http.response.body", "body": opening.encode(), "more_body": True})
-    # Skip live frames by the exact ids replayed, not by "id <= newest": a notification
-    # with a lower id can commit (and be published) after a higher one.
-    replayed = {int(i) for i in _ID_LINES.findall(opening)}
+    # Live frames carry their seq; the browser gets this connection's contiguous watermark instead.
+    watermark = Watermark(current, drop_through=0 if last_id is None else None)
 
     disconnected = asyncio.get_running_loop().create_task(_wait_for_disconnect(receive))
     try:
@@ -626,10 +616,9 @@ async def _stream(send, receive, listener: Listener, last_id: int | None) -> Non
                         out.append(encode_frame("stream-error", _dumps({"reason": "signed out"})))
                     await send({"type": "http.response.body", "body": "".join(out).encode(), "more_body": False})
                     return
-                match = _ID_LINE.match(item)
-                if match and int(match.group(1)) in replayed:
-                    continue  # already sent in the replay
-                out.append(item)
+                relayed = watermark.relay(item)
+                if relayed is not None:  # None: replayed, or a repeat
+                    out.append(relayed)
             if out:
                 await send({"type": "http.response.body", "body": "".join(out).encode(), "more_body": True})
     finally:
@@ -681,7 +670,7 @@ def _grip_signed(headers: dict[str, str]) -> bool | None:
 async def _grip_hold(send, user_id: int, session_key: str | None, last_id: int | None) -> None:
     """Answer at once and let Pushpin hold the stream on the user's channel (and the session's, for logout)."""
     opened_at = time.time()
-    body, replayed_up_to, reset = await _opening(user_id, last_id, newest=True)
+    body, replayed_up_to, reset = await _opening(user_id, last_id)
     channels = [user_channel(user_id)] + ([_session_channel(session_key)] if session_key else [])
     payload = body.encode()
     headers = [
@@ -709,8 +698,11 @@ def _grip_catch_up_frames(
 ) -> tuple[bool, list[str]]:
     """(whether the stream may stay open, the frames the opening did not send); runs in a worker thread.
 
-    Those are the ids above `after`, and the rows above the client's Last-Event-ID (`floor`)
-    created since `since` that were not replayed: a lower id can commit after a higher one.
+    Those are the seqs above `after` (the user's seq read by the opening), and the rows above
+    the client's Last-Event-ID (`floor`) created since `since` that were not replayed (with
+    seqs in commit order a safety net only). Pushpin cannot rewrite ids per connection: the
+    browser's Last-Event-ID is the seq of the last frame it got, so a frame published after a
+    higher seq while the page was away is not replayed (the page shows it on its next load).
 
     One database connection for a token stream (a session stream needs a second, to check the session).
     """
@@ -731,17 +723,17 @@ def _grip_catch_up_frames(
             return False, []
         since_at = datetime.fromtimestamp(since, tz=dt_timezone.utc)
         missed = list(
-            Notification.objects.filter(recipient_id=user_id, pk__gt=floor, expired_at__isnull=True)
-            .filter(Q(pk__gt=after) | Q(created_at__gte=since_at))
-            .exclude(pk__in=replayed)
-            .order_by("pk")[: REPLAY_LIMIT + 1]
+            Notification.objects.filter(recipient_id=user_id, seq__gt=floor, expired_at__isnull=True)
+            .filter(Q(seq__gt=after) | Q(created_at__gte=since_at))
+            .exclude(seq__in=replayed)
+            .order_by("seq")[: REPLAY_LIMIT + 1]
         )
         unread = notification_unread_count(user_id=user_id) if missed else 0
     finally:
         connection.close()
     if len(missed) > REPLAY_LIMIT:
         return True, [encode_frame("stream-reset", _dumps({"reason": "too many missed; reload from the API"}))]
-    frames = [encode_frame("notification", _dumps(notification_payload(n)), n.pk) for n in missed]
+    frames = [encode_frame("notification", _dumps(notification_payload(n)), n.seq) for n in missed]
     if frames:
         frames.append(encode_frame("unread_count", _dumps({"count": unread})))
     return True, frames

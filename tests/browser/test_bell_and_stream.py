@@ -111,6 +111,35 @@ def test_offline_page_catches_up_on_every_missed_notification_once(live_server_u
     assert anna.errors == []
 
 
+def test_a_notification_published_late_while_the_page_was_offline_shows_once_it_is_back(
+    live_server_url, people, publish_through_redis
+):
+    """A and B commit in that order, but B's frame goes out first and A's only while the page is offline."""
+    client = ClientFactory()
+    old = NotificationFactory(recipient=client, title="Old news")
+    anna = people(live_server_url, client)
+    page = anna.goto_live("/jobs/mine/")
+    mark_no_reload(page)
+    late = NotificationFactory(recipient=client, notification_type="system_alert", priority="urgent", title="A: published late")
+    first = NotificationFactory(recipient=client, notification_type="system_alert", priority="urgent", title="B: published first")
+    streams.publish_notifications(Notification.objects.filter(pk=first.pk))
+    expect(page.locator(f'#bell-list [data-notification-id="{first.pk}"]')).to_have_count(1, timeout=LIVE_MS)
+
+    anna.context.set_offline(True)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    streams.publish_notifications(Notification.objects.filter(pk=late.pk))  # to nobody
+    anna.context.set_offline(False)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10_000)
+
+    # The page reconnects from the gap before A: A is replayed, B's repeat is dropped by id.
+    expect(page.locator(f'#bell-list [data-notification-id="{late.pk}"]')).to_have_count(1, timeout=LIVE_MS)
+    page.wait_for_timeout(700)
+    assert sorted(bell_ids(page)) == sorted([old.pk, late.pk, first.pk])
+    expect(badge(page)).to_have_text("3")
+    assert_not_reloaded(page)
+    assert anna.errors == []
+
+
 def test_server_restart_page_reconnects_and_replays_once(transactional_db, clean_redis, people, tmp_path, publish_through_redis):
     port = free_port()
     server = start_server_on(tmp_path, port, name="web-1")

@@ -61,6 +61,6 @@ def test_job_posted_through_the_api_reaches_every_eligible_cleaner_live(worker, 
     assert sorted(stored.values_list("recipient_id", flat=True)) == sorted(c.pk for c in eligible)
     mine = stored.get(recipient=eligible[7])
     assert len(pushed) == 1
-    assert pushed[0].id == str(mine.pk)
+    assert (pushed[0].json()["id"], pushed[0].id) == (mine.pk, str(mine.seq))  # the SSE id is the delivery seq
     assert pushed[0].json()["title"] == mine.title == "New Deep cleaning job in Amsterdam"
     assert bystander.of_type("notification") == []

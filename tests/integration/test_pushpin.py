@@ -119,7 +119,7 @@ def test_a_notification_reaches_its_users_stream_through_pushpin_and_nobody_else
 
         pushed = mine.wait_for(lambda events: [e for e in events if e.event == "notification"], timeout=20)
         stored = Notification.objects.get(recipient=client, notification_type="bid_received")
-        assert [e.id for e in pushed] == [str(stored.pk)]
+        assert [(e.id, e.json()["id"]) for e in pushed] == [(str(stored.seq), stored.pk)]
         assert pushed[0].json()["metadata"]["bid_id"] == response.json()["id"]
         # Let anything misrouted arrive before looking: the other client got nothing.
         wait_for(lambda: Notification.objects.filter(notification_type="bid_received").count() == 1, timeout=5)
@@ -153,13 +153,13 @@ def test_reconnect_with_last_event_id_replays_what_was_missed_through_pushpin(gr
     missed = Notification.objects.bulk_create(
         Notification(recipient=user, notification_type="system_alert", title=f"Missed {i}", priority="urgent") for i in range(5)
     )
-    stream = SSEClient(f"{grip['proxy']}/events/", token_header(user) | {"Last-Event-ID": str(seen.pk)})
+    stream = SSEClient(f"{grip['proxy']}/events/", token_header(user) | {"Last-Event-ID": str(seen.seq)})
     try:
         stream.wait_for(lambda events: any(e.event == "unread_count" for e in events))
         replayed = stream.of_type("notification")
     finally:
         stream.close()
-    assert [int(e.id) for e in replayed] == [n.pk for n in missed]
+    assert [(int(e.id), e.json()["id"]) for e in replayed] == [(n.seq, n.pk) for n in missed]
     assert [e.json()["title"] for e in replayed] == [f"Missed {i}" for i in range(5)]
     assert stream.of_type("unread_count")[-1].json() == {"count": 6}
 
@@ -177,7 +177,7 @@ def test_a_notification_stored_before_pushpin_subscribed_arrives_by_the_catch_up
         pushed = stream.wait_for(lambda events: [e for e in events if e.event == "notification"], timeout=10)
     finally:
         stream.close()
-    assert [(e.id, e.json()["title"]) for e in pushed] == [(str(late.pk), "In the gap")]
+    assert [(e.id, e.json()["id"], e.json()["title"]) for e in pushed] == [(str(late.seq), late.pk, "In the gap")]
 
 
 def test_logout_closes_that_sessions_stream_held_by_pushpin(grip):
@@ -203,13 +203,13 @@ def test_a_lower_id_committed_after_the_opening_arrives_by_the_catch_up(grip):
     late_id = Notification.objects.create(recipient=user, notification_type="system_alert", title="x", priority="urgent").pk
     newer = Notification.objects.create(recipient=user, notification_type="system_alert", title="Newer", priority="urgent")
     Notification.objects.filter(pk=late_id).delete()  # not committed yet, as it were
-    stream = SSEClient(f"{grip['proxy']}/events/", token_header(user) | {"Last-Event-ID": str(before.pk)})
+    stream = SSEClient(f"{grip['proxy']}/events/", token_header(user) | {"Last-Event-ID": str(before.seq)})
     try:
         stream.wait_for(lambda events: any(e.event == "unread_count" for e in events))
-        assert [int(e.id) for e in stream.of_type("notification")] == [newer.pk]
+        assert [e.json()["id"] for e in stream.of_type("notification")] == [newer.pk]
         Notification.objects.create(pk=late_id, recipient=user, notification_type="system_alert", title="Late", priority="urgent")
-        pushed = stream.wait_for(lambda events: [e for e in events if e.event == "notification" and int(e.id) == late_id], timeout=10)
+        pushed = stream.wait_for(lambda events: [e for e in events if e.event == "notification" and e.json()["id"] == late_id], timeout=10)
     finally:
         stream.close()
     assert pushed[0].json()["title"] == "Late"
-    assert [int(e.id) for e in stream.of_type("notification")] == [newer.pk, late_id]  # the replayed one is not repeated
+    assert [e.json()["id"] for e in stream.of_type("notification")] == [newer.pk, late_id]  # the replayed one is not repeated

@@ -80,14 +80,15 @@ def test_reconnect_with_last_event_id_replays_every_missed_notification_in_order
     seen = make_notifications(user, 3)
     missed = make_notifications(user, 50, start=3)
 
-    stream = SSEClient(f"{live_server_url}/events/", token_header(user) | {"Last-Event-ID": str(seen[-1].pk)})
+    stream = SSEClient(f"{live_server_url}/events/", token_header(user) | {"Last-Event-ID": str(seen[-1].seq)})
     try:
         stream.wait_for(lambda events: any(e.event == "unread_count" for e in events))
         replayed = stream.of_type("notification")
     finally:
         stream.close()
 
-    assert [int(e.id) for e in replayed] == [n.pk for n in missed]
+    assert [e.json()["id"] for e in replayed] == [n.pk for n in missed]
+    assert [int(e.id) for e in replayed] == list(range(4, 54))  # the SSE id is the user's delivery seq
     assert [e.json()["title"] for e in replayed] == [f"Note {i}" for i in range(3, 53)]
     assert stream.of_type("unread_count")[-1].json() == {"count": 53}
 
@@ -96,7 +97,7 @@ def test_a_client_too_far_behind_is_told_to_reset(live_server_url):
     user = CleanerFactory()
     first = make_notifications(user, 1)[0]
     make_notifications(user, REPLAY_LIMIT + 1)
-    stream = SSEClient(f"{live_server_url}/events/", token_header(user) | {"Last-Event-ID": str(first.pk)})
+    stream = SSEClient(f"{live_server_url}/events/", token_header(user) | {"Last-Event-ID": str(first.seq)})
     try:
         stream.wait_for(lambda events: any(e.event == "stream-reset" for e in events))
     finally:

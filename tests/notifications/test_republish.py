@@ -30,7 +30,7 @@ def frames(monkeypatch):
 
 def expected_frame(notification):
     data = json.loads(streams._dumps(streams.notification_payload(notification)))
-    return (notification.recipient_id, notification.pk, "notification", data)
+    return (notification.recipient_id, notification.seq, "notification", data)  # the SSE id is the seq
 
 
 def test_a_republished_chunk_sends_each_row_its_own_read_state_and_skips_retracted_rows(frames, monkeypatch):

@@ -22,7 +22,8 @@ def test_the_bell_shows_the_unread_count_and_latest(as_client, client_user):
     NotificationFactory(title="Not mine")
     body = as_client.get("/jobs/mine/").content.decode()
     assert bell_badge(body) == "9"
-    assert f'data-last-event-id="{newest[-1].pk}"' in body
+    # The stream starts at the user's delivery seq (10 notifications so far), not at a notification id.
+    assert f'data-last-event-id="{newest[-1].seq}"' in body and newest[-1].seq == 10
     assert "Fresh 8" in body and "Fresh 1" in body and "Not mine" not in body
     # Eight latest only in the dropdown.
     assert "Fresh 0" not in body and older.title not in body
@@ -37,14 +38,36 @@ def test_badge_caps_at_99_plus(as_client, client_user):
     assert 'data-unread="120"' in body
 
 
-def test_no_notifications_starts_the_stream_at_the_users_newest_or_zero(as_client, client_user):
+def test_no_notifications_starts_the_stream_at_the_users_seq_or_zero(as_client, client_user):
     body = as_client.get("/jobs/mine/").content.decode()
     assert 'data-last-event-id="0"' in body
     assert re.search(r'id="bell-badge" hidden', body)
     expired = NotificationFactory(recipient=client_user)
     Notification.objects.filter(pk=expired.pk).update(expired_at="2020-01-01T00:00:00Z")
     body = as_client.get("/jobs/mine/").content.decode()
-    assert f'data-last-event-id="{expired.pk}"' in body
+    assert 'data-last-event-id="1"' in body
+
+
+def test_a_notification_stored_while_the_bell_renders_is_shown_or_replayed_never_lost(client_user, monkeypatch):
+    """The seq is read before the latest notifications, whatever order a template asks for them in."""
+    from notifications import sequencing
+    from notifications.context_processors import LiveNotifications
+
+    real, stored = sequencing.seq_current, []
+
+    def seq_current_racing_a_commit(*, user_id):
+        # Another worker commits a notification for this user just before the seq is read.
+        stored.append(NotificationFactory(recipient=client_user, title="Committed mid-render"))
+        return real(user_id=user_id)
+
+    monkeypatch.setattr(sequencing, "seq_current", seq_current_racing_a_commit)
+    live = LiveNotifications(client_user)
+    titles = [n.title for n in live.latest]  # the list first: the worst order for a template
+    start = live.last_event_id
+
+    assert len(stored) == 1
+    # Committed before the seq was read, so the stream starts after it: it must be in the list.
+    assert (titles, start) == (["Committed mid-render"], 1)
 
 
 def test_notification_text_is_escaped_everywhere(as_client, client_user):

@@ -1,7 +1,8 @@
 """An SSE client that reconnects on its own, like a browser's EventSource.
 
 When the stream ends or the connection fails it waits the server's `retry:` time
-and reconnects, sending the id of the last event it saw as Last-Event-ID. A non-200
+and reconnects, sending the id of the last event it saw as Last-Event-ID (a position
+in the user's delivery sequence, not a notification id). A non-200
 answer fails it for good, as in a browser. It dedupes nothing: `events` is exactly
 what the server sent, over every connection.
 
@@ -114,7 +115,12 @@ class ReconnectingSSEClient:
             return [e for c, e in self.events if e.event == event and connection in (None, c)]
 
     def notification_ids(self, connection: int | None = None) -> list[int]:
-        return [int(e.id) for e in self.of_type("notification", connection)]
+        """Every notification frame received, by notification id (the payload's), repeats included."""
+        return [e.json()["id"] for e in self.of_type("notification", connection)]
+
+    def shown_ids(self) -> list[int]:
+        """What a page shows: each notification once, in the order it first arrived (live.js drops repeats by id)."""
+        return list(dict.fromkeys(self.notification_ids()))
 
     def replayed_ids(self, connection: int) -> list[int]:
         """Notifications in a connection's opening (before its unread_count): the replay."""
@@ -126,7 +132,7 @@ class ReconnectingSSEClient:
                 if e.event == "unread_count":
                     break
                 if e.event == "notification":
-                    ids.append(int(e.id))
+                    ids.append(e.json()["id"])
         return ids
 
     def opened_on(self, connection: int, event: str = "stream-open") -> bool:

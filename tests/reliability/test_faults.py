@@ -447,7 +447,7 @@ def test_sse_client_cut_off_during_50_notifications_reconnects_with_last_event_i
 
     before_cut, after = page.notification_ids(1), page.notification_ids(2)
     replayed = page.replayed_ids(2)
-    expected = list(mine.order_by("pk").values_list("pk", flat=True))
+    expected = list(mine.order_by("seq").values_list("pk", flat=True))
     assert len(expected) == 50
     assert page.opened == 2
     assert 5 <= len(before_cut) < 50
@@ -475,7 +475,7 @@ def test_sse_client_whose_last_id_is_too_old_is_told_to_reset_and_recovers_every
     seen = make(1, 0)[0]
     make(REPLAY_LIMIT + 10, 1)
 
-    stream = ReconnectingSSEClient(f"{base}/events/", token_header(user) | {"Last-Event-ID": str(seen.pk)})
+    stream = ReconnectingSSEClient(f"{base}/events/", token_header(user) | {"Last-Event-ID": str(seen.seq)})
     try:
         stream.wait_for(lambda c: c.of_type("unread_count"), what="the opening")
     finally:
@@ -541,7 +541,7 @@ def test_web_server_restarted_under_20_open_streams_every_client_reconnects_and_
             client.close()
 
     for user, client in zip(users, clients, strict=True):
-        expected = list(Notification.objects.filter(recipient=user).order_by("pk").values_list("pk", flat=True))
+        expected = list(Notification.objects.filter(recipient=user).order_by("seq").values_list("pk", flat=True))
         assert len(expected) == 30
         assert client.notification_ids() == expected, f"user {user.pk}"  # each once, in order, nothing deduped
         assert client.failed_status is None

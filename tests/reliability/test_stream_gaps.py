@@ -1,19 +1,16 @@
-"""Ids are taken at INSERT but published at COMMIT: a late, lower id still reaches a reconnected page.
+"""Notifications commit in one order and can be published in another: replay stays exact.
 
-With several workers, a notification can get a lower id than one committed and
-published before it (worker A is still writing a big chunk while worker B stores a
-message for the same user). A page that reconnects in between sends the newest id
-it saw as Last-Event-ID: the replay (id > Last-Event-ID) skips A's notification,
-and when A's frame arrives live the stream drops it as "already replayed" (its id is
-below the replayed-up-to mark). The stream now skips only the ids it actually
-replayed, so the late frame goes through.
+With several workers, two chunks for the same user commit in order (A, then B:
+the user's delivery-sequence row serializes them) but can publish in the other
+order: A's worker stalls between its commit and its PUBLISH while B's goes out at
+once. A page that shows B and then reconnects must still get A, once: the SSE id
+is the stream's contiguous position in the user's sequence (B's frame still
+carries the position before A), so the reconnect replays from A. Pages drop
+repeats by notification id.
 """
-
-import threading
 
 import httpx
 import pytest
-from django.db import connection, transaction
 
 from notifications import streams
 from notifications.models import Notification
@@ -31,56 +28,89 @@ def store(user, title: str) -> Notification:
     return Notification.objects.create(recipient=user, notification_type="system_alert", title=title, priority="urgent")
 
 
-def test_a_notification_committed_after_a_higher_id_still_reaches_a_page_that_reconnected_in_between(
-    processes, test_database_url, tmp_path, settings, monkeypatch
-):
+def publish(notification: Notification) -> None:
+    streams.publish_notifications(Notification.objects.filter(pk=notification.pk))
+
+
+@pytest.fixture
+def web(processes, test_database_url, tmp_path, settings, monkeypatch) -> str:
     redis_server = RedisServer(processes, tmp_path)
     env = service_env(database_url=test_database_url, redis_url=redis_server.url())
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     start_web(processes, tmp_path, env, port=port)
     # This process publishes like a worker: to our Redis, through the one publisher.
     settings.REDIS_URL = redis_server.url()
     monkeypatch.setattr(streams._redis_client, "client", None, raising=False)
+    return f"http://127.0.0.1:{port}"
 
+
+def barrier(base: str, user, page: ReconnectingSSEClient) -> None:
+    """A frame on the same channel, published after everything before it: once it is in, they are too."""
+    seen = len(page.of_type("notifications_read_all"))
+    assert httpx.post(f"{base}/api/notifications/read-all/", headers=token_header(user), timeout=10).status_code == 200
+    page.wait_for(lambda c: len(c.of_type("notifications_read_all")) > seen, what="barrier")
+
+
+def test_a_notification_published_late_while_the_page_was_away_is_replayed_on_reconnect(web):
     user = ClientFactory()
-    page = ReconnectingSSEClient(f"{base}/events/", token_header(user))
-    page.wait_for(lambda c: c.opened_on(1), what="stream open")
-
-    # Worker A: its INSERT takes an id now, its COMMIT (and publish) comes later.
-    inserted, release, slow = threading.Event(), threading.Event(), {}
-
-    def worker_a():
-        try:
-            with transaction.atomic():
-                slow["id"] = store(user, "A: big chunk, committed late").pk
-                inserted.set()
-                release.wait(30)
-            streams.publish_notifications(Notification.objects.filter(pk=slow["id"]))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=worker_a)
-    thread.start()
+    page = ReconnectingSSEClient(f"{web}/events/", token_header(user))
     try:
-        assert inserted.wait(10)
-        # Worker B: a higher id, committed and published first; the page shows it.
-        fast = store(user, "B: one message, committed at once")
-        assert fast.pk > slow["id"]
-        streams.publish_notifications(Notification.objects.filter(pk=fast.pk))
-        page.wait_for(lambda c: c.notification_ids() == [fast.pk], what="B live")
-        # The page's network blips: it reconnects with the newest id it saw (B's).
+        page.wait_for(lambda c: c.opened_on(1), what="stream open")
+        a = store(user, "A: committed first, published late")
+        b = store(user, "B: committed second, published at once")
+        publish(b)
+        page.wait_for(lambda c: c.notification_ids() == [b.pk], what="B live")
+        # The page goes away with the Last-Event-ID it got from B's frame ...
         page.cut(offline=True)
+        publish(a)  # ... and A's frame goes out while nobody listens.
         page.online()
         page.wait_for(lambda c: c.opened_on(2), what="reconnected")
-        release.set()  # A commits and publishes now
-        thread.join(timeout=30)
-        # A barrier on the same channel, published after A's frame.
-        assert httpx.post(f"{base}/api/notifications/read-all/", headers=token_header(user), timeout=10).status_code == 200
-        page.wait_for(lambda c: c.of_type("notifications_read_all"), what="barrier")
+        barrier(web, user, page)
     finally:
-        release.set()
-        thread.join(timeout=30)
         page.close()
 
-    assert sorted(page.notification_ids()) == sorted([slow["id"], fast.pk])
+    assert page.notification_ids(2).count(a.pk) == 1  # the reconnect replayed it
+    assert page.shown_ids() == [b.pk, a.pk]
+
+
+def test_a_notification_published_late_reaches_a_page_that_reconnected_in_between(web):
+    user = ClientFactory()
+    page = ReconnectingSSEClient(f"{web}/events/", token_header(user))
+    try:
+        page.wait_for(lambda c: c.opened_on(1), what="stream open")
+        a = store(user, "A: committed first, published late")
+        b = store(user, "B: committed second, published at once")
+        publish(b)
+        page.wait_for(lambda c: c.notification_ids() == [b.pk], what="B live")
+        page.cut(offline=True)  # the network blips and comes back before A is published
+        page.online()
+        page.wait_for(lambda c: c.opened_on(2), what="reconnected")
+        publish(a)
+        barrier(web, user, page)
+    finally:
+        page.close()
+
+    assert page.shown_ids() == [b.pk, a.pk]
+    # The reconnect replays from the gap: A, and B again (the page drops it); A's late frame is not sent twice.
+    assert page.notification_ids(2) == [a.pk, b.pk]
+
+
+def test_frames_published_out_of_order_keep_the_last_event_id_at_the_gap_until_it_fills(web):
+    user = ClientFactory()
+    page = ReconnectingSSEClient(f"{web}/events/", token_header(user))
+    try:
+        page.wait_for(lambda c: c.opened_on(1), what="stream open")
+        first, second, third = (store(user, title) for title in ("1", "2", "3"))
+        publish(third)
+        page.wait_for(lambda c: c.notification_ids() == [third.pk], what="3 live")
+        publish(second)
+        page.wait_for(lambda c: len(c.notification_ids()) == 2, what="2 live")
+        publish(first)
+        page.wait_for(lambda c: len(c.notification_ids()) == 3, what="1 live")
+    finally:
+        page.close()
+
+    frames = page.of_type("notification")
+    assert [e.json()["id"] for e in frames] == [third.pk, second.pk, first.pk]
+    # The position stays before the gap (0: nothing yet) until 1 arrives, then covers all three.
+    assert [e.id for e in frames] == ["0", "0", "3"]

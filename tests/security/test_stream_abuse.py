@@ -128,7 +128,7 @@ def test_other_hints_at_another_user_still_yield_only_your_own_notifications(liv
     finally:
         stream.close()
 
-    assert [int(e.id) for e in replayed] == [n.pk for n in mine]
+    assert [e.json()["id"] for e in replayed] == [n.pk for n in mine]
     assert [e.json()["title"] for e in replayed] == ["mine 0", "mine 1", "mine 2"]
     assert count == {"count": 3}
 

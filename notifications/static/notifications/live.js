@@ -4,9 +4,10 @@
  *
  * Progressive enhancement: every link and form on the page works without this file.
  * One EventSource per page on /events/. The page was rendered with the unread count
- * and the latest notifications; the stream starts after the newest one rendered
- * (?lastEventId=), so whatever was created in between is replayed. The browser
- * resends Last-Event-ID when it reconnects and the server replays what was missed.
+ * and the latest notifications; the stream starts at the user's delivery sequence
+ * read before them (?lastEventId=), so whatever was stored in between is replayed.
+ * The SSE id is the stream's position in that sequence (not a notification id): the
+ * browser resends it as Last-Event-ID when it reconnects, and so does connect() below.
  * Notifications are de-duplicated by id. Their text only ever goes in through
  * textContent.
  */
@@ -31,7 +32,7 @@
   var baseTitle = document.title;
 
   var seen = new Set();
-  var maxId = parseInt(bell.getAttribute("data-last-event-id"), 10) || 0;
+  var lastEventId = bell.getAttribute("data-last-event-id") || "0";
   var unread = parseInt(bell.getAttribute("data-unread"), 10) || 0;
   var source = null;
   var retryTimer = null;
@@ -313,8 +314,8 @@
   function onNotification(event) {
     var n = parse(event);
     var id = Number(n.id);
+    if (event.lastEventId) lastEventId = event.lastEventId;
     if (!id) return;
-    if (id > maxId) maxId = id;
     if (seen.has(id)) return; // a replay or a retried publish
     seen.add(id);
     if (!PRIORITIES[n.priority]) n.priority = "medium";
@@ -333,8 +334,10 @@
     announce("live:expired", data);
   }
 
-  function onReset() {
-    // Too much was missed to replay: reload the latest from the API, then resume after it.
+  function onReset(event) {
+    // Too much was missed to replay: reload the latest from the API, then resume from the
+    // position the reset carries (read before the reload, so nothing falls in between).
+    if (event.lastEventId) lastEventId = event.lastEventId;
     api("GET", "/api/notifications/")
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (body) {
@@ -342,7 +345,6 @@
         while (list.firstChild) list.removeChild(list.firstChild);
         (body.results || []).slice(0, MAX_ITEMS).forEach(function (n) {
           seen.add(Number(n.id));
-          if (Number(n.id) > maxId) maxId = Number(n.id);
           addToDropdown(n);
         });
         empty.hidden = list.children.length > 0;
@@ -363,7 +365,7 @@
     clearTimeout(retryTimer);
     if (source) source.close();
     setConn(again ? "reconnecting" : "connecting");
-    var url = eventsUrl + (eventsUrl.indexOf("?") === -1 ? "?" : "&") + "lastEventId=" + encodeURIComponent(maxId);
+    var url = eventsUrl + (eventsUrl.indexOf("?") === -1 ? "?" : "&") + "lastEventId=" + encodeURIComponent(lastEventId);
     var stream = new EventSource(url);
     source = stream;
 
@@ -406,7 +408,7 @@
   }
 
   // Off the network the stream is dead even if the socket has not noticed yet: close it, and
-  // open a new one when the network is back (it replays from the newest id seen).
+  // open a new one when the network is back (it replays from the last position it got).
   window.addEventListener("offline", function () {
     clearTimeout(retryTimer);
     if (source) source.close();
