@@ -255,6 +255,12 @@ GRIP_SIG_ISS = os.environ.get("GRIP_SIG_ISS", "pushpin")
 # (notifications/stream_gc.py): at 10,000 streams such a pass stalls every stream.
 STREAM_GC_FREEZE = env_bool("STREAM_GC_FREEZE", True)
 
+# --- /events/ caps (notifications/stream_limits.py) ------------------------------------
+# Open streams per user in one web process; one more closes that user's oldest stream.
+SSE_MAX_STREAMS_PER_USER = int(os.environ.get("SSE_MAX_STREAMS_PER_USER", "10"))
+# Open streams per web process; past it a new stream gets 503 with Retry-After.
+SSE_MAX_STREAMS_PER_PROCESS = int(os.environ.get("SSE_MAX_STREAMS_PER_PROCESS", "20000"))
+
 # --- Benchmarks only -----------------------------------------------------------------
 # bench_streams compares the stock django-eventstream view (/stock-events/, DjangoModelStorage,
 # EVENTSTREAM_REDIS) with /events/; it is mounted only in the server that benchmark starts.
