@@ -12,6 +12,7 @@ Receivers publish once the change commits: a rolled-back change cuts nothing.
 from functools import partial
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
@@ -43,7 +44,8 @@ def remember_old_password(sender, instance, raw: bool = False, update_fields=Non
     if raw or instance.pk is None or (update_fields is not None and "password" not in update_fields):
         return
     old = User.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
-    if old is not None and old != instance.password:
+    # From no usable password to one: nobody could have signed in with the old one.
+    if old and not old.startswith(UNUSABLE_PASSWORD_PREFIX) and old != instance.password:
         instance._stream_old_password = old
 
 

@@ -161,20 +161,51 @@ async def _revalidate(hub, user_id: int) -> None:
             listener.close("disconnected")
 
 
+# --- behind Pushpin: a token revoked before Pushpin subscribed ------------------------------
+
+
+def recheck_held_token_stream(credential: Credential, *, delay: float) -> None:
+    """Re-check a token stream Pushpin holds once Pushpin has surely subscribed to its channel.
+
+    A close published to the token's channel before Pushpin subscribed to it is lost; the
+    opening's catch-up does the same re-check for session streams.
+    """
+    if credential.token_digest:
+        task = asyncio.get_running_loop().create_task(_recheck_held_token_stream(credential, delay))
+        _revalidations.add(task)
+        task.add_done_callback(_revalidations.discard)
+
+
+async def _recheck_held_token_stream(credential: Credential, delay: float) -> None:
+    from asgiref.sync import sync_to_async
+
+    await asyncio.sleep(delay)
+    try:
+        [gone] = await sync_to_async(revoked, thread_sensitive=False)([credential])
+        if gone:
+            await sync_to_async(_grip_close, thread_sensitive=False)(token_channel(credential.token_digest))
+    except Exception:  # noqa: BLE001 - best effort, like the catch-up; the next reconnect is refused
+        logger.warning("Could not re-check a held token stream of user %s", credential.user_id, exc_info=True)
+
+
 # --- publishing a revocation (any process) ------------------------------------------------
 
 
-def _broadcast(*, user_id: int, grip_channel: str | None, control: dict) -> None:
+def _grip_close(channel: str) -> None:
+    """Tell the streams Pushpin holds on a channel why, then close them (their reconnect gets a 403)."""
+    from . import streams
+
+    farewell = streams.encode_frame("stream-error", streams._dumps(SIGNED_OUT))
+    streams._grip_publish([(channel, {"http-stream": {"content": farewell}}), (channel, {"http-stream": {"action": "close"}})])
+
+
+def _broadcast(*, user_id: int, grip_channel: str, control: dict) -> None:
     """Tell every web process (or Pushpin) to act on one user's streams."""
     from . import streams
 
     try:
         if settings.GRIP_URL:
-            if grip_channel:
-                farewell = streams.encode_frame("stream-error", streams._dumps(SIGNED_OUT))
-                streams._grip_publish(
-                    [(grip_channel, {"http-stream": {"content": farewell}}), (grip_channel, {"http-stream": {"action": "close"}})]
-                )
+            _grip_close(grip_channel)
         elif settings.REDIS_URL:
             streams._redis_client().publish(streams.CONTROL_CHANNEL, streams._dumps(control))
         else:

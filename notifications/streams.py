@@ -684,6 +684,8 @@ async def _grip_hold(
         )
         _catch_ups.add(task)
         task.add_done_callback(_catch_ups.discard)
+    if credential is not None:
+        stream_credentials.recheck_held_token_stream(credential, delay=GRIP_CATCHUP_SECONDS)
 
 
 def _grip_catch_up_frames(

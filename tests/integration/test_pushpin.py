@@ -269,3 +269,27 @@ def test_a_password_change_closes_the_streams_held_by_pushpin_and_the_owner_may_
     finally:
         reconnected.close()
     assert reconnected.status == 200
+
+
+def test_a_token_revoked_before_pushpin_subscribed_is_closed_by_the_catch_up(grip):
+    """Deleted without a signal: as if its close was published before Pushpin subscribed to the token's channel."""
+    from django.db import connection
+
+    user = ClientFactory()
+    key = Token.objects.create(user=user).key
+    browser = Client()
+    browser.force_login(user)
+    by_token = SSEClient(f"{grip['proxy']}/events/", {"Authorization": f"Token {key}"})
+    by_session = SSEClient(f"{grip['proxy']}/events/", {"Cookie": f"sessionid={browser.cookies['sessionid'].value}"})
+    try:
+        by_token.wait_open()
+        by_session.wait_open()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {Token._meta.db_table} WHERE key = %s", [key])
+        assert by_token.wait_ended(timeout=10), "the stream of a revoked token stayed open"
+        assert [e.json() for e in by_token.of_type("stream-error")] == [{"reason": "signed out"}]
+        time.sleep(3)  # past the session stream's own catch-up
+        assert not by_session.ended.is_set(), "the user's session stream was closed too"
+    finally:
+        by_token.close()
+        by_session.close()
