@@ -55,7 +55,7 @@ def _close_oldest_beyond_cap(hub, listener) -> None:
 async def admit(hub, listener, send) -> bool:
     """Attach the listener, or answer 503 and leave the hub as it was. True when attached."""
     # No await between this count and attach() adding the listener: the cap is exact.
-    if hub.open_count() >= settings.SSE_MAX_STREAMS_PER_PROCESS:
+    if hub.open_streams >= settings.SSE_MAX_STREAMS_PER_PROCESS:
         await _refuse(
             send, retry_after=PROCESS_FULL_RETRY_SECONDS, code="streams_full",
             detail="This server holds as many live streams as it can; retry shortly.",

@@ -261,6 +261,7 @@ class StreamHub:
 
     def __init__(self):
         self.listeners: dict[int, set[Listener]] = defaultdict(set)
+        self.open_streams = 0  # listeners attached, all users (kept, not summed: checked on every open)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._pubsub = None
@@ -275,6 +276,7 @@ class StreamHub:
         with self._lock:
             first = not self.listeners[listener.user_id]
             self.listeners[listener.user_id].add(listener)
+            self.open_streams += 1
         if settings.REDIS_URL:
             await self._ensure_reader()
             channel = user_channel(listener.user_id)
@@ -288,9 +290,10 @@ class StreamHub:
     async def detach(self, listener: Listener) -> None:
         with self._lock:
             users = self.listeners.get(listener.user_id)
-            if users is None:
+            if users is None or listener not in users:
                 return
             users.discard(listener)
+            self.open_streams -= 1
             last = not users
             if last:
                 del self.listeners[listener.user_id]
@@ -324,10 +327,6 @@ class StreamHub:
     def listeners_of(self, user_id: int) -> list[Listener]:
         with self._lock:
             return list(self.listeners.get(user_id, ()))
-
-    def open_count(self) -> int:
-        with self._lock:
-            return sum(len(users) for users in self.listeners.values())
 
     def close_all(self, reason: str) -> None:
         with self._lock:

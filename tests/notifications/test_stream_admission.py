@@ -184,6 +184,7 @@ def test_past_the_per_process_cap_a_new_stream_gets_a_503_with_retry_after(in_pr
     assert status_after == 200
     assert stream_garbage.open_streams == before
     assert not hub.listeners
+    assert hub.open_streams == 0
 
 
 # --- item: a failed open leaves nothing behind --------------------------------------------
@@ -212,4 +213,5 @@ def test_with_redis_down_each_open_is_a_503_and_the_hub_holds_nothing_afterwards
     assert dict(hub.listeners) == {}
     assert list(hub._subscribed) == []
     assert hub._pubsub is None
+    assert hub.open_streams == 0
     assert stream_garbage.open_streams == garbage_before
