@@ -72,5 +72,8 @@ async def admit(hub, listener, send) -> bool:
             detail="Live updates are unavailable right now; retry shortly.",
         )
         return False
+    except BaseException:  # cancelled while subscribing (the client left, or shutdown)
+        await hub.detach(listener)
+        raise
     _close_oldest_beyond_cap(hub, listener)
     return True

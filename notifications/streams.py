@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import http.client
 import itertools
@@ -367,7 +368,8 @@ class StreamHub:
             # Redis unreachable: forget this attempt entirely; the next stream tries afresh.
             self._subscribed.pop(CONTROL_CHANNEL, None)
             pubsub, self._pubsub = self._pubsub, None
-            await pubsub.aclose()
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
             raise
         self._reader = asyncio.get_running_loop().create_task(self._read())
         await asyncio.wait_for(ready.wait(), timeout=5)
