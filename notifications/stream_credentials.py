@@ -72,7 +72,7 @@ class _RequestShim:
 
 
 def _session_user(session_key: str):
-    """The active user a session belongs to, or None (Django also checks its password hash)."""
+    """(the active user a session belongs to, its key) or (None, None); get_user() also checks the password hash."""
     from django.contrib.auth import get_user
     from django.utils.module_loading import import_string
 
