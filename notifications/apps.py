@@ -5,4 +5,4 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self):
-        from . import signals  # noqa: F401  (connects the post_save receivers)
+        from . import credential_signals, signals  # noqa: F401  (connect the receivers)

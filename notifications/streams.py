@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import http.client
+import itertools
 import json
 import logging
 import re
@@ -31,7 +33,6 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 from asgiref.sync import sync_to_async
@@ -39,6 +40,8 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connection
 
+from . import stream_credentials, stream_limits
+from .stream_credentials import Credential
 from .stream_gc import StreamGarbagePolicy
 from .stream_sequence import Watermark
 
@@ -240,12 +243,17 @@ def _grip_publish(items: Iterable[tuple[str, dict]]) -> int:
 # --- the per-process hub ----------------------------------------------------------
 
 
+_listener_order = itertools.count()
+
+
 class Listener:
     """One open stream: a bounded queue of frames for one user."""
 
-    def __init__(self, user_id: int, session_key: str | None):
+    def __init__(self, user_id: int, session_key: str | None, credential: Credential | None = None):
         self.user_id = user_id
         self.session_key = session_key
+        self.credential = credential or Credential(user_id, session_key=session_key)
+        self.opened = next(_listener_order)  # which of a user's streams is the oldest
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=LISTENER_QUEUE_SIZE)
         self.closed_reason: str | None = None
 
@@ -272,6 +280,7 @@ class StreamHub:
 
     def __init__(self):
         self.listeners: dict[int, set[Listener]] = defaultdict(set)
+        self.open_streams = 0  # listeners attached, all users (kept, not summed: checked on every open)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._pubsub = None
@@ -286,6 +295,7 @@ class StreamHub:
         with self._lock:
             first = not self.listeners[listener.user_id]
             self.listeners[listener.user_id].add(listener)
+            self.open_streams += 1
         if settings.REDIS_URL:
             await self._ensure_reader()
             channel = user_channel(listener.user_id)
@@ -299,9 +309,10 @@ class StreamHub:
     async def detach(self, listener: Listener) -> None:
         with self._lock:
             users = self.listeners.get(listener.user_id)
-            if users is None:
+            if users is None or listener not in users:
                 return
             users.discard(listener)
+            self.open_streams -= 1
             last = not users
             if last:
                 del self.listeners[listener.user_id]
@@ -321,13 +332,20 @@ class StreamHub:
 
     def control(self, message: str) -> None:
         command = json.loads(message)
+        if command.get("action") == "revalidate":
+            stream_credentials.schedule_revalidation(self, command["user_id"])
+            return
         if command.get("action") != "disconnect":
             return
-        with self._lock:
-            targets = list(self.listeners.get(command["user_id"], ()))
-        for listener in targets:
-            if command.get("session_key") in (None, listener.session_key):
+        for listener in self.listeners_of(command["user_id"]):
+            if command.get("session_key") in (None, listener.session_key) and command.get("token_digest") in (
+                None, listener.credential.token_digest
+            ):
                 listener.close("disconnected")
+
+    def listeners_of(self, user_id: int) -> list[Listener]:
+        with self._lock:
+            return list(self.listeners.get(user_id, ()))
 
     def close_all(self, reason: str) -> None:
         with self._lock:
@@ -362,7 +380,15 @@ class StreamHub:
         client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
         self._pubsub = client.pubsub()
         ready = self._subscribed.setdefault(CONTROL_CHANNEL, asyncio.Event())
-        await self._pubsub.subscribe(CONTROL_CHANNEL)
+        try:
+            await self._pubsub.subscribe(CONTROL_CHANNEL)
+        except BaseException:
+            # Redis unreachable: forget this attempt entirely; the next stream tries afresh.
+            self._subscribed.pop(CONTROL_CHANNEL, None)
+            pubsub, self._pubsub = self._pubsub, None
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            raise
         self._reader = asyncio.get_running_loop().create_task(self._read())
         await asyncio.wait_for(ready.wait(), timeout=5)
 
@@ -403,43 +429,10 @@ stream_garbage = StreamGarbagePolicy(enabled=settings.STREAM_GC_FREEZE)
 # --- the endpoint ---------------------------------------------------------------
 
 
-class _RequestShim:
-    """Just enough of a request for django.contrib.auth.get_user()."""
-
-    def __init__(self, session):
-        self.session = session
-
-
 def _authenticate(headers: dict[str, str]) -> tuple[int | None, str | None]:
     """(user id, session key) from the session cookie or a Token header; runs in a worker thread."""
-    from django.contrib.auth import get_user
-    from django.utils.module_loading import import_string
-    from rest_framework.authtoken.models import Token
-
-    close_old_connections()
-    try:
-        authorization = headers.get("authorization", "")
-        if authorization:
-            scheme, _, key = authorization.partition(" ")
-            if scheme.lower() != "token" or not key.strip():
-                return None, None
-            token = Token.objects.select_related("user").filter(key=key.strip()).first()
-            if token is None or not token.user.is_active:
-                return None, None
-            return token.user.pk, None
-        cookie = SimpleCookie()
-        cookie.load(headers.get("cookie", ""))
-        morsel = cookie.get(settings.SESSION_COOKIE_NAME)
-        if morsel is None:
-            return None, None
-        session = import_string(settings.SESSION_ENGINE + ".SessionStore")(morsel.value)
-        user = get_user(_RequestShim(session))
-        if not user.is_authenticated or not user.is_active:
-            return None, None
-        return user.pk, session.session_key
-    finally:
-        # An open stream must not hold a database connection.
-        connection.close()
+    credential = stream_credentials.authenticate(headers)
+    return (credential.user_id, credential.session_key) if credential else (None, None)
 
 
 def _replay(user_id: int, last_seq: int) -> tuple[list[str], bool, int, int]:
@@ -531,18 +524,19 @@ async def sse_app(scope, receive, send) -> None:
             await _respond(send, 421, {"detail": "Streams are served through the GRIP proxy (Pushpin).", "code": "misdirected"})
             return
 
-    user_id, session_key = await sync_to_async(_authenticate, thread_sensitive=False)(headers)
-    if user_id is None:
+    credential = await sync_to_async(stream_credentials.authenticate, thread_sensitive=False)(headers)
+    if credential is None:
         await _respond(send, 403, {"detail": "Authentication required.", "code": "not_authenticated"})
         return
+    user_id, session_key = credential.user_id, credential.session_key
 
     if grip:
-        await _grip_hold(send, user_id, session_key, last_id)
+        await _grip_hold(send, user_id, session_key, last_id, credential=credential)
         return
 
-    listener = Listener(user_id, session_key)
-    # Subscribe before reading the database, so nothing falls between replay and live.
-    await hub.attach(listener)
+    listener = Listener(user_id, session_key, credential)
+    if not await stream_limits.admit(hub, listener, send):
+        return
     stream_garbage.stream_opened()
     try:
         await _stream(send, receive, listener, last_id)
@@ -614,6 +608,8 @@ async def _stream(send, receive, listener: Listener, last_id: int | None) -> Non
                     if listener.closed_reason == "disconnected":
                         # Its reconnect will be refused (403), which stops the EventSource.
                         out.append(encode_frame("stream-error", _dumps({"reason": "signed out"})))
+                    elif listener.closed_reason == stream_limits.SUPERSEDED:
+                        out.append(stream_limits.superseded_frame())
                     await send({"type": "http.response.body", "body": "".join(out).encode(), "more_body": False})
                     return
                 relayed = watermark.relay(item)
@@ -667,11 +663,14 @@ def _grip_signed(headers: dict[str, str]) -> bool | None:
     return True
 
 
-async def _grip_hold(send, user_id: int, session_key: str | None, last_id: int | None) -> None:
-    """Answer at once and let Pushpin hold the stream on the user's channel (and the session's, for logout)."""
+async def _grip_hold(
+    send, user_id: int, session_key: str | None, last_id: int | None, *, credential: Credential | None = None
+) -> None:
+    """Answer at once and let Pushpin hold the stream on the user's channel and its credential's (to revoke it)."""
     opened_at = time.time()
     body, replayed_up_to, reset = await _opening(user_id, last_id)
     channels = [user_channel(user_id)] + ([_session_channel(session_key)] if session_key else [])
+    channels += stream_credentials.grip_channels(credential) if credential else []
     payload = body.encode()
     headers = [
         (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -691,6 +690,8 @@ async def _grip_hold(send, user_id: int, session_key: str | None, last_id: int |
         )
         _catch_ups.add(task)
         task.add_done_callback(_catch_ups.discard)
+    if credential is not None:
+        stream_credentials.recheck_held_token_stream(credential, delay=GRIP_CATCHUP_SECONDS)
 
 
 def _grip_catch_up_frames(

@@ -6,7 +6,6 @@ Set DATABASE_URL and REDIS_URL for the full stack. Every value is read through
 project/env.py, which refuses a bad one at start-up.
 """
 
-import os  # noqa: F401 - kept for settings blocks being added in parallel; read through project/env.py
 from pathlib import Path
 
 import dj_database_url
@@ -274,6 +273,12 @@ GRIP_SIG_ISS = env_str("GRIP_SIG_ISS", "pushpin")
 # Freeze the objects of open streams out of the garbage collector's full passes
 # (notifications/stream_gc.py): at 10,000 streams such a pass stalls every stream.
 STREAM_GC_FREEZE = env_bool("STREAM_GC_FREEZE", True)
+
+# --- /events/ caps (notifications/stream_limits.py) ------------------------------------
+# Open streams per user in one web process; one more closes that user's oldest stream.
+SSE_MAX_STREAMS_PER_USER = env_int("SSE_MAX_STREAMS_PER_USER", 10, minimum=1)
+# Open streams per web process; past it a new stream gets 503 with Retry-After.
+SSE_MAX_STREAMS_PER_PROCESS = env_int("SSE_MAX_STREAMS_PER_PROCESS", 20000, minimum=1)
 
 # --- Benchmarks only -----------------------------------------------------------------
 # bench_streams compares the stock django-eventstream view (/stock-events/, DjangoModelStorage,

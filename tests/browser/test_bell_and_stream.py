@@ -9,7 +9,7 @@ from jobs import services as job_services
 from notifications import streams
 from notifications.models import Notification
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
-from tests.integration.conftest import free_port, wait_for
+from tests.integration.conftest import free_port, start_server, wait_for
 from tests.notifications.factories import NotificationFactory
 
 from .conftest import LIVE_MS, screenshot, start_server_on
@@ -225,3 +225,25 @@ def test_logging_out_in_one_tab_shows_the_other_as_signed_out(live_server_url, p
     # It stays that way: no reconnect loop against a closed session.
     other.wait_for_timeout(3000)
     expect(conn).to_have_attribute("data-state", "offline")
+
+
+def test_a_tab_past_the_per_user_cap_pauses_the_oldest_tab_without_a_reconnect_loop(
+    transactional_db, clean_redis, people, tmp_path
+):
+    server, base = start_server(tmp_path, SSE_MAX_STREAMS_PER_USER="1")
+    try:
+        anna = people(base, ClientFactory(first_name="Anna"))
+        anna.goto_live("/jobs/mine/")
+        newer = anna.new_tab()
+        anna.goto_live("/jobs/mine/", newer)
+
+        oldest = anna.page.locator("#conn")
+        expect(oldest).to_have_attribute("data-state", "offline", timeout=LIVE_MS)
+        expect(oldest).to_contain_text("Paused: live in a newer tab")
+        # It stays paused (a reconnect would close the newer tab's stream, and so on) and the newer stays live.
+        newer.wait_for_timeout(3000)
+        expect(oldest).to_have_attribute("data-state", "offline")
+        expect(newer.locator("#conn")).to_have_attribute("data-state", "live")
+        assert anna.errors == []
+    finally:
+        server.stop()

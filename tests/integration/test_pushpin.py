@@ -213,3 +213,83 @@ def test_a_lower_id_committed_after_the_opening_arrives_by_the_catch_up(grip):
         stream.close()
     assert pushed[0].json()["title"] == "Late"
     assert [e.json()["id"] for e in stream.of_type("notification")] == [newer.pk, late_id]  # the replayed one is not repeated
+
+
+def test_deleting_a_token_closes_its_stream_held_by_pushpin(grip):
+    user = ClientFactory()
+    key = Token.objects.create(user=user).key
+    browser = Client()
+    browser.force_login(user)
+    by_token = SSEClient(f"{grip['proxy']}/events/", {"Authorization": f"Token {key}"})
+    by_session = SSEClient(f"{grip['proxy']}/events/", {"Cookie": f"sessionid={browser.cookies['sessionid'].value}"})
+    try:
+        by_token.wait_open()
+        by_session.wait_open()
+        revoked_at = time.monotonic()
+        Token.objects.filter(key=key).delete()  # publishes the farewell and a close to the token's channel
+        assert by_token.wait_ended(timeout=5), "the stream stayed open after its token was deleted"
+        assert time.monotonic() - revoked_at < 2
+        assert [e.json() for e in by_token.of_type("stream-error")] == [{"reason": "signed out"}]
+        time.sleep(0.5)
+        assert not by_session.ended.is_set(), "the user's session stream was closed too"
+    finally:
+        by_token.close()
+        by_session.close()
+    refused = httpx.get(f"{grip['proxy']}/events/", headers={"Authorization": f"Token {key}"}, timeout=5)
+    assert refused.status_code == 403
+
+
+def test_a_password_change_closes_the_streams_held_by_pushpin_and_the_owner_may_reconnect(grip):
+    from tests.integration.test_stream_revocation import change_password_as_the_owner
+
+    owner = ClientFactory()
+    thief, owners_browser = Client(), Client()
+    thief.force_login(owner)
+    owners_browser.force_login(owner)
+    thief_cookie = {"Cookie": f"sessionid={thief.cookies['sessionid'].value}"}
+    thief_token = {"Authorization": f"Token {Token.objects.create(user=owner).key}"}
+    streams = [SSEClient(f"{grip['proxy']}/events/", headers) for headers in (thief_cookie, thief_token)]
+    try:
+        for stream in streams:
+            stream.wait_open()
+        changed_at = time.monotonic()
+        new_key = change_password_as_the_owner(owner, owners_browser.cookies["sessionid"].value, "a-new-password")
+        for stream in streams:
+            assert stream.wait_ended(timeout=5), "a thief's stream stayed open after the password change"
+            assert [e.json() for e in stream.of_type("stream-error")] == [{"reason": "signed out"}]
+        assert time.monotonic() - changed_at < 2
+    finally:
+        for stream in streams:
+            stream.close()
+    for headers in (thief_cookie, thief_token):
+        assert httpx.get(f"{grip['proxy']}/events/", headers=headers, timeout=5).status_code == 403
+    reconnected = SSEClient(f"{grip['proxy']}/events/", {"Cookie": f"sessionid={new_key}"})
+    try:
+        reconnected.wait_open()
+    finally:
+        reconnected.close()
+    assert reconnected.status == 200
+
+
+def test_a_token_revoked_before_pushpin_subscribed_is_closed_by_the_catch_up(grip):
+    """Deleted without a signal: as if its close was published before Pushpin subscribed to the token's channel."""
+    from django.db import connection
+
+    user = ClientFactory()
+    key = Token.objects.create(user=user).key
+    browser = Client()
+    browser.force_login(user)
+    by_token = SSEClient(f"{grip['proxy']}/events/", {"Authorization": f"Token {key}"})
+    by_session = SSEClient(f"{grip['proxy']}/events/", {"Cookie": f"sessionid={browser.cookies['sessionid'].value}"})
+    try:
+        by_token.wait_open()
+        by_session.wait_open()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {Token._meta.db_table} WHERE key = %s", [key])
+        assert by_token.wait_ended(timeout=10), "the stream of a revoked token stayed open"
+        assert [e.json() for e in by_token.of_type("stream-error")] == [{"reason": "signed out"}]
+        time.sleep(3)  # past the session stream's own catch-up
+        assert not by_session.ended.is_set(), "the user's session stream was closed too"
+    finally:
+        by_token.close()
+        by_session.close()

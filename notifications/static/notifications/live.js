@@ -381,10 +381,11 @@
     stream.addEventListener("notifications_read_all", markAllRead);
     stream.addEventListener("notification_expired", onExpired);
     stream.addEventListener("stream-reset", onReset);
-    stream.addEventListener("stream-error", function () {
+    stream.addEventListener("stream-error", function (event) {
       signedOut = true;
       stream.close();
-      setConn("offline", "Signed out");
+      // Too many tabs: the server closed this one, the oldest; reconnecting would close the next.
+      setConn("offline", parse(event).code === "too_many_streams" ? "Paused: live in a newer tab" : "Signed out");
     });
     stream.onerror = function () {
       if (stream !== source || signedOut) return;

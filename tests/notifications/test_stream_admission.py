@@ -1,0 +1,217 @@
+"""Who gets a stream on /events/, called in-process (no server): cookies, caps, Redis down.
+
+Streams here use the in-process hub (REDIS_URL=""), except where Redis is meant to be down.
+"""
+
+import asyncio
+
+import pytest
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from notifications.streams import hub, sse_app, stream_garbage
+from tests.factories import ClientFactory
+from tests.integration.conftest import free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class InProcessStream:
+    """One GET /events/ on the ASGI app, run as a task on the current loop."""
+
+    def __init__(self, headers: dict[str, str], query: bytes = b""):
+        self.sent: list[dict] = []
+        self._hang_up = asyncio.Event()
+        scope = {
+            "type": "http", "method": "GET", "path": "/events/", "query_string": query,
+            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+        }
+        self.task = asyncio.get_running_loop().create_task(sse_app(scope, self._receive, self._send))
+
+    async def _receive(self):
+        await self._hang_up.wait()
+        return {"type": "http.disconnect"}
+
+    async def _send(self, message):
+        self.sent.append(message)
+
+    @property
+    def status(self) -> int | None:
+        return self.sent[0]["status"] if self.sent else None
+
+    @property
+    def headers(self) -> dict[bytes, bytes]:
+        return dict(self.sent[0]["headers"])
+
+    @property
+    def body(self) -> str:
+        return b"".join(m.get("body", b"") for m in self.sent[1:]).decode()
+
+    @property
+    def ended(self) -> bool:
+        return any(m["type"] == "http.response.body" and not m.get("more_body") for m in self.sent)
+
+    async def wait(self, predicate, timeout: float = 5.0):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate(self):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"stream condition not met: status={self.status} body={self.body[-500:]!r}")
+            await asyncio.sleep(0.01)
+
+    async def wait_open(self):
+        await self.wait(lambda s: "event: stream-open" in s.body or s.ended)
+
+    async def hang_up(self):
+        self._hang_up.set()
+        await asyncio.wait_for(self.task, timeout=5)
+
+
+def token_headers(user) -> dict[str, str]:
+    return {"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"}
+
+
+@pytest.fixture
+def in_process_hub(settings):
+    settings.REDIS_URL = ""
+    settings.GRIP_URL = ""
+
+
+# --- item: cookies are parsed as Django parses them --------------------------------------
+
+
+@pytest.mark.parametrize("before", [
+    'consent={"ads":false}',
+    "theme=dark mode",
+    "flag",
+    "ab@c=1",
+    'consent={"ads":false}; theme=dark mode; flag; ab@c=1',
+])
+def test_a_cookie_django_accepts_does_not_hide_the_session_cookie(in_process_hub, before):
+    browser = Client()
+    browser.force_login(ClientFactory())
+    session_key = browser.cookies["sessionid"].value
+
+    async def scenario():
+        stream = InProcessStream({"Cookie": f"{before}; sessionid={session_key}; after=1"})
+        await stream.wait_open()
+        status, body = stream.status, stream.body
+        await stream.hang_up()
+        return status, body
+
+    status, body = asyncio.run(scenario())
+
+    assert status == 200, body
+    assert "event: stream-open" in body
+
+
+def test_an_odd_cookie_without_a_session_is_a_403_not_a_500(in_process_hub):
+    async def scenario():
+        stream = InProcessStream({"Cookie": "ab@c=1; theme=dark mode"})
+        await stream.task
+        return stream.status, stream.body
+
+    assert asyncio.run(scenario()) == (403, '{"detail": "Authentication required.", "code": "not_authenticated"}')
+
+
+# --- item: streams per user and per process -----------------------------------------------
+
+
+def test_one_stream_past_the_per_user_cap_closes_that_users_oldest_stream(in_process_hub, settings):
+    settings.SSE_MAX_STREAMS_PER_USER = 3
+    user, other = ClientFactory(), ClientFactory()
+    headers, other_headers = token_headers(user), token_headers(other)
+
+    async def scenario():
+        others = InProcessStream(other_headers)
+        await others.wait_open()
+        streams = []
+        for _ in range(3):
+            streams.append(InProcessStream(headers, b"lastEventId=0"))
+            await streams[-1].wait_open()
+        assert not any(s.ended for s in streams)
+
+        newest = InProcessStream(headers, b"lastEventId=0")
+        await newest.wait_open()
+        await streams[0].wait(lambda s: s.ended)
+        await asyncio.sleep(0.05)
+        result = {
+            "newest": (newest.status, newest.ended),
+            "oldest_tail": streams[0].body.rsplit("event: stream-open", 1)[1],
+            "still_open": [s.ended for s in streams[1:]] + [others.ended],
+            "listeners": len(hub.listeners.get(user.pk, ())),
+        }
+        for stream in [*streams, newest, others]:
+            await stream.hang_up()
+        return result
+
+    result = asyncio.run(scenario())
+
+    assert result["newest"] == (200, False)
+    assert result["oldest_tail"].endswith(
+        'event: stream-error\ndata: {"reason":"too many open streams","code":"too_many_streams"}\n\n'
+    )
+    assert result["still_open"] == [False, False, False]
+    assert result["listeners"] == 3
+    assert user.pk not in hub.listeners
+
+
+def test_past_the_per_process_cap_a_new_stream_gets_a_503_with_retry_after(in_process_hub, settings):
+    settings.SSE_MAX_STREAMS_PER_PROCESS = 2
+    users = [ClientFactory() for _ in range(3)]
+    headers = [token_headers(u) for u in users]
+    before = stream_garbage.open_streams
+
+    async def scenario():
+        held = [InProcessStream(h) for h in headers[:2]]
+        for stream in held:
+            await stream.wait_open()
+        refused = InProcessStream(headers[2])
+        await refused.task
+        for stream in held:
+            await stream.hang_up()
+        again = InProcessStream(headers[2])  # room again once the others left
+        await again.wait_open()
+        await again.hang_up()
+        return refused, again.status
+
+    refused, status_after = asyncio.run(scenario())
+
+    assert refused.status == 503
+    assert refused.headers[b"retry-after"] == b"10"
+    assert refused.body == (
+        '{"detail": "This server holds as many live streams as it can; retry shortly.", "code": "streams_full"}'
+    )
+    assert status_after == 200
+    assert stream_garbage.open_streams == before
+    assert not hub.listeners
+    assert hub.open_streams == 0
+
+
+# --- item: a failed open leaves nothing behind --------------------------------------------
+
+
+def test_with_redis_down_each_open_is_a_503_and_the_hub_holds_nothing_afterwards(settings):
+    settings.GRIP_URL = ""
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    user = ClientFactory()
+    headers = token_headers(user)
+    garbage_before = stream_garbage.open_streams
+
+    async def scenario():
+        refused = []
+        for _ in range(5):
+            stream = InProcessStream(headers, b"lastEventId=0")
+            await asyncio.wait_for(stream.task, timeout=15)
+            refused.append((stream.status, stream.headers.get(b"retry-after"), stream.body))
+        return refused
+
+    refused = asyncio.run(scenario())
+
+    assert refused == [
+        (503, b"5", '{"detail": "Live updates are unavailable right now; retry shortly.", "code": "stream_unavailable"}')
+    ] * 5
+    assert dict(hub.listeners) == {}
+    assert list(hub._subscribed) == []
+    assert hub._pubsub is None
+    assert hub.open_streams == 0
+    assert stream_garbage.open_streams == garbage_before
