@@ -255,6 +255,19 @@ GRIP_SIG_ISS = os.environ.get("GRIP_SIG_ISS", "pushpin")
 # (notifications/stream_gc.py): at 10,000 streams such a pass stalls every stream.
 STREAM_GC_FREEZE = env_bool("STREAM_GC_FREEZE", True)
 
+# --- Demo activity (make run only) ------------------------------------------------------
+# A thread of the web process that posts jobs, bids and messages through the services every
+# DEMO_ACTIVITY_SECONDS, so a newcomer sees the live parts move (jobs/demo_activity.py).
+# Off unless set; `make run` sets it; refused whenever DEBUG is off.
+DEMO_ACTIVITY = env_bool("DEMO_ACTIVITY", False)
+_demo_seconds = os.environ.get("DEMO_ACTIVITY_SECONDS", "5")
+try:
+    DEMO_ACTIVITY_SECONDS = float(_demo_seconds)
+except ValueError:
+    DEMO_ACTIVITY_SECONDS = float("nan")
+if not DEMO_ACTIVITY_SECONDS > 0:  # also refuses nan
+    raise ImproperlyConfigured(f"DEMO_ACTIVITY_SECONDS must be a number of seconds above 0, not {_demo_seconds!r}.")
+
 # --- Benchmarks only -----------------------------------------------------------------
 # bench_streams compares the stock django-eventstream view (/stock-events/, DjangoModelStorage,
 # EVENTSTREAM_REDIS) with /events/; it is mounted only in the server that benchmark starts.

@@ -11,6 +11,7 @@ post_save, so the city itself notifies nobody; the storyline (jobs/demo_story.py
 then goes through the services and the notification pipeline like a real user.
 """
 
+import logging
 import math
 import random
 import time
@@ -367,7 +368,14 @@ class Command(BaseCommand):
         storyline = demo_story.Storyline(seed=self.seed)
         if not storyline.can_play():
             return {}
-        return storyline.play(self._progress("story", storyline.steps()))
+        # On the embedded default every fan-out runs in-process and Celery logs each one: too chatty here.
+        trace_log = logging.getLogger("celery.app.trace")
+        level = trace_log.level
+        trace_log.setLevel(logging.WARNING)
+        try:
+            return storyline.play(self._progress("story", storyline.steps()))
+        finally:
+            trace_log.setLevel(level)
 
     # --- output -------------------------------------------------------------------------
 
