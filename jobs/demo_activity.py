@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import close_old_connections, connections
+from django.db import connections
 from django.utils import timezone
 
 from . import demo_story, selectors, services
@@ -100,7 +100,6 @@ class DemoActivity:
             finally:
                 # This thread's own connection: closed between steps so it never goes stale.
                 connections.close_all()
-        close_old_connections()
 
     # --- one step -------------------------------------------------------------------------
 
@@ -108,7 +107,8 @@ class DemoActivity:
         """Move the oldest job on if the demo is full, then post, bid or message; what happened, in words."""
         moved = self.keep_bounded()
         action = self.rng.choices([self.post_job, self.place_bid, self.send_message], weights=[2, 5, 3])[0]
-        done = action() or (self.place_bid() if action is not self.place_bid else None)
+        # Nothing to do for that one (say, no open job needs a bid): a bid is almost always possible.
+        done = action() or (self.place_bid() if action != self.place_bid else None)
         return "; ".join(text for text in (moved, done) if text) or None
 
     def post_job(self, *, for_guide: bool | None = None) -> str | None:
@@ -177,14 +177,14 @@ class DemoActivity:
 
     def send_message(self) -> str | None:
         if self.rng.random() < 0.5:
-            bid = (
+            bids = list(
                 JobBid.objects.filter(job__client__username=demo_story.GUIDE_CLIENT, status__in=LIVE_BID_STATUSES)
                 .exclude(cleaner__username=demo_story.GUIDE_CLEANER)
                 .select_related("job", "cleaner")
                 .order_by("-pk")[:10]
             )
-            bid = self.rng.choice(bid) if bid else None
-            if bid is not None:
+            if bids:
+                bid = self.rng.choice(bids)
                 services.message_send(job=bid.job, sender=bid.cleaner, body=self.rng.choice(CLEANER_MESSAGES))
                 return f"{bid.cleaner.username} wrote to {demo_story.GUIDE_CLIENT} about job #{bid.job_id}"
         guide = get_user_model().objects.filter(username=demo_story.GUIDE_CLEANER).first()

@@ -206,3 +206,32 @@ def test_jobs_cleaner1_won_are_left_for_cleaner1_to_start(demo_city, run_on_comm
     assert run_on_commit(mover.keep_bounded) is None
     oldest.refresh_from_db()
     assert oldest.status == JobStatus.ASSIGNED
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def read_demo_settings(**env):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import django; django.setup(); from django.conf import settings; print(settings.DEMO_ACTIVITY, settings.DEMO_ACTIVITY_SECONDS)"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings", **env}, capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "soon", "nan"])
+def test_an_interval_that_is_not_a_positive_number_is_refused_at_startup(value):
+    result = read_demo_settings(DEMO_ACTIVITY_SECONDS=value)
+    assert result.returncode != 0
+    assert f"DEMO_ACTIVITY_SECONDS must be a number of seconds above 0, not {value!r}" in result.stderr
+
+
+def test_the_activity_settings_come_from_the_environment():
+    result = read_demo_settings(DEMO_ACTIVITY="1", DEMO_ACTIVITY_SECONDS="2.5")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "2.5"]
