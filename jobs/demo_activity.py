@@ -85,10 +85,6 @@ class DemoActivity:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    @property
-    def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def _run(self) -> None:
         while not self._stopping.wait(self.interval):
             try:
