@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make run` only: the demo keeps moving by itself (jobs/demo_activity.py); DEMO_ACTIVITY=0 make run turns it off.
+DEMO_ACTIVITY ?= 1
+DEMO_ACTIVITY_SECONDS ?= 5
 
 # Tests talk to the real PostgreSQL and Redis on this machine unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
@@ -34,7 +37,8 @@ install: $(VENV)/.installed
 run: install
 	$(DEV_ENV) $(PY) manage.py migrate --noinput
 	$(DEV_ENV) $(PY) manage.py seed_demo --clients 20 --cleaners 500
-	$(DEV_ENV) $(VENV)/bin/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3
+	$(DEV_ENV) DEMO_ACTIVITY=$(DEMO_ACTIVITY) DEMO_ACTIVITY_SECONDS=$(DEMO_ACTIVITY_SECONDS) \
+		$(VENV)/bin/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 3
 
 test: install
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)

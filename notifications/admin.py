@@ -8,6 +8,7 @@ announcements (system_alert) from a page linked there.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.shortcuts import redirect
@@ -17,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 
 from jobs.exceptions import DomainError
 
-from . import plans, services
+from . import outbox_audiences, plans, services
 from .catalog import CATALOG
 from .forms import NotificationTemplateForm
 from .models import (
@@ -31,10 +32,18 @@ from .models import (
 from .rendering import template_preview
 
 
+PREVIEW_LINE_CHARS = 110
+
+
+def _shortened(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @admin.register(NotificationTemplate)
 class NotificationTemplateAdmin(admin.ModelAdmin):
     form = NotificationTemplateForm
-    list_display = ("name", "notification_type", "is_active", "default_priority", "updated_at")
+    list_display = ("name", "notification_type", "is_active", "default_priority", "preview_line", "updated_at")
     list_filter = ("notification_type", "is_active", "default_priority")
     search_fields = ("name", "title_template", "message_template")
     readonly_fields = ("available_variables", "preview")
@@ -43,6 +52,19 @@ class NotificationTemplateAdmin(admin.ModelAdmin):
         ("Text", {"fields": ("title_template", "message_template", "available_variables")}),
         ("Preview with sample data", {"fields": ("preview",)}),
     )
+
+    @admin.display(description="preview with sample data")
+    def preview_line(self, obj):
+        """What the next notification of this type will say, on one short line."""
+        try:
+            rendered = template_preview(
+                notification_type=obj.notification_type,
+                title_template=obj.title_template,
+                message_template=obj.message_template,
+            )
+        except ValidationError as exc:
+            return format_html('<span class="errornote">invalid: {}</span>', " ".join(exc.messages))
+        return _shortened(f"{rendered.title} — {rendered.message}", PREVIEW_LINE_CHARS)
 
     @admin.display(description="Available variables")
     def available_variables(self, obj):
@@ -141,15 +163,24 @@ class AnnouncementForm(forms.Form):
     message = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 8, "cols": 80}))
 
 
+class OutboxChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        # The page's audiences in a few queries, not a few per row.
+        labels = outbox_audiences.audience_labels(list(self.result_list))
+        for event in self.result_list:
+            event.audience_label = labels[event.pk]
+
+
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(admin.ModelAdmin):
     list_display = (
         "id",
         "event_type",
+        "audience",
         "status",
+        "progress",
         "attempts",
-        "recipient_count",
-        "chunk_count",
         "created_at",
         "processed_at",
         "error",
@@ -157,6 +188,8 @@ class OutboxEventAdmin(admin.ModelAdmin):
     list_filter = ("status", "event_type")
     readonly_fields = (
         "event_type",
+        "audience",
+        "progress",
         "payload",
         "dedupe_key",
         "status",
@@ -174,6 +207,21 @@ class OutboxEventAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def get_queryset(self, request):
+        return outbox_audiences.with_fanout_progress(super().get_queryset(request))
+
+    def get_changelist(self, request, **kwargs):
+        return OutboxChangeList
+
+    @admin.display(description="audience")
+    def audience(self, obj):
+        label = getattr(obj, "audience_label", None)
+        return label if label is not None else outbox_audiences.audience_labels([obj])[obj.pk]
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        return outbox_audiences.progress_label(obj)
 
     @admin.display(description="last error")
     def error(self, obj):

@@ -44,7 +44,8 @@ class BoundedASGIHandler(ASGIHandler):
 
 django_application = BoundedASGIHandler(settings.WEB_MAX_CONCURRENT_REQUESTS)
 
-from notifications.streams import hub, sse_app  # noqa: E402  (needs Django set up)
+from jobs import demo_activity  # noqa: E402  (needs Django set up)
+from notifications.streams import hub, sse_app  # noqa: E402
 
 EVENTS_PATHS = ("/events/", "/events")
 
@@ -59,11 +60,15 @@ async def application(scope, receive, send):
 
 
 async def _lifespan(receive, send):
+    demo = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            demo = demo_activity.start_if_enabled()  # make run only; refused when DEBUG is off
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if demo is not None:
+                await asyncio.to_thread(demo.stop)
             await hub.shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return

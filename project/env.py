@@ -86,6 +86,20 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return value
 
 
+def env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds, fractions allowed (e.g. 0.5)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):  # also refuses nan
+        raise invalid(name, "a number of seconds above 0", raw)
+    return value
+
+
 def _bounds(minimum: int | None, maximum: int | None) -> str:
     if minimum is not None and maximum is not None:
         return f" from {minimum} to {maximum}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from project.env import env_bool, env_choice, env_int, env_list, env_rate, env_str, env_timezone, env_url
+from project.env import env_bool, env_choice, env_int, env_list, env_rate, env_seconds, env_str, env_timezone, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -279,6 +279,13 @@ STREAM_GC_FREEZE = env_bool("STREAM_GC_FREEZE", True)
 SSE_MAX_STREAMS_PER_USER = env_int("SSE_MAX_STREAMS_PER_USER", 10, minimum=1)
 # Open streams per web process; past it a new stream gets 503 with Retry-After.
 SSE_MAX_STREAMS_PER_PROCESS = env_int("SSE_MAX_STREAMS_PER_PROCESS", 20000, minimum=1)
+
+# --- Demo activity (make run only) ------------------------------------------------------
+# A thread of the web process that posts jobs, bids and messages through the services every
+# DEMO_ACTIVITY_SECONDS, so a newcomer sees the live parts move (jobs/demo_activity.py).
+# Off unless set; `make run` sets it; refused whenever DEBUG is off.
+DEMO_ACTIVITY = env_bool("DEMO_ACTIVITY", False)
+DEMO_ACTIVITY_SECONDS = env_seconds("DEMO_ACTIVITY_SECONDS", 5.0)
 
 # --- Benchmarks only -----------------------------------------------------------------
 # bench_streams compares the stock django-eventstream view (/stock-events/, DjangoModelStorage,

@@ -1,4 +1,5 @@
-"""Seed a demo city: cleaners around an Amsterdam-like centre, clients with open jobs, a few bids.
+"""Seed a demo city: cleaners around an Amsterdam-like centre, clients with open jobs, a few bids,
+and a storyline around cleaner1 and client1 played through the real services.
 
     python manage.py seed_demo --clients 20 --cleaners 500
 
@@ -6,9 +7,11 @@ Idempotent: users have fixed names (client1..N, cleaner1..N, admin), every value
 comes from a random generator seeded per user, and a second run creates nothing
 new. Fast: one password hash shared by every demo user and bulk_create in batches
 (100,000 cleaners take well under a minute on PostgreSQL). bulk_create sends no
-post_save, so seeding never notifies anyone.
+post_save, so the city itself notifies nobody; the storyline (jobs/demo_story.py)
+then goes through the services and the notification pipeline like a real user.
 """
 
+import logging
 import math
 import random
 import time
@@ -21,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from jobs import selectors
+from jobs import demo_story, selectors
 from jobs.models import (
     BidStatus,
     CleanerProfile,
@@ -149,6 +152,7 @@ class Command(BaseCommand):
         cleaner_counts = self._ensure_cleaners(cleaners)
         created.update(cleaner_counts)
         created.update(self._ensure_jobs(clients))
+        created.update(self._ensure_story())
 
         elapsed = time.monotonic() - started
         if not any(created.values()):
@@ -220,6 +224,8 @@ class Command(BaseCommand):
         if rng.random() < 0.2:
             days.add(Weekday.SUNDAY)
         verified = rng.random() < 0.85
+        if f"cleaner{index}" == demo_story.GUIDE_CLEANER:
+            verified = True  # the storyline's cleaner must be eligible for jobs
         rating = Decimal(str(round(rng.uniform(3.4, 5.0), 2))) if verified else Decimal("0")
         profile = CleanerProfile(
             user_id=user_id,
@@ -356,6 +362,21 @@ class Command(BaseCommand):
         JobBid.objects.bulk_create(bids, batch_size=self.batch)
         return len(bids)
 
+    # --- the storyline ---------------------------------------------------------------------
+
+    def _ensure_story(self) -> dict[str, int]:
+        storyline = demo_story.Storyline(seed=self.seed)
+        if not storyline.can_play():
+            return {}
+        # On the embedded default every fan-out runs in-process and Celery logs each one: too chatty here.
+        trace_log = logging.getLogger("celery.app.trace")
+        level = trace_log.level
+        trace_log.setLevel(logging.WARNING)
+        try:
+            return storyline.play(self._progress("story", storyline.steps()))
+        finally:
+            trace_log.setLevel(level)
+
     # --- output -------------------------------------------------------------------------
 
     def _progress(self, label: str, total: int) -> Progress:
@@ -379,3 +400,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  admin:    {ADMIN_USERNAME}{admin_note}  -> /admin/")
         self.stdout.write(f"  clients:  {names('client', clients)}")
         self.stdout.write(f"  cleaners: {names('cleaner', cleaners)}")
+        if clients and cleaners:
+            self.stdout.write(
+                f"Start with {demo_story.GUIDE_CLIENT} (a job with bids waiting) and "
+                f"{demo_story.GUIDE_CLEANER} (open jobs on the board)."
+            )
