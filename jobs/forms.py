@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from .models import MAX_BUDGET, CleaningJob, JobBid, JobMessage, ServiceType
+from .places import place_resolve
 
 
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:
@@ -36,16 +37,12 @@ class JobForm(forms.Form):
         max_length=_max_length(CleaningJob, "description"),
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Rooms, surfaces, pets, access, what to bring…"}),
     )
-    address = forms.CharField(max_length=_max_length(CleaningJob, "address"), widget=forms.TextInput(attrs={"autocomplete": "street-address"}))
+    address = forms.CharField(
+        max_length=_max_length(CleaningJob, "address"),
+        widget=forms.TextInput(attrs={"autocomplete": "street-address", "placeholder": "e.g. Prinsengracht 263"}),
+        help_text="Street and house number, or a district; a postcode is fine too.",
+    )
     city = forms.CharField(max_length=_max_length(CleaningJob, "city"), widget=forms.TextInput(attrs={"autocomplete": "address-level2"}))
-    latitude = forms.FloatField(
-        min_value=-90, max_value=90, widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
-        help_text="Between -90 and 90, e.g. 52.3676.",
-    )
-    longitude = forms.FloatField(
-        min_value=-180, max_value=180, widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
-        help_text="Between -180 and 180, e.g. 4.9041.",
-    )
     scheduled_start = forms.DateTimeField(
         label="Start",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
@@ -63,6 +60,18 @@ class JobForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["scheduled_start"].help_text = f"Time zone: {timezone.get_current_timezone_name()}."
+
+    def clean(self):
+        """Place the job: the address is looked up; the coordinates go to the service with the rest."""
+        cleaned = super().clean()
+        if "address" in cleaned and "city" in cleaned:
+            try:
+                place = place_resolve(address=cleaned["address"], city=cleaned["city"])
+            except ValidationError as exc:
+                add_service_errors(self, exc)
+            else:
+                cleaned["latitude"], cleaned["longitude"] = place.latitude, place.longitude
+        return cleaned
 
     def clean_scheduled_start(self):
         start = self.cleaned_data["scheduled_start"]

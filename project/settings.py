@@ -266,3 +266,13 @@ if BENCH_STOCK_EVENTSTREAM and REDIS_URL:
     EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
     EVENTSTREAM_CHANNELMANAGER_CLASS = "notifications.benchmarking.StockChannelManager"
     EVENTSTREAM_REDIS = {"host": _redis.hostname or "127.0.0.1", "port": _redis.port or 6379, "db": int(_redis.path.strip("/") or 0)}
+
+# --- Geocoding (jobs/geocoding.py) -------------------------------------------------------
+# Addresses become coordinates through GEOCODER: "gazetteer" (default) is the demo city's
+# streets and districts, offline; "nominatim" asks OpenStreetMap's Nominatim through geopy,
+# as its usage policy asks: a user agent naming the app, one request per second, answers cached.
+GEOCODER = os.environ.get("GEOCODER", "gazetteer")
+GEOCODER_USER_AGENT = os.environ.get("GEOCODER_USER_AGENT", "spotless-cleaning-marketplace/1.0")
+GEOCODER_NOMINATIM_URL = os.environ.get("GEOCODER_NOMINATIM_URL", "https://nominatim.openstreetmap.org")
+GEOCODER_COUNTRY_CODES = os.environ.get("GEOCODER_COUNTRY_CODES", "")
+GEOCODER_CACHE_SECONDS = int(os.environ.get("GEOCODER_CACHE_SECONDS", 30 * 24 * 3600))
