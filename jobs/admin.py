@@ -99,7 +99,7 @@ class CleanerProfileAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["user", "is_verified", "rating", "created_at"]}),
         ("Services", {"fields": ["service_types", "working_days"]}),
-        ("Area", {"fields": ["latitude", "longitude", "service_radius_km"]}),
+        ("Area", {"fields": ["service_area_address", "service_area_city", "latitude", "longitude", "service_radius_km"]}),
     ]
 
     services = admin.display(description="services")(

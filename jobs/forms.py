@@ -7,9 +7,10 @@ from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
-from .models import MAX_BUDGET, CleaningJob, JobBid, JobMessage, ServiceType
+from .models import MAX_BUDGET, CleanerProfile, CleaningJob, JobBid, JobMessage, ServiceType
 from .places import place_resolve
 
 
@@ -108,3 +109,46 @@ class MessageForm(forms.Form):
         else:
             self.fields["recipient"].choices = recipients
             self.fields["recipient"].required = True
+
+
+# --- a cleaner's profile --------------------------------------------------------------
+
+
+def _value_limits(model, field: str) -> dict:
+    """min_value/max_value from the model field's validators, so the form shows the model's own limits."""
+    limits = {}
+    for validator in model._meta.get_field(field).validators:
+        if isinstance(validator, MinValueValidator):
+            limits["min_value"] = validator.limit_value
+        elif isinstance(validator, MaxValueValidator):
+            limits["max_value"] = validator.limit_value
+    return limits
+
+
+class CleanerProfileForm(forms.Form):
+    service_types = CleanerProfile._meta.get_field("service_types").formfield(label="Services you offer")
+    working_days = CleanerProfile._meta.get_field("working_days").formfield(label="Days you work")
+    service_radius_km = forms.FloatField(
+        label="How far you travel (km)",
+        widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
+        **_value_limits(CleanerProfile, "service_radius_km"),
+    )
+    service_area_address = forms.CharField(
+        label="Centre of your area", required=False,
+        max_length=_max_length(CleanerProfile, "service_area_address"),
+        widget=forms.TextInput(attrs={"autocomplete": "street-address", "placeholder": "e.g. Javastraat 12 or De Pijp"}),
+        help_text="A street (with or without a house number) or a district. Jobs within your distance of it reach you.",
+    )
+    service_area_city = forms.CharField(
+        label="City", required=False, max_length=_max_length(CleanerProfile, "service_area_city"),
+        widget=forms.TextInput(attrs={"autocomplete": "address-level2", "placeholder": "e.g. Amsterdam"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        radius = self.fields["service_radius_km"]
+        radius.help_text = f"Between {radius.min_value:g} and {radius.max_value:g} km."
+
+
+class DayOffForm(forms.Form):
+    day = forms.DateField(label="Day off", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
