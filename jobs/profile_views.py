@@ -32,7 +32,7 @@ def _render(request, profile: CleanerProfile, *, form=None, day_off_form=None, s
             initial={
                 "service_types": profile.service_types,
                 "working_days": profile.working_days,
-                "service_radius_km": profile.service_radius_km,
+                "service_radius_km": f"{profile.service_radius_km:g}",
                 "service_area_address": profile.service_area_address,
                 "service_area_city": profile.service_area_city,
             }

@@ -122,8 +122,10 @@ def people(browser):
 
 
 def screenshot(page, name: str, *, full_page: bool = False) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page, animations="disabled")
+    """Saved as docs/screenshots/<name>.png; a name may hold a folder ("first-hour/01-...")."""
+    path = SCREENSHOTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
 
 
 def start_server_on(tmp_path, port: int, name: str = "web-restartable") -> Process:
