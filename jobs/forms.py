@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from .models import MAX_BUDGET, CleanerProfile, CleaningJob, JobBid, JobMessage, ServiceType
-from .places import place_resolve
+from .places import place_pin_moved, place_resolve
 
 
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:
@@ -25,6 +25,21 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
 
 def _max_length(model, field: str) -> int:
     return model._meta.get_field(field).max_length
+
+
+class PinCoordinateField(forms.FloatField):
+    """A hidden coordinate of the map's pin: anything but a number in range counts as no pin."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, **kwargs)
+
+    def clean(self, value):
+        try:
+            return super().clean(value)
+        except ValidationError:
+            return None
 
 
 class JobForm(forms.Form):
@@ -44,6 +59,9 @@ class JobForm(forms.Form):
         help_text="Street and house number, or a district; a postcode is fine too.",
     )
     city = forms.CharField(max_length=_max_length(CleaningJob, "city"), widget=forms.TextInput(attrs={"autocomplete": "address-level2"}))
+    # Set only when the client drags the map's pin; otherwise the job goes where the address is.
+    latitude = PinCoordinateField(min_value=-90, max_value=90)
+    longitude = PinCoordinateField(min_value=-180, max_value=180)
     scheduled_start = forms.DateTimeField(
         label="Start",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
@@ -63,11 +81,13 @@ class JobForm(forms.Form):
         self.fields["scheduled_start"].help_text = f"Time zone: {timezone.get_current_timezone_name()}."
 
     def clean(self):
-        """Place the job: the address is looked up; the coordinates go to the service with the rest."""
+        """Place the job where the map's pin was dragged, else where the address is; the point goes to the service."""
         cleaned = super().clean()
         if "address" in cleaned and "city" in cleaned:
             try:
                 place = place_resolve(address=cleaned["address"], city=cleaned["city"])
+                if cleaned.get("latitude") is not None and cleaned.get("longitude") is not None:
+                    place = place_pin_moved(place=place, latitude=cleaned["latitude"], longitude=cleaned["longitude"])
             except ValidationError as exc:
                 add_service_errors(self, exc)
             else:

@@ -7,10 +7,15 @@ address is found (or refused) the same way everywhere.
 import logging
 
 from django.core.exceptions import ValidationError
+from geopy.distance import great_circle
 
 from .geocoding import GeocoderUnavailable, Place, get_geocoder
 
 logger = logging.getLogger(__name__)
+
+# How far the map's pin may be dragged from where the address was found: enough for a
+# long street or a courtyard, not enough to put a job in another part of town by mistake.
+PIN_MAX_DISTANCE_KM = 1.0
 
 
 def place_resolve(
@@ -48,3 +53,18 @@ def place_resolve(
             }
         )
     return place
+
+
+def place_pin_moved(*, place: Place, latitude: float, longitude: float, address_field: str = "address") -> Place:
+    """The point the client dragged the pin to, if it is still near the address found."""
+    distance_km = great_circle((place.latitude, place.longitude), (latitude, longitude)).km
+    if distance_km > PIN_MAX_DISTANCE_KM:
+        raise ValidationError(
+            {
+                address_field: [
+                    f"The pin is {distance_km:.1f} km from {place.label}. Move it back near the address, "
+                    "or correct the address."
+                ]
+            }
+        )
+    return Place(latitude, longitude, place.label)

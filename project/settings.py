@@ -276,3 +276,8 @@ GEOCODER_USER_AGENT = os.environ.get("GEOCODER_USER_AGENT", "spotless-cleaning-m
 GEOCODER_NOMINATIM_URL = os.environ.get("GEOCODER_NOMINATIM_URL", "https://nominatim.openstreetmap.org")
 GEOCODER_COUNTRY_CODES = os.environ.get("GEOCODER_COUNTRY_CODES", "")
 GEOCODER_CACHE_SECONDS = int(os.environ.get("GEOCODER_CACHE_SECONDS", 30 * 24 * 3600))
+# The job form's map (Leaflet, vendored in jobs/static/jobs/vendor/): where its tiles come
+# from. Empty: no map; the address alone places the job. A tile that fails to load leaves
+# the form working all the same.
+MAP_TILES_URL = os.environ.get("MAP_TILES_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+MAP_TILES_ATTRIBUTION = os.environ.get("MAP_TILES_ATTRIBUTION", "© OpenStreetMap contributors")

@@ -61,7 +61,7 @@ def test_first_hour_walk_through(worker, live_server_url, people):
 
     # 4. The client posts a job by address: no coordinates asked.
     anna.page.click("nav.mainnav a:has-text('Post a job')")
-    expect(anna.page.locator("#id_latitude")).to_have_count(0)
+    expect(anna.page.locator("#id_latitude")).to_have_attribute("type", "hidden")
     start = (timezone.localtime() + timedelta(days=2)).replace(hour=10, minute=0)
     anna.page.fill("#id_title", "Deep clean of a 2-bedroom flat")
     anna.page.select_option("#id_service_type", "deep")
@@ -69,6 +69,11 @@ def test_first_hour_walk_through(worker, live_server_url, people):
     anna.page.fill("#id_address", "Prinsengracht 263, 1016 GV")
     anna.page.fill("#id_city", "Amsterdam")
     anna.page.fill("#id_scheduled_start", start.strftime("%Y-%m-%dT%H:%M"))
+    # The map shows where the address was found (no tiles here: the browser reaches no outside address).
+    expect(anna.page.locator("[data-place-status]")).to_have_text(
+        "Found: Prinsengracht, Centrum, Amsterdam. Drag the pin if the job is somewhere else nearby."
+    )
+    expect(anna.page.locator("[data-place-canvas] .leaflet-marker-icon")).to_be_visible()
     anna.page.fill("#id_duration_hours", "3.5")
     anna.page.fill("#id_budget", "140")
     step(anna.page, 4, "client-posts-a-job-by-address", full_page=True)
