@@ -26,6 +26,13 @@ def step(page, number: int, name: str, *, full_page: bool = False) -> None:
     screenshot(page, f"first-hour/{number:02d}-{name}", full_page=full_page)
 
 
+def dismiss_toasts(page) -> None:
+    """Close every toast, as the user would, so the step's screenshot shows the page under them."""
+    for close in page.locator("#toasts .toast-close").all():
+        close.click()
+    expect(page.locator("#toasts .toast")).to_have_count(0)
+
+
 def test_first_hour_walk_through(worker, live_server_url, people):
     client = ClientFactory(username="client1", first_name="Anna", last_name="de Vries")
     cleaner = CleanerFactory(username="cleaner1", first_name="Ben", last_name="Okafor")
@@ -126,6 +133,7 @@ def test_first_hour_walk_through(worker, live_server_url, people):
     expect(anna.page.locator(".status-card .pill").first).to_have_text("In progress", timeout=LIVE_MS)
     ben.page.click("button:has-text('Mark as completed')")
     expect(ben.page.locator(".flash-success")).to_contain_text("Marked as completed")
+    expect(ben.page.locator("#conn")).to_have_attribute("data-state", "live")
     step(ben.page, 11, "cleaner-completes")
 
     # 12. The client sees it completed, live, and pays.
@@ -133,10 +141,12 @@ def test_first_hour_walk_through(worker, live_server_url, people):
     pay = anna.page.locator("button:has-text('Pay €125.00')")
     expect(pay).to_be_visible(timeout=LIVE_MS)
     assert_not_reloaded(anna.page)
+    dismiss_toasts(anna.page)  # three have piled up over the status card by now
     step(anna.page, 12, "client-sees-it-completed")
     pay.click()
     expect(anna.page.locator(".flash-success")).to_contain_text("Paid €125.00")
     expect(anna.page.locator(".status-card .pill").first).to_have_text("Paid")
+    expect(anna.page.locator("#conn")).to_have_attribute("data-state", "live")
     step(anna.page, 13, "client-pays")
     expect_live_toast(ben.page, "Payment received: €125.00")
     step(ben.page, 14, "cleaner-is-paid")
