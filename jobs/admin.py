@@ -93,7 +93,9 @@ class CleanerProfileAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__username", "user__email", "user__first_name", "user__last_name"]
     autocomplete_fields = ["user"]
-    readonly_fields = ["created_at"]
+    # The address is what the cleaner typed on their profile page, where it is geocoded;
+    # staff move the point itself, so the address is shown, not edited, here.
+    readonly_fields = ["created_at", "service_area_address", "service_area_city"]
     inlines = [CleanerUnavailabilityInline]
     show_full_result_count = False
     fieldsets = [

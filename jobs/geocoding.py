@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
+from geopy.distance import great_circle
 from geopy.exc import GeopyError
 from geopy.extra.rate_limiter import RateLimiter
 from geopy.geocoders import Nominatim
@@ -101,6 +102,13 @@ class GazetteerGeocoder:
                 return self._places[key]
         return None
 
+    def nearest(self, *, latitude: float, longitude: float, within_km: float) -> Place | None:
+        """The known place closest to a point, if one is that close: describes points set without an address."""
+        places = set(self._places.values())
+        distance = {place: great_circle((latitude, longitude), (place.latitude, place.longitude)).km for place in places}
+        closest = min(places, key=distance.__getitem__, default=None)
+        return closest if closest is not None and distance[closest] <= within_km else None
+
     def _strip_extras(self, text: str) -> str:
         text = _POSTCODE.sub(" ", text)
         text = _COUNTRY.sub(" ", text)
@@ -171,10 +179,16 @@ def get_geocoder() -> Geocoder:
     )
 
 
+@lru_cache(maxsize=1)
+def gazetteer() -> GazetteerGeocoder:
+    """The built-in gazetteer, whatever GEOCODER says: it also names the places near a bare point."""
+    return GazetteerGeocoder()
+
+
 @lru_cache(maxsize=4)
 def _build_geocoder(kind: str, url: str, user_agent: str, country_codes: str, cache_seconds: int) -> Geocoder:
     if kind == "gazetteer":
-        return GazetteerGeocoder()
+        return gazetteer()
     if kind == "nominatim":
         nominatim = NominatimGeocoder(url=url, user_agent=user_agent, country_codes=country_codes)
         return CachedGeocoder(nominatim, timeout=cache_seconds)

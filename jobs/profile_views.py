@@ -15,7 +15,10 @@ from django.views.decorators.http import require_POST
 
 from . import cleaner_profiles, selectors
 from .forms import CleanerProfileForm, DayOffForm, add_service_errors
+from .geocoding import gazetteer
 from .models import CleanerProfile
+
+NEAR_KM = 1.5
 
 
 def _day_label(day: date) -> str:
@@ -38,8 +41,13 @@ def _render(request, profile: CleanerProfile, *, form=None, day_off_form=None, s
             }
         )
     days_off = profile.unavailable_days.filter(date__gte=timezone.localdate()).order_by("date")
+    near = None
+    if not profile.service_area_address:
+        # Placed by coordinates (the admin, the demo seed): say where that is in words if we can.
+        near = gazetteer().nearest(latitude=profile.latitude, longitude=profile.longitude, within_km=NEAR_KM)
     context = {
         "profile": profile,
+        "near": near,
         "form": form,
         "day_off_form": day_off_form or DayOffForm(),
         "days_off": list(days_off),

@@ -86,6 +86,12 @@ def test_every_gazetteer_place_is_within_15_km_of_the_demo_centre(gazetteer):
     assert (CENTRE_LAT, CENTRE_LON) == (52.3676, 4.9041)
 
 
+def test_the_gazetteer_names_the_known_place_nearest_a_point(gazetteer):
+    assert gazetteer.nearest(latitude=52.3676, longitude=4.9041, within_km=1.5).label == "Jodenbreestraat, Centrum, Amsterdam"
+    assert gazetteer.nearest(latitude=52.3757, longitude=4.8962, within_km=0.01).label == "Damrak, Centrum, Amsterdam"
+    assert gazetteer.nearest(latitude=48.8566, longitude=2.3522, within_km=1.5) is None
+
+
 # --- place_resolve: the rule the form, the API and the profile share -----------------
 
 

@@ -55,7 +55,8 @@ def test_the_profile_shows_what_decides_the_offers(as_cleaner, cleaner):
     assert "<strong>You are verified.</strong>" in body
     assert "<strong>7 services</strong>" in body and "<strong>7 working days</strong>" in body
     assert "<strong>25 km</strong>" in body
-    assert "the point 52.3676, 4.9041 (give an address below to set it by name)" in body
+    # Placed by coordinates only (as the demo seed does): named by the nearest known place.
+    assert "a point near <strong>Jodenbreestraat, Centrum, Amsterdam</strong> (give an address below to set it by name)" in body
     assert len(response.context["days_off"]) == 1
     assert len(re.findall(r'<input type="checkbox"[^>]*', body)) == 14
     assert len(re.findall(r'<input type="checkbox"[^>]* checked', body)) == 14
@@ -65,6 +66,11 @@ def test_an_unverified_cleaner_is_told_why_no_offers_come(login):
     response = login(CleanerFactory(profile__is_verified=False)).get("/profile/")
     assert "<strong>You are not verified yet:</strong> you get no offers" in response.content.decode()
     assert 'name="is_verified"' not in response.content.decode()
+
+
+def test_a_point_far_from_every_known_place_is_shown_as_coordinates(login):
+    body = login(CleanerFactory(profile__latitude=48.8566, profile__longitude=2.3522)).get("/profile/").content.decode()
+    assert "the point 48.8566, 2.3522 (give an address below to set it by name)" in body
 
 
 def test_a_client_has_no_profile_page(as_client):
