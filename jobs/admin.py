@@ -97,13 +97,15 @@ class CleanerProfileAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__username", "user__email", "user__first_name", "user__last_name"]
     autocomplete_fields = ["user"]
-    readonly_fields = ["created_at"]
+    # The address is what the cleaner typed on their profile page, where it is geocoded;
+    # staff move the point itself, so the address is shown, not edited, here.
+    readonly_fields = ["created_at", "service_area_address", "service_area_city"]
     inlines = [CleanerUnavailabilityInline]
     show_full_result_count = False
     fieldsets = [
         (None, {"fields": ["user", "is_verified", "rating", "created_at"]}),
         ("Services", {"fields": ["service_types", "working_days"]}),
-        ("Area", {"fields": ["latitude", "longitude", "service_radius_km"]}),
+        ("Area", {"fields": ["service_area_address", "service_area_city", "latitude", "longitude", "service_radius_km"]}),
     ]
 
     services = admin.display(description="services")(

@@ -9,10 +9,12 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from .login_limits import LoginLocked, authenticate_within_limits
-from .models import MAX_BUDGET, CleaningJob, JobBid, JobMessage, ServiceType
+from .models import MAX_BUDGET, CleanerProfile, CleaningJob, JobBid, JobMessage, ServiceType
+from .places import place_pin_moved, place_resolve
 
 
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:
@@ -28,6 +30,21 @@ def _max_length(model, field: str) -> int:
     return model._meta.get_field(field).max_length
 
 
+class PinCoordinateField(forms.FloatField):
+    """A hidden coordinate of the map's pin: anything but a number in range counts as no pin."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, **kwargs)
+
+    def clean(self, value):
+        try:
+            return super().clean(value)
+        except ValidationError:
+            return None
+
+
 class JobForm(forms.Form):
     title = forms.CharField(
         max_length=_max_length(CleaningJob, "title"),
@@ -39,16 +56,15 @@ class JobForm(forms.Form):
         max_length=_max_length(CleaningJob, "description"),
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Rooms, surfaces, pets, access, what to bring…"}),
     )
-    address = forms.CharField(max_length=_max_length(CleaningJob, "address"), widget=forms.TextInput(attrs={"autocomplete": "street-address"}))
+    address = forms.CharField(
+        max_length=_max_length(CleaningJob, "address"),
+        widget=forms.TextInput(attrs={"autocomplete": "street-address", "placeholder": "e.g. Prinsengracht 263"}),
+        help_text="Street and house number, or a district; a postcode is fine too.",
+    )
     city = forms.CharField(max_length=_max_length(CleaningJob, "city"), widget=forms.TextInput(attrs={"autocomplete": "address-level2"}))
-    latitude = forms.FloatField(
-        min_value=-90, max_value=90, widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
-        help_text="Between -90 and 90, e.g. 52.3676.",
-    )
-    longitude = forms.FloatField(
-        min_value=-180, max_value=180, widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
-        help_text="Between -180 and 180, e.g. 4.9041.",
-    )
+    # Set only when the client drags the map's pin; otherwise the job goes where the address is.
+    latitude = PinCoordinateField(min_value=-90, max_value=90)
+    longitude = PinCoordinateField(min_value=-180, max_value=180)
     scheduled_start = forms.DateTimeField(
         label="Start",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
@@ -66,6 +82,20 @@ class JobForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["scheduled_start"].help_text = f"Time zone: {timezone.get_current_timezone_name()}."
+
+    def clean(self):
+        """Place the job where the map's pin was dragged, else where the address is; the point goes to the service."""
+        cleaned = super().clean()
+        if "address" in cleaned and "city" in cleaned:
+            try:
+                place = place_resolve(address=cleaned["address"], city=cleaned["city"])
+                if cleaned.get("latitude") is not None and cleaned.get("longitude") is not None:
+                    place = place_pin_moved(place=place, latitude=cleaned["latitude"], longitude=cleaned["longitude"])
+            except ValidationError as exc:
+                add_service_errors(self, exc)
+            else:
+                cleaned["latitude"], cleaned["longitude"] = place.latitude, place.longitude
+        return cleaned
 
     def clean_scheduled_start(self):
         start = self.cleaned_data["scheduled_start"]
@@ -130,3 +160,46 @@ class LoginForm(LoginLimitsMixin, AuthenticationForm):
 
 class AdminLoginForm(LoginLimitsMixin, AdminAuthenticationForm):
     pass
+
+
+# --- a cleaner's profile --------------------------------------------------------------
+
+
+def _value_limits(model, field: str) -> dict:
+    """min_value/max_value from the model field's validators, so the form shows the model's own limits."""
+    limits = {}
+    for validator in model._meta.get_field(field).validators:
+        if isinstance(validator, MinValueValidator):
+            limits["min_value"] = validator.limit_value
+        elif isinstance(validator, MaxValueValidator):
+            limits["max_value"] = validator.limit_value
+    return limits
+
+
+class CleanerProfileForm(forms.Form):
+    service_types = CleanerProfile._meta.get_field("service_types").formfield(label="Services you offer")
+    working_days = CleanerProfile._meta.get_field("working_days").formfield(label="Days you work")
+    service_radius_km = forms.FloatField(
+        label="How far you travel (km)",
+        widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
+        **_value_limits(CleanerProfile, "service_radius_km"),
+    )
+    service_area_address = forms.CharField(
+        label="Centre of your area", required=False,
+        max_length=_max_length(CleanerProfile, "service_area_address"),
+        widget=forms.TextInput(attrs={"autocomplete": "street-address", "placeholder": "e.g. Javastraat 12 or De Pijp"}),
+        help_text="A street (with or without a house number) or a district. Jobs within your distance of it reach you.",
+    )
+    service_area_city = forms.CharField(
+        label="City", required=False, max_length=_max_length(CleanerProfile, "service_area_city"),
+        widget=forms.TextInput(attrs={"autocomplete": "address-level2", "placeholder": "e.g. Amsterdam"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        radius = self.fields["service_radius_km"]
+        radius.help_text = f"Between {radius.min_value:g} and {radius.max_value:g} km."
+
+
+class DayOffForm(forms.Form):
+    day = forms.DateField(label="Day off", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))

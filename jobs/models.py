@@ -72,6 +72,10 @@ class CleanerProfile(models.Model):
     service_radius_km = models.FloatField(
         validators=[MinValueValidator(0.1), MaxValueValidator(MAX_SERVICE_RADIUS_KM)]
     )
+    # What the cleaner typed for the centre of their area; latitude/longitude are geocoded
+    # from it. Blank for profiles placed by coordinates only (the admin, the demo seed).
+    service_area_address = models.CharField(max_length=255, blank=True)
+    service_area_city = models.CharField(max_length=100, blank=True)
     is_verified = models.BooleanField(default=False)
     rating = models.DecimalField(
         max_digits=3,

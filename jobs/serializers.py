@@ -25,6 +25,7 @@ from .models import (
     Payment,
     ServiceType,
 )
+from .places import place_resolve
 
 User = get_user_model()
 
@@ -56,13 +57,24 @@ class JobCreateSerializer(serializers.Serializer):
     service_type = serializers.ChoiceField(choices=ServiceType.choices)
     address = serializers.CharField(max_length=255)
     city = serializers.CharField(max_length=100)
-    latitude = StrictFloatField(min_value=-90, max_value=90)
-    longitude = StrictFloatField(min_value=-180, max_value=180)
+    latitude = StrictFloatField(
+        min_value=-90, max_value=90, required=False, help_text="With longitude; leave both out to have the address looked up."
+    )
+    longitude = StrictFloatField(
+        min_value=-180, max_value=180, required=False, help_text="With latitude; leave both out to have the address looked up."
+    )
     scheduled_start = serializers.DateTimeField()
     duration_hours = serializers.DecimalField(
         max_digits=4, decimal_places=1, min_value=Decimal("0.5"), max_value=Decimal("72")
     )
     budget = serializers.DecimalField(**MONEY)
+
+    def validate(self, attrs):
+        # The same rule as the job form: coordinates if given, else the address geocoded.
+        place = place_resolve(
+            address=attrs["address"], city=attrs["city"], latitude=attrs.get("latitude"), longitude=attrs.get("longitude")
+        )
+        return {**attrs, "latitude": place.latitude, "longitude": place.longitude}
 
 
 class BidPlaceSerializer(serializers.Serializer):

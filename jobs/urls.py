@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import place_views, profile_views, views
 
 app_name = "jobs"
 
@@ -25,4 +25,8 @@ urlpatterns = [
     path("bids/mine/", views.my_bids, name="my-bids"),
     path("board/", views.board, name="board"),
     path("board/fragment/", views.board_fragment, name="board-fragment"),
+    path("places/lookup/", place_views.place_lookup, name="place-lookup"),
+    path("profile/", profile_views.profile, name="profile"),
+    path("profile/days-off/", profile_views.day_off_add, name="day-off-add"),
+    path("profile/days-off/remove/", profile_views.day_off_remove, name="day-off-remove"),
 ]

@@ -298,3 +298,20 @@ if BENCH_STOCK_EVENTSTREAM and REDIS_URL:
     EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
     EVENTSTREAM_CHANNELMANAGER_CLASS = "notifications.benchmarking.StockChannelManager"
     EVENTSTREAM_REDIS = {"host": _redis.hostname or "127.0.0.1", "port": _redis.port or 6379, "db": int(_redis.path.strip("/") or 0)}
+
+# --- Geocoding (jobs/geocoding.py) -------------------------------------------------------
+# Addresses become coordinates through GEOCODER: "gazetteer" (default) is the demo city's
+# streets and districts, offline; "nominatim" asks OpenStreetMap's Nominatim through geopy,
+# as its usage policy asks: a user agent naming the app, one request per second, answers cached.
+GEOCODER = env_choice("GEOCODER", "gazetteer", ("gazetteer", "nominatim"))
+GEOCODER_USER_AGENT = env_str("GEOCODER_USER_AGENT", "spotless-cleaning-marketplace/1.0")
+GEOCODER_NOMINATIM_URL = env_url("GEOCODER_NOMINATIM_URL", "https://nominatim.openstreetmap.org", schemes=("http", "https"))
+GEOCODER_COUNTRY_CODES = env_str(
+    "GEOCODER_COUNTRY_CODES", "", pattern=r"[A-Za-z]{2}(,[A-Za-z]{2})*", accepts="comma-separated two-letter country codes"
+)
+GEOCODER_CACHE_SECONDS = env_int("GEOCODER_CACHE_SECONDS", 30 * 24 * 3600, minimum=1)
+# The job form's map (Leaflet, vendored in jobs/static/jobs/vendor/): where its tiles come
+# from. Empty: no map; the address alone places the job. A tile that fails to load leaves
+# the form working all the same.
+MAP_TILES_URL = env_str("MAP_TILES_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+MAP_TILES_ATTRIBUTION = env_str("MAP_TILES_ATTRIBUTION", "© OpenStreetMap contributors")

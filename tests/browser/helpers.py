@@ -6,20 +6,18 @@ from datetime import timedelta
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.factories import CITY_LAT, CITY_LON
-
 from .conftest import LIVE_MS
 
 
-def fill_job_form(page, *, title: str, service: str = "deep", budget: str = "140", days: int = 3) -> None:
+def fill_job_form(
+    page, *, title: str, service: str = "deep", budget: str = "140", days: int = 3, address: str = "Damrak 1"
+) -> None:
     when = (timezone.localtime() + timedelta(days=days)).replace(hour=10, minute=0)
     page.fill("#id_title", title)
     page.select_option("#id_service_type", service)
     page.fill("#id_description", "Two bedrooms, a kitchen and one bathroom. Please bring your own supplies.")
-    page.fill("#id_address", "Damrak 1")
+    page.fill("#id_address", address)
     page.fill("#id_city", "Amsterdam")
-    page.fill("#id_latitude", str(CITY_LAT))
-    page.fill("#id_longitude", str(CITY_LON))
     page.fill("#id_scheduled_start", when.strftime("%Y-%m-%dT%H:%M"))
     page.fill("#id_duration_hours", "3.5")
     page.fill("#id_budget", budget)

@@ -65,10 +65,10 @@ def test_forms_show_field_errors(live_server_url, people):
 
     # Out-of-range and nonsense values, one field each.
     fill_job_form(anna.page, title="Deep clean", budget="0")
-    anna.page.fill("#id_latitude", "200")
+    anna.page.fill("#id_address", "Nowhere Lane 9")
     anna.page.fill("#id_duration_hours", "0.1")
     anna.page.click("button:has-text('Post job')")
-    expect(anna.page.locator("#id_latitude_error")).to_have_text("Ensure this value is less than or equal to 90.")
+    expect(anna.page.locator("#id_address_error")).to_contain_text("We could not find that address in Amsterdam")
     expect(anna.page.locator("#id_budget_error")).to_have_text("Ensure this value is greater than or equal to 1.")
     expect(anna.page.locator("#id_duration_hours_error")).to_have_text("Ensure this value is greater than or equal to 0.5.")
     # What was typed is kept.

@@ -255,8 +255,8 @@ def test_invalid_job_fields_are_field_errors(api_as, field, value, message):
     assert not CleaningJob.objects.exists()
 
 
-@pytest.mark.parametrize("field", ["title", "service_type", "address", "city", "latitude", "longitude",
-                                   "scheduled_start", "duration_hours", "budget"])
+@pytest.mark.parametrize("field", ["title", "service_type", "address", "city", "scheduled_start", "duration_hours",
+                                   "budget"])
 def test_missing_required_job_field_is_a_field_error(api_as, field):
     payload = valid_job_payload()
     del payload[field]
@@ -265,6 +265,54 @@ def test_missing_required_job_field_is_a_field_error(api_as, field):
 
     assert response.status_code == 400
     assert response.json()["errors"] == {field: ["This field is required."]}
+
+
+def test_a_job_with_an_address_and_no_coordinates_is_placed_by_the_geocoder(api_as):
+    payload = valid_job_payload(address="Albert Cuypstraat 180", city="Amsterdam")
+    del payload["latitude"], payload["longitude"]
+
+    response = api_as(ClientFactory()).post(JOBS, payload, format="json")
+
+    assert response.status_code == 201
+    assert (response.json()["latitude"], response.json()["longitude"]) == (52.3558, 4.8942)
+    assert (CleaningJob.objects.get().latitude, CleaningJob.objects.get().longitude) == (52.3558, 4.8942)
+
+
+def test_coordinates_given_are_kept_whatever_the_address(api_as):
+    response = api_as(ClientFactory()).post(JOBS, valid_job_payload(address="Gate 7, the harbour"), format="json")
+
+    assert response.status_code == 201
+    assert (response.json()["latitude"], response.json()["longitude"]) == (52.37, 4.9)
+
+
+def test_an_address_alone_that_cannot_be_found_is_a_field_error(api_as):
+    payload = valid_job_payload(address="Nowhere Lane 9")
+    del payload["latitude"], payload["longitude"]
+
+    response = api_as(ClientFactory()).post(JOBS, payload, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "address": [
+            "We could not find that address in Amsterdam: check the street or district name "
+            "(a house number and postcode after it are fine)."
+        ]
+    }
+    assert not CleaningJob.objects.exists()
+
+
+@pytest.mark.parametrize("given, missing", [("latitude", "longitude"), ("longitude", "latitude")])
+def test_half_a_coordinate_is_a_field_error(api_as, given, missing):
+    payload = valid_job_payload()
+    del payload[missing]
+
+    response = api_as(ClientFactory()).post(JOBS, payload, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        missing: ["Give both latitude and longitude, or neither to have the address looked up."]
+    }
+    assert not CleaningJob.objects.exists()
 
 
 @pytest.mark.parametrize("number", ["1e309", "-1e309"])

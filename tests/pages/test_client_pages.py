@@ -22,8 +22,6 @@ def job_data(**changes):
         "description": "Two rooms.",
         "address": "Damrak 1",
         "city": "Amsterdam",
-        "latitude": "52.3676",
-        "longitude": "4.9041",
         "scheduled_start": (timezone.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
         "duration_hours": "3.5",
         "budget": "150.00",
@@ -43,9 +41,22 @@ def test_post_a_job_form_renders(as_client):
     response = as_client.get("/jobs/new/")
     assert response.status_code == 200
     body = response.content.decode()
-    for name in ("title", "service_type", "address", "city", "latitude", "longitude", "scheduled_start", "duration_hours", "budget"):
+    for name in ("title", "service_type", "address", "city", "scheduled_start", "duration_hours", "budget"):
         assert f'name="{name}"' in body
     assert 'type="datetime-local"' in body
+    # A client knows an address, not coordinates: those are only the map pin's hidden fields.
+    assert '<input type="hidden" name="latitude" id="id_latitude">' in body
+    assert '<input type="hidden" name="longitude" id="id_longitude">' in body
+    assert 'data-lookup-url="/places/lookup/"' in body
+    assert 'data-tiles-url="https://tile.openstreetmap.org/{z}/{x}/{y}.png"' in body
+    assert "/static/jobs/vendor/leaflet/leaflet.js" in body
+
+
+def test_without_a_tiles_url_the_form_has_no_map(as_client, settings):
+    settings.MAP_TILES_URL = ""
+    body = as_client.get("/jobs/new/").content.decode()
+    assert "data-place-map" not in body and "leaflet" not in body
+    assert 'name="address"' in body
 
 
 def test_posting_a_job_creates_it_and_opens_its_page(as_client, client_user):
@@ -61,8 +72,9 @@ def test_posting_a_job_creates_it_and_opens_its_page(as_client, client_user):
 def test_empty_form_shows_required_errors_per_field(as_client):
     response = as_client.post("/jobs/new/", {})
     assert response.status_code == 400
-    for field in ("title", "service_type", "address", "city", "latitude", "longitude", "scheduled_start", "duration_hours", "budget"):
+    for field in ("title", "service_type", "address", "city", "scheduled_start", "duration_hours", "budget"):
         assert errors_of(response, field) == ["This field is required."], field
+    assert set(response.context["form"].errors) == {"title", "service_type", "address", "city", "scheduled_start", "duration_hours", "budget"}
     body = response.content.decode()
     assert 'aria-invalid="true"' in body
     assert "Please fix the highlighted fields." in body
@@ -72,9 +84,6 @@ def test_empty_form_shows_required_errors_per_field(as_client):
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("latitude", "200", "Ensure this value is less than or equal to 90."),
-        ("longitude", "-181", "Ensure this value is greater than or equal to -180."),
-        ("latitude", "nan", "Enter a number."),
         ("budget", "0", "Ensure this value is greater than or equal to 1."),
         ("budget", "abc", "Enter a number."),
         ("duration_hours", "0.2", "Ensure this value is greater than or equal to 0.5."),
@@ -88,6 +97,68 @@ def test_bad_input_is_a_field_error(as_client, field, value, message):
     response = as_client.post("/jobs/new/", job_data(**{field: value}))
     assert response.status_code == 400
     assert message in errors_of(response, field)
+    assert not CleaningJob.objects.exists()
+
+
+def test_the_job_is_placed_where_its_address_is(as_client):
+    response = as_client.post("/jobs/new/", job_data(address="Prinsengracht 263-267, 1016 GV", city="amsterdam"))
+    assert response.status_code == 302
+    job = CleaningJob.objects.get()
+    assert (job.address, job.city) == ("Prinsengracht 263-267, 1016 GV", "amsterdam")
+    assert (job.latitude, job.longitude) == (52.3703, 4.8826)
+
+
+def test_a_pin_moved_near_the_address_places_the_job_there(as_client):
+    response = as_client.post("/jobs/new/", job_data(address="Damrak 1", latitude="52.3770", longitude="4.8970"))
+    assert response.status_code == 302
+    job = CleaningJob.objects.get()
+    assert (job.latitude, job.longitude) == (52.377, 4.897)
+
+
+def test_a_pin_dragged_far_from_the_address_is_refused(as_client):
+    response = as_client.post("/jobs/new/", job_data(address="Damrak 1", latitude="52.3540", longitude="5.0030"))
+    assert response.status_code == 400
+    assert errors_of(response, "address") == [
+        "The pin is 7.6 km from Damrak, Centrum, Amsterdam. Move it back near the address, or correct the address."
+    ]
+    assert not CleaningJob.objects.exists()
+
+
+@pytest.mark.parametrize("latitude, longitude", [("200", "4.9"), ("nan", "4.9"), ("52.37", ""), ("x", "y")])
+def test_a_broken_or_half_pin_counts_as_no_pin(as_client, latitude, longitude):
+    response = as_client.post("/jobs/new/", job_data(address="Damrak 1", latitude=latitude, longitude=longitude))
+    assert response.status_code == 302
+    job = CleaningJob.objects.get()
+    assert (job.latitude, job.longitude) == (52.3757, 4.8962)
+
+
+def test_the_map_looks_an_address_up_by_the_same_rule(as_client):
+    response = as_client.get("/places/lookup/", {"address": "damrak 1, 1012 LG", "city": "Amsterdam"})
+    assert response.status_code == 200
+    assert response.json() == {"latitude": 52.3757, "longitude": 4.8962, "label": "Damrak, Centrum, Amsterdam"}
+
+    response = as_client.get("/places/lookup/", {"address": "Nowhere Lane 9", "city": "Amsterdam"})
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"address": [
+        "We could not find that address in Amsterdam: check the street or district name "
+        "(a house number and postcode after it are fine)."
+    ]}}
+
+
+def test_the_map_lookup_is_for_signed_in_users_only(client):
+    response = client.get("/places/lookup/", {"address": "Damrak 1", "city": "Amsterdam"})
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("address, city", [("Nowhere Lane 9", "Amsterdam"), ("Damrak 1", "Rotterdam")])
+def test_an_address_that_cannot_be_found_is_a_field_error_and_no_job(as_client, address, city):
+    response = as_client.post("/jobs/new/", job_data(address=address, city=city))
+    assert response.status_code == 400
+    assert errors_of(response, "address") == [
+        f"We could not find that address in {city}: check the street or district name "
+        "(a house number and postcode after it are fine)."
+    ]
+    assert 'id="id_address_error"' in response.content.decode()
     assert not CleaningJob.objects.exists()
 
 
