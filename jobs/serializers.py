@@ -165,7 +165,7 @@ class TokenSerializer(serializers.Serializer):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The one error shape of the API (see jobs/api_errors.py)."""
+    """The one error shape of the API (see project/api_errors.py)."""
 
     detail = serializers.CharField()
     code = serializers.CharField()

@@ -1,6 +1,6 @@
 """Writes: every business rule of the marketplace, each in one transaction.
 
-Services take keyword-only arguments, raise jobs.exceptions errors (or Django's
+Services take keyword-only arguments, raise project.exceptions errors (or Django's
 ValidationError for field errors) and never trust the caller to have checked.
 Notifications follow from the saves here through notifications/signals.py.
 """
@@ -15,7 +15,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from . import selectors
-from .exceptions import ActionForbidden, InvalidTransition
+from project.exceptions import ActionForbidden, InvalidTransition
 from .models import (
     BidStatus,
     CleaningJob,

@@ -23,7 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
-from .exceptions import DomainError, NotFound
+from project.exceptions import DomainError, NotFound
 from .forms import BidForm, JobForm, LoginForm, MessageForm, add_service_errors
 from .models import LIVE_BID_STATUSES, BidStatus, CleaningJob, JobBid, JobStatus, PaymentStatus
 from .throttles import write_budget_wait

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from jobs import services
-from jobs.exceptions import ActionForbidden
+from project.exceptions import ActionForbidden
 from jobs.models import BidStatus, CleaningJob, JobMessage, JobStatus, Payment, PaymentStatus
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory, JobBidFactory, PaymentFactory
 
