@@ -15,8 +15,9 @@ from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors, services
 from project.exceptions import NotFound
+
+from . import selectors, services
 from .models import CleaningJob, JobBid, PaymentStatus
 from .serializers import (
     BidPlaceSerializer,
