@@ -3,16 +3,15 @@
 A service's ValidationError is mapped back onto these fields by `add_service_errors`.
 """
 
-from decimal import Decimal
-
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from .field_limits import length_limit, number_limits
 from .login_limits import LoginLocked, authenticate_within_limits
-from .models import MAX_BUDGET, CleaningJob, JobBid, JobMessage, ServiceType
+from .models import CleaningJob, JobBid, JobMessage, ServiceType
 
 
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:
@@ -30,13 +29,13 @@ def _max_length(model, field: str) -> int:
 
 class JobForm(forms.Form):
     title = forms.CharField(
-        max_length=_max_length(CleaningJob, "title"),
+        **length_limit(CleaningJob, "title"),
         widget=forms.TextInput(attrs={"placeholder": "e.g. Deep clean of a 2-bedroom flat", "autocomplete": "off"}),
     )
     service_type = forms.ChoiceField(choices=[("", "Choose a service")] + list(ServiceType.choices))
     description = forms.CharField(
         required=False,
-        max_length=_max_length(CleaningJob, "description"),
+        **length_limit(CleaningJob, "description"),
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Rooms, surfaces, pets, access, what to bring…"}),
     )
     address = forms.CharField(max_length=_max_length(CleaningJob, "address"), widget=forms.TextInput(attrs={"autocomplete": "street-address"}))
@@ -55,11 +54,11 @@ class JobForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     duration_hours = forms.DecimalField(
-        label="Duration (hours)", min_value=Decimal("0.5"), max_value=Decimal("72"), max_digits=4, decimal_places=1,
+        label="Duration (hours)", **number_limits(CleaningJob, "duration_hours"),
         widget=forms.NumberInput(attrs={"step": "0.5", "inputmode": "decimal"}),
     )
     budget = forms.DecimalField(
-        label="Budget (€)", min_value=Decimal("1"), max_value=MAX_BUDGET, max_digits=9, decimal_places=2,
+        label="Budget (€)", **number_limits(CleaningJob, "budget"),
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
     )
 
@@ -76,11 +75,11 @@ class JobForm(forms.Form):
 
 class BidForm(forms.Form):
     amount = forms.DecimalField(
-        label="Your price (€)", min_value=Decimal("1"), max_value=MAX_BUDGET, max_digits=9, decimal_places=2,
+        label="Your price (€)", **number_limits(JobBid, "amount"),
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
     )
     message = forms.CharField(
-        label="Message to the client", required=False, max_length=_max_length(JobBid, "message") or 2000,
+        label="Message to the client", required=False, **length_limit(JobBid, "message"),
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Experience, what you bring, questions…"}),
     )
 
@@ -89,7 +88,7 @@ class MessageForm(forms.Form):
     """The client chooses which cleaner to write to; a cleaner always writes to the client."""
 
     body = forms.CharField(
-        label="Message", max_length=_max_length(JobMessage, "body") or 4000,
+        label="Message", **length_limit(JobMessage, "body"),
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a message…"}),
     )
     recipient = forms.TypedChoiceField(label="To", coerce=int, required=False)
