@@ -1,7 +1,8 @@
 """Writes: every business rule of the marketplace, each in one transaction.
 
 Services take keyword-only arguments, raise project.exceptions errors (or Django's
-ValidationError for field errors) and never trust the caller to have checked.
+ValidationError for field errors) and never trust the caller to have checked. Who may
+do what is asked of jobs/actions.py, on the locked row, so the pages offer the same.
 Notifications follow from the saves here through notifications/signals.py.
 """
 
