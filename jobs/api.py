@@ -3,7 +3,7 @@
 Each view is thin: validate the input with a serializer, look the object up among
 those the user may see (404 otherwise, never 403, so ids leak nothing), call one
 service or selector with keyword arguments, render the result. Services raise
-jobs.exceptions errors or Django ValidationError; jobs/api_errors.py turns them
+project.exceptions errors or Django ValidationError; project/api_errors.py turns them
 into the JSON error shape.
 """
 
@@ -15,8 +15,9 @@ from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from project.exceptions import NotFound
+
 from . import selectors, services
-from .exceptions import NotFound
 from .models import CleaningJob, JobBid, PaymentStatus
 from .serializers import (
     BidPlaceSerializer,

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .exceptions import ActionForbidden
+from project.exceptions import ActionForbidden
 from .models import CleanerProfile, CleanerUnavailability
 from .places import place_resolve
 from .services import _full_clean

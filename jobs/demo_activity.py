@@ -31,7 +31,7 @@ from django.db import connections
 from django.utils import timezone
 
 from . import demo_story, selectors, services
-from .exceptions import DomainError
+from project.exceptions import DomainError
 from .models import LIVE_BID_STATUSES, BidStatus, CleanerProfile, CleaningJob, JobBid, JobStatus, PaymentStatus
 
 logger = logging.getLogger(__name__)

@@ -3,17 +3,15 @@
 A service's ValidationError is mapped back onto these fields by `add_service_errors`.
 """
 
-from decimal import Decimal
-
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
+from .field_limits import length_limit, number_limits
 from .login_limits import LoginLocked, authenticate_within_limits
-from .models import MAX_BUDGET, CleanerProfile, CleaningJob, JobBid, JobMessage, ServiceType
+from .models import CleanerProfile, CleaningJob, JobBid, JobMessage, ServiceType
 from .places import place_pin_moved, place_resolve
 
 
@@ -25,9 +23,6 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
     else:
         form.add_error(None, error.messages)
 
-
-def _max_length(model, field: str) -> int:
-    return model._meta.get_field(field).max_length
 
 
 class PinCoordinateField(forms.FloatField):
@@ -47,35 +42,35 @@ class PinCoordinateField(forms.FloatField):
 
 class JobForm(forms.Form):
     title = forms.CharField(
-        max_length=_max_length(CleaningJob, "title"),
+        **length_limit(CleaningJob, "title"),
         widget=forms.TextInput(attrs={"placeholder": "e.g. Deep clean of a 2-bedroom flat", "autocomplete": "off"}),
     )
     service_type = forms.ChoiceField(choices=[("", "Choose a service")] + list(ServiceType.choices))
     description = forms.CharField(
         required=False,
-        max_length=_max_length(CleaningJob, "description"),
+        **length_limit(CleaningJob, "description"),
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Rooms, surfaces, pets, access, what to bring…"}),
     )
     address = forms.CharField(
-        max_length=_max_length(CleaningJob, "address"),
+        **length_limit(CleaningJob, "address"),
         widget=forms.TextInput(attrs={"autocomplete": "street-address", "placeholder": "e.g. Prinsengracht 263"}),
         help_text="Street and house number, or a district; a postcode is fine too.",
     )
-    city = forms.CharField(max_length=_max_length(CleaningJob, "city"), widget=forms.TextInput(attrs={"autocomplete": "address-level2"}))
+    city = forms.CharField(**length_limit(CleaningJob, "city"), widget=forms.TextInput(attrs={"autocomplete": "address-level2"}))
     # Set only when the client drags the map's pin; otherwise the job goes where the address is.
-    latitude = PinCoordinateField(min_value=-90, max_value=90)
-    longitude = PinCoordinateField(min_value=-180, max_value=180)
+    latitude = PinCoordinateField(**number_limits(CleaningJob, "latitude"))
+    longitude = PinCoordinateField(**number_limits(CleaningJob, "longitude"))
     scheduled_start = forms.DateTimeField(
         label="Start",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     duration_hours = forms.DecimalField(
-        label="Duration (hours)", min_value=Decimal("0.5"), max_value=Decimal("72"), max_digits=4, decimal_places=1,
+        label="Duration (hours)", **number_limits(CleaningJob, "duration_hours"),
         widget=forms.NumberInput(attrs={"step": "0.5", "inputmode": "decimal"}),
     )
     budget = forms.DecimalField(
-        label="Budget (€)", min_value=Decimal("1"), max_value=MAX_BUDGET, max_digits=9, decimal_places=2,
+        label="Budget (€)", **number_limits(CleaningJob, "budget"),
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
     )
 
@@ -106,11 +101,11 @@ class JobForm(forms.Form):
 
 class BidForm(forms.Form):
     amount = forms.DecimalField(
-        label="Your price (€)", min_value=Decimal("1"), max_value=MAX_BUDGET, max_digits=9, decimal_places=2,
+        label="Your price (€)", **number_limits(JobBid, "amount"),
         widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
     )
     message = forms.CharField(
-        label="Message to the client", required=False, max_length=_max_length(JobBid, "message") or 2000,
+        label="Message to the client", required=False, **length_limit(JobBid, "message"),
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Experience, what you bring, questions…"}),
     )
 
@@ -119,7 +114,7 @@ class MessageForm(forms.Form):
     """The client chooses which cleaner to write to; a cleaner always writes to the client."""
 
     body = forms.CharField(
-        label="Message", max_length=_max_length(JobMessage, "body") or 4000,
+        label="Message", **length_limit(JobMessage, "body"),
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a message…"}),
     )
     recipient = forms.TypedChoiceField(label="To", coerce=int, required=False)
@@ -165,16 +160,6 @@ class AdminLoginForm(LoginLimitsMixin, AdminAuthenticationForm):
 # --- a cleaner's profile --------------------------------------------------------------
 
 
-def _value_limits(model, field: str) -> dict:
-    """min_value/max_value from the model field's validators, so the form shows the model's own limits."""
-    limits = {}
-    for validator in model._meta.get_field(field).validators:
-        if isinstance(validator, MinValueValidator):
-            limits["min_value"] = validator.limit_value
-        elif isinstance(validator, MaxValueValidator):
-            limits["max_value"] = validator.limit_value
-    return limits
-
 
 class CleanerProfileForm(forms.Form):
     service_types = CleanerProfile._meta.get_field("service_types").formfield(label="Services you offer")
@@ -182,16 +167,16 @@ class CleanerProfileForm(forms.Form):
     service_radius_km = forms.FloatField(
         label="How far you travel (km)",
         widget=forms.NumberInput(attrs={"step": "0.1", "inputmode": "decimal"}),
-        **_value_limits(CleanerProfile, "service_radius_km"),
+        **number_limits(CleanerProfile, "service_radius_km"),
     )
     service_area_address = forms.CharField(
         label="Centre of your area", required=False,
-        max_length=_max_length(CleanerProfile, "service_area_address"),
+        **length_limit(CleanerProfile, "service_area_address"),
         widget=forms.TextInput(attrs={"autocomplete": "street-address", "placeholder": "e.g. Javastraat 12 or De Pijp"}),
         help_text="A street (with or without a house number) or a district. Jobs within your distance of it reach you.",
     )
     service_area_city = forms.CharField(
-        label="City", required=False, max_length=_max_length(CleanerProfile, "service_area_city"),
+        label="City", required=False, **length_limit(CleanerProfile, "service_area_city"),
         widget=forms.TextInput(attrs={"autocomplete": "address-level2", "placeholder": "e.g. Amsterdam"}),
     )
 

@@ -5,6 +5,7 @@ Everything here is one SQL query that the caller can iterate in chunks.
 
 import math
 from datetime import date
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, ExpressionWrapper, F, FloatField, IntegerField, OuterRef, Q, QuerySet, Value
@@ -14,6 +15,7 @@ from django.utils import timezone
 from .models import (
     LIVE_BID_STATUSES,
     MAX_SERVICE_RADIUS_KM,
+    BidStatus,
     CleanerProfile,
     CleanerUnavailability,
     CleaningJob,
@@ -22,6 +24,7 @@ from .models import (
     JobMessage,
     JobStatus,
     Payment,
+    PaymentStatus,
     Weekday,
 )
 
@@ -184,3 +187,13 @@ def job_cleaner_may_message(*, job: CleaningJob, cleaner) -> bool:
 
 def job_live_bid_for(*, job: CleaningJob, cleaner) -> JobBid | None:
     return JobBid.objects.filter(job_id=job.pk, cleaner_id=cleaner.pk, status__in=LIVE_BID_STATUSES).first()
+
+
+def job_is_paid(*, job: CleaningJob) -> bool:
+    return Payment.objects.filter(job_id=job.pk, status=PaymentStatus.SUCCEEDED).exists()
+
+
+def job_price(*, job: CleaningJob) -> Decimal:
+    """What the job costs its client: the accepted bid's amount, else the budget."""
+    accepted = JobBid.objects.filter(job_id=job.pk, status=BidStatus.ACCEPTED).values_list("amount", flat=True).first()
+    return job.budget if accepted is None else accepted

@@ -8,16 +8,14 @@ float, DecimalField enforces max_digits/decimal_places, DateTimeField reports
 out-of-range offsets as field errors.
 """
 
-from decimal import Decimal
-
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import Throttled
 
+from .field_limits import length_limit, number_limits
 from .login_limits import LoginLocked, authenticate_within_limits
 from .models import (
-    MAX_BUDGET,
     CleaningJob,
     JobBid,
     JobMessage,
@@ -28,9 +26,6 @@ from .models import (
 from .places import place_resolve
 
 User = get_user_model()
-
-MONEY = {"max_digits": 9, "decimal_places": 2, "min_value": Decimal("1"), "max_value": MAX_BUDGET}
-
 
 # --- input ----------------------------------------------------------------------
 
@@ -52,22 +47,24 @@ class JobFilterSerializer(serializers.Serializer):
 
 
 class JobCreateSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=120)
-    description = serializers.CharField(max_length=4000, allow_blank=True, default="")
+    title = serializers.CharField(**length_limit(CleaningJob, "title"))
+    description = serializers.CharField(**length_limit(CleaningJob, "description"), allow_blank=True, default="")
     service_type = serializers.ChoiceField(choices=ServiceType.choices)
-    address = serializers.CharField(max_length=255)
-    city = serializers.CharField(max_length=100)
+    address = serializers.CharField(**length_limit(CleaningJob, "address"))
+    city = serializers.CharField(**length_limit(CleaningJob, "city"))
     latitude = StrictFloatField(
-        min_value=-90, max_value=90, required=False, help_text="With longitude; leave both out to have the address looked up."
+        **number_limits(CleaningJob, "latitude"),
+        required=False,
+        help_text="With longitude; leave both out to have the address looked up.",
     )
     longitude = StrictFloatField(
-        min_value=-180, max_value=180, required=False, help_text="With latitude; leave both out to have the address looked up."
+        **number_limits(CleaningJob, "longitude"),
+        required=False,
+        help_text="With latitude; leave both out to have the address looked up.",
     )
     scheduled_start = serializers.DateTimeField()
-    duration_hours = serializers.DecimalField(
-        max_digits=4, decimal_places=1, min_value=Decimal("0.5"), max_value=Decimal("72")
-    )
-    budget = serializers.DecimalField(**MONEY)
+    duration_hours = serializers.DecimalField(**number_limits(CleaningJob, "duration_hours"))
+    budget = serializers.DecimalField(**number_limits(CleaningJob, "budget"))
 
     def validate(self, attrs):
         # The same rule as the job form: coordinates if given, else the address geocoded.
@@ -78,8 +75,8 @@ class JobCreateSerializer(serializers.Serializer):
 
 
 class BidPlaceSerializer(serializers.Serializer):
-    amount = serializers.DecimalField(**MONEY)
-    message = serializers.CharField(max_length=2000, allow_blank=True, default="")
+    amount = serializers.DecimalField(**number_limits(JobBid, "amount"))
+    message = serializers.CharField(**length_limit(JobBid, "message"), allow_blank=True, default="")
 
 
 class PaymentCreateSerializer(serializers.Serializer):
@@ -89,7 +86,7 @@ class PaymentCreateSerializer(serializers.Serializer):
 
 
 class MessageSendSerializer(serializers.Serializer):
-    body = serializers.CharField(max_length=4000)
+    body = serializers.CharField(**length_limit(JobMessage, "body"))
     recipient = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True),
         # Parse the id as an integer first: a float such as 1e309 (infinity) would
@@ -177,7 +174,7 @@ class TokenSerializer(serializers.Serializer):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The one error shape of the API (see jobs/api_errors.py)."""
+    """The one error shape of the API (see project/api_errors.py)."""
 
     detail = serializers.CharField()
     code = serializers.CharField()

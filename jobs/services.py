@@ -1,7 +1,8 @@
 """Writes: every business rule of the marketplace, each in one transaction.
 
-Services take keyword-only arguments, raise jobs.exceptions errors (or Django's
-ValidationError for field errors) and never trust the caller to have checked.
+Services take keyword-only arguments, raise project.exceptions errors (or Django's
+ValidationError for field errors) and never trust the caller to have checked. Who may
+do what is asked of jobs/actions.py, on the locked row, so the pages offer the same.
 Notifications follow from the saves here through notifications/signals.py.
 """
 
@@ -14,8 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from . import selectors
-from .exceptions import ActionForbidden, InvalidTransition
+from project.exceptions import ActionForbidden, DomainError, InvalidTransition
+
+from . import actions, selectors
 from .models import (
     BidStatus,
     CleaningJob,
@@ -56,20 +58,10 @@ def _lock_job(job_id: int) -> CleaningJob:
     return CleaningJob.objects.select_for_update().get(pk=job_id)
 
 
-def _require_client(user) -> None:
-    if selectors.user_is_cleaner(user=user):
-        raise ActionForbidden("Only clients can do this; cleaners bid on jobs instead.")
-
-
-def _require_not_started(job: CleaningJob, consequence: str) -> None:
-    # Bids are for work ahead: once the start has passed, nobody can still turn up on time.
-    if job.scheduled_start <= timezone.now():
-        raise InvalidTransition(f"This job's start time has passed, so {consequence}.")
-
-
-def _require_cleaner(user) -> None:
-    if not selectors.user_is_cleaner(user=user):
-        raise ActionForbidden("Only cleaners can do this.")
+def _refuse(refusal: DomainError | None) -> None:
+    """Raise what jobs/actions.py found wrong, if anything: the job page asks it the same question."""
+    if refusal is not None:
+        raise refusal
 
 
 # --- jobs ---------------------------------------------------------------------
@@ -90,7 +82,7 @@ def job_create(
     budget: Decimal,
     description: str = "",
 ) -> CleaningJob:
-    _require_client(client)
+    _refuse(actions.client_only_refusal(user=client))
     job = CleaningJob(
         client=client,
         title=title,
@@ -122,36 +114,24 @@ def _job_set_status(job: CleaningJob, status: str, **changes) -> CleaningJob:
     return job
 
 
-def _assigned_cleaner_moves(*, job: CleaningJob, cleaner, expected: str, to: str, verb: str, done: str) -> CleaningJob:
-    job = _lock_job(job.pk)
-    if job.assigned_cleaner_id != cleaner.pk:
-        raise ActionForbidden(f"Only the cleaner assigned to this job can {verb} it.")
-    if job.status != expected:
-        raise InvalidTransition(f"A job that is {job.get_status_display().lower()} cannot be {done}.")
-    return _job_set_status(job, to)
-
-
 @transaction.atomic
 def job_start(*, job: CleaningJob, cleaner) -> CleaningJob:
-    return _assigned_cleaner_moves(
-        job=job, cleaner=cleaner, expected=JobStatus.ASSIGNED, to=JobStatus.IN_PROGRESS, verb="start", done="started"
-    )
+    job = _lock_job(job.pk)
+    _refuse(actions.job_start_refusal(job=job, cleaner=cleaner))
+    return _job_set_status(job, JobStatus.IN_PROGRESS)
 
 
 @transaction.atomic
 def job_complete(*, job: CleaningJob, cleaner) -> CleaningJob:
-    return _assigned_cleaner_moves(
-        job=job, cleaner=cleaner, expected=JobStatus.IN_PROGRESS, to=JobStatus.COMPLETED, verb="complete", done="completed"
-    )
+    job = _lock_job(job.pk)
+    _refuse(actions.job_complete_refusal(job=job, cleaner=cleaner))
+    return _job_set_status(job, JobStatus.COMPLETED)
 
 
 @transaction.atomic
 def job_cancel(*, job: CleaningJob, client) -> CleaningJob:
     job = _lock_job(job.pk)
-    if job.client_id != client.pk:
-        raise ActionForbidden("Only the client who posted this job can cancel it.")
-    if job.status not in (JobStatus.OPEN, JobStatus.ASSIGNED):
-        raise InvalidTransition(f"A job that is {job.get_status_display().lower()} cannot be cancelled.")
+    _refuse(actions.job_cancel_refusal(job=job, client=client))
     # Status first: the job_cancelled event then still sees who was bidding.
     _job_set_status(job, JobStatus.CANCELLED)
     _reject_pending_bids(job=job)
@@ -181,19 +161,8 @@ def bid_place(*, job: CleaningJob, cleaner, amount: Decimal, message: str = "") 
 
 
 def _bid_place(*, job: CleaningJob, cleaner, amount: Decimal, message: str) -> JobBid:
-    _require_cleaner(cleaner)
-    job = CleaningJob.objects.select_for_update().get(pk=job.pk)
-    if job.client_id == cleaner.pk:
-        raise ActionForbidden("You cannot bid on your own job.")
-    if job.status != JobStatus.OPEN:
-        raise InvalidTransition("This job is no longer open for bids.")
-    _require_not_started(job, "it takes no more bids")
-    if selectors.client_has_blocked(client_id=job.client_id, cleaner_id=cleaner.pk):
-        raise ActionForbidden("You cannot bid on this client's jobs: they have blocked you.")
-    if not selectors.cleaner_is_eligible_for_job(cleaner=cleaner, job=job):
-        raise ActionForbidden("You are not eligible for this job.")
-    if selectors.job_live_bid_for(job=job, cleaner=cleaner) is not None:
-        raise InvalidTransition("You already have a live bid on this job.")
+    job = _lock_job(job.pk)
+    _refuse(actions.bid_place_refusal(job=job, cleaner=cleaner))
     bid = JobBid(job=job, cleaner=cleaner, amount=amount, message=message, status=BidStatus.PENDING)
     _full_clean(bid, exclude=["job", "cleaner"])
     bid.save()
@@ -208,14 +177,9 @@ def bid_accept(*, bid: JobBid, client) -> JobBid:
     assigned and gets InvalidTransition (409).
     """
     job = _lock_job(bid.job_id)
-    if job.client_id != client.pk:
-        raise ActionForbidden("Only the client who posted this job can accept bids.")
-    if job.status != JobStatus.OPEN:
-        raise InvalidTransition("This job already has an accepted bid or is no longer open.")
-    _require_not_started(job, "no bid can be accepted")
+    _refuse(actions.bid_accept_refusal(job=job, client=client))
     bid = JobBid.objects.select_for_update().get(pk=bid.pk)
-    if bid.status != BidStatus.PENDING:
-        raise InvalidTransition(f"This bid is {bid.status} and cannot be accepted.")
+    _refuse(actions.bid_pending_refusal(bid=bid, verb="accepted"))
     bid.status = BidStatus.ACCEPTED
     bid.save(update_fields=["status", "updated_at"])
     _reject_pending_bids(job=job, keep=bid)
@@ -227,11 +191,9 @@ def bid_accept(*, bid: JobBid, client) -> JobBid:
 @transaction.atomic
 def bid_reject(*, bid: JobBid, client) -> JobBid:
     job = _lock_job(bid.job_id)
-    if job.client_id != client.pk:
-        raise ActionForbidden("Only the client who posted this job can reject bids.")
+    _refuse(actions.bid_reject_refusal(job=job, client=client))
     bid = JobBid.objects.select_for_update().get(pk=bid.pk)
-    if bid.status != BidStatus.PENDING:
-        raise InvalidTransition(f"This bid is {bid.status} and cannot be rejected.")
+    _refuse(actions.bid_pending_refusal(bid=bid, verb="rejected"))
     bid.status = BidStatus.REJECTED
     bid.save(update_fields=["status", "updated_at"])
     return bid
@@ -240,10 +202,7 @@ def bid_reject(*, bid: JobBid, client) -> JobBid:
 @transaction.atomic
 def bid_withdraw(*, bid: JobBid, cleaner) -> JobBid:
     bid = JobBid.objects.select_for_update().get(pk=bid.pk)
-    if bid.cleaner_id != cleaner.pk:
-        raise ActionForbidden("Only the cleaner who placed this bid can withdraw it.")
-    if bid.status != BidStatus.PENDING:
-        raise InvalidTransition(f"This bid is {bid.status} and cannot be withdrawn.")
+    _refuse(actions.bid_withdraw_refusal(bid=bid, cleaner=cleaner))
     bid.status = BidStatus.WITHDRAWN
     bid.save(update_fields=["status", "updated_at"])
     return bid
@@ -270,14 +229,8 @@ def payment_create(*, job: CleaningJob, payer, simulate_failure: bool = False) -
     A declined charge is stored as a failed payment and may be retried.
     """
     job = _lock_job(job.pk)
-    if job.client_id != payer.pk:
-        raise ActionForbidden("Only the client who posted this job can pay for it.")
-    if job.status != JobStatus.COMPLETED:
-        raise InvalidTransition("A job can be paid only once it is completed.")
-    if Payment.objects.filter(job_id=job.pk, status=PaymentStatus.SUCCEEDED).exists():
-        raise InvalidTransition("This job has already been paid.")
-    accepted = JobBid.objects.filter(job_id=job.pk, status=BidStatus.ACCEPTED).first()
-    amount = accepted.amount if accepted else job.budget
+    _refuse(actions.payment_create_refusal(job=job, payer=payer))
+    amount = selectors.job_price(job=job)
     payment = Payment.objects.create(
         job=job, payer=payer, payee_id=job.assigned_cleaner_id, amount=amount, status=PaymentStatus.PENDING
     )
@@ -335,7 +288,7 @@ def _require_no_block_between(*, job: CleaningJob, sender, recipient_id: int) ->
 
 @transaction.atomic
 def client_block_cleaner(*, client, cleaner) -> ClientBlock:
-    _require_client(client)
+    _refuse(actions.client_only_refusal(user=client))
     if not selectors.user_is_cleaner(user=cleaner):
         raise ValidationError({"cleaner": ["Only cleaners can be blocked."]})
     block, _created = ClientBlock.objects.get_or_create(client=client, cleaner=cleaner)

@@ -18,13 +18,15 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from project.exceptions import DomainError, NotFound
+
 from . import selectors, services
-from .exceptions import DomainError, NotFound
+from .actions import job_actions_for
 from .forms import BidForm, JobForm, LoginForm, MessageForm, add_service_errors
+from .money import format_money
 from .models import LIVE_BID_STATUSES, BidStatus, CleaningJob, JobBid, JobStatus, PaymentStatus
 from .throttles import write_budget_wait
 
@@ -185,14 +187,7 @@ def _job_context(request, job: CleaningJob, *, bid_form=None, message_form=None)
     payments = list(selectors.job_payments_visible_to(job=job, user=user))
     paid = any(p.status == PaymentStatus.SUCCEEDED for p in payments)
     live_bid = next((b for b in bids if b.cleaner_id == user.pk and b.status in LIVE_BID_STATUSES), None)
-    can_bid = (
-        is_cleaner
-        and not is_owner
-        and job.status == JobStatus.OPEN
-        and job.scheduled_start > timezone.now()
-        and live_bid is None
-        and selectors.cleaner_is_eligible_for_job(cleaner=user, job=job)
-    )
+    actions = job_actions_for(job=job, user=user)
 
     # The page offers no conversation across a block; the service refuses one anyway.
     recipients = None
@@ -208,7 +203,7 @@ def _job_context(request, job: CleaningJob, *, bid_form=None, message_form=None)
     if message_form is None and can_message:
         initial = {"recipient": job.assigned_cleaner_id} if job.assigned_cleaner_id else {}
         message_form = MessageForm(recipients=recipients, initial=initial)
-    if bid_form is None and can_bid:
+    if bid_form is None and actions.can_bid:
         bid_form = BidForm(initial={"amount": job.budget})
 
     reached = _timeline_position(job, paid)
@@ -224,12 +219,10 @@ def _job_context(request, job: CleaningJob, *, bid_form=None, message_form=None)
         "bids": bids,
         "live_bid": live_bid,
         "accepted_bid": next((b for b in bids if b.status == BidStatus.ACCEPTED), None),
-        "can_bid": can_bid,
+        "actions": actions,
         "bid_form": bid_form,
         "payments": payments,
         "paid": paid,
-        "can_pay": is_owner and job.status == JobStatus.COMPLETED and not paid,
-        "can_cancel": is_owner and job.status in (JobStatus.OPEN, JobStatus.ASSIGNED),
         "thread": list(selectors.job_messages_visible_to(job=job, user=user)),
         "can_message": can_message,
         "messaging_blocked": messaging_blocked,
@@ -375,7 +368,7 @@ def job_cancel(request, job_id: int):
 
 def _payment_outcome(payment) -> tuple[int, str]:
     if payment.status == PaymentStatus.SUCCEEDED:
-        return messages.SUCCESS, f"Paid €{payment.amount:,.2f}. Thank you!"
+        return messages.SUCCESS, f"Paid {format_money(payment.amount)}. Thank you!"
     return messages.ERROR, "The payment was declined. Nothing was charged; you can try again."
 
 

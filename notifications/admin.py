@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from jobs.exceptions import DomainError
+from project.exceptions import DomainError
 
 from . import outbox_audiences, plans, services
 from .catalog import CATALOG

@@ -17,7 +17,7 @@ from django.db.models import Sum, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from jobs.exceptions import InvalidInput, NotFound
+from project.exceptions import InvalidInput, NotFound
 
 from . import outbox_failures, plans, rendering, selectors, sequencing, streams
 from .catalog import NotificationType

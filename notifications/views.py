@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs.exceptions import DomainError, NotFound
+from project.exceptions import DomainError, NotFound
 
 from . import selectors, services
 from .catalog import NotificationType

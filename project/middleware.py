@@ -10,7 +10,7 @@ Content-Length is never parsed by DRF, so it cannot sneak past either.
 from django.conf import settings
 from django.http import JsonResponse
 
-from jobs.api_errors import request_too_large_body
+from project.api_errors import request_too_large_body
 
 API_PREFIX = "/api/"
 

@@ -200,7 +200,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "jobs.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "project.api_errors.exception_handler",
     # Throttles key anonymous clients by REMOTE_ADDR, never by a client-sent
     # X-Forwarded-For (which would let a password guesser pick a fresh identity per
     # request). uvicorn already puts the real client address there for proxies it

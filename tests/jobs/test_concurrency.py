@@ -14,7 +14,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from jobs import services
-from jobs.exceptions import InvalidTransition
+from project.exceptions import InvalidTransition
 from jobs.models import BidStatus, JobBid, JobStatus
 from tests.factories import CleanerFactory, CleaningJobFactory, JobBidFactory
 

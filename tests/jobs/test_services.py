@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs import selectors, services
-from jobs.exceptions import ActionForbidden, InvalidTransition
+from project.exceptions import ActionForbidden, InvalidTransition
 from jobs.models import (
     MAX_BUDGET,
     BidStatus,

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from jobs import cleaner_profiles
-from jobs.exceptions import ActionForbidden
+from project.exceptions import ActionForbidden
 from jobs.models import CleanerProfile, CleanerUnavailability, CleaningJob
 from notifications.catalog import NotificationType
 from notifications.models import Notification

@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from jobs import services
-from jobs.exceptions import ActionForbidden
 from jobs.models import BidStatus, CleaningJob, JobMessage, JobStatus, Payment, PaymentStatus
+from project.exceptions import ActionForbidden
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory, JobBidFactory, PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -238,6 +238,25 @@ def test_job_page_shows_bids_with_accept_and_decline(as_client, client_user):
     assert f'action="/bids/{bid.pk}/accept/"' in body and f'action="/bids/{bid.pk}/reject/"' in body
     assert f'data-live-job="{job.pk}"' in body
     assert f'action="/jobs/{job.pk}/cancel/"' in body
+
+
+def test_after_the_start_the_job_page_offers_decline_but_not_accept(as_client, client_user):
+    # The service refuses to accept a bid once the start has passed; the page must not offer it.
+    job = CleaningJobFactory(client=client_user, scheduled_start=timezone.now() - timedelta(minutes=5))
+    bid = JobBidFactory(job=job)
+    body = as_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert f'action="/bids/{bid.pk}/accept/"' not in body
+    assert f'action="/bids/{bid.pk}/reject/"' in body
+    assert f'action="/jobs/{job.pk}/cancel/"' in body
+
+
+def test_money_reads_one_way_on_every_page(as_client, client_user, login):
+    job = CleaningJobFactory(client=client_user, budget=Decimal("12345.5"))
+    bid = JobBidFactory(job=job, amount=Decimal("9999.99"))
+    assert "€12,345.50" in as_client.get("/jobs/mine/").content.decode()
+    page = as_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert page.count("€12,345.50") == 1 and page.count("€9,999.99") == 1
+    assert "€9,999.99" in login(bid.cleaner).get("/bids/mine/").content.decode()
 
 
 @pytest.mark.parametrize("who", ["other_client", "stranger_cleaner"])

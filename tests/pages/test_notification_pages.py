@@ -180,7 +180,7 @@ def test_system_alert_cannot_be_muted_even_by_a_crafted_post(as_client, client_u
 
 
 def test_a_refused_preference_update_is_a_form_error(as_client, monkeypatch):
-    from jobs.exceptions import InvalidInput
+    from project.exceptions import InvalidInput
     from notifications import services
 
     def refuse(**kwargs):

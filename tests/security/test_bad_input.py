@@ -447,7 +447,7 @@ def test_a_body_at_the_limit_is_read_normally(settings):
 
 
 def test_without_the_middleware_a_view_reading_an_oversized_body_still_answers_json_413(settings):
-    # Belt and braces: jobs/api_errors.py maps Django's RequestDataTooBig too.
+    # Belt and braces: project/api_errors.py maps Django's RequestDataTooBig too.
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "project.middleware.ApiBodySizeLimitMiddleware"]
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
     api, method, url, payload, _ = job_create()
