@@ -2,7 +2,10 @@
 
 A plan is built from the event's ids by re-reading the world, so a task that runs
 late acts on the present (a job no longer open sends no offers). Returning None
-means "nothing to send any more".
+means "nothing to send any more". A plan is its audience (who: one lazy SQL query)
+and its content (what they read, where it links); the offers an event retracts are
+stated at the end (RETRACTS_JOB_OFFERS). The pipeline that acts on plans is
+notifications/outbox/.
 """
 
 from collections.abc import Callable
