@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from notifications import services as notification_services
+from notifications.outbox.dispatch import outbox_event_dispatch
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxEvent, OutboxStatus
 
@@ -136,7 +137,7 @@ def deliver_recorded_events(*, after_id: int) -> None:
     """
     pending = OutboxEvent.objects.filter(pk__gt=after_id, status=OutboxStatus.PENDING).order_by("pk")
     for event_id in pending.values_list("pk", flat=True):
-        notification_services.outbox_event_process(event_id=event_id)
+        outbox_event_dispatch(event_id=event_id)
 
 
 def _last_event_id() -> int:

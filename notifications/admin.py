@@ -29,6 +29,7 @@ from .models import (
     OutboxEvent,
     OutboxStatus,
 )
+from .outbox.recording import outbox_event_retry
 from .rendering import template_preview
 
 
@@ -304,7 +305,7 @@ class OutboxEventAdmin(admin.ModelAdmin):
                 skipped += 1  # the service leaves finished events alone
                 continue
             try:
-                services.outbox_event_retry(event_id=event_id)
+                outbox_event_retry(event_id=event_id)
             except DomainError as exc:
                 refused.append(f"#{event_id}: {exc.message}")
             else:

@@ -14,7 +14,9 @@ class NotificationType(models.TextChoices):
     BID_RECEIVED = "bid_received", "Bid received"
     BID_ACCEPTED = "bid_accepted", "Bid accepted"
     BID_REJECTED = "bid_rejected", "Bid rejected"
-    JOB_ACCEPTED = "job_accepted", "Job assigned"
+    # Stored as "job_accepted" (rows, preferences, templates and API clients use that value);
+    # the name and label say what happened: the job was assigned.
+    JOB_ASSIGNED = "job_accepted", "Job assigned"
     JOB_STARTED = "job_started", "Job started"
     JOB_COMPLETED = "job_completed", "Job completed"
     JOB_CANCELLED = "job_cancelled", "Job cancelled"
@@ -65,7 +67,7 @@ _ENTRIES = [
         "{{ reason }}",
     ),
     CatalogEntry(
-        NotificationType.JOB_ACCEPTED, Priority.MEDIUM, JOB_VARIABLES + ("cleaner_name", "bid_amount"),
+        NotificationType.JOB_ASSIGNED, Priority.MEDIUM, JOB_VARIABLES + ("cleaner_name", "bid_amount"),
         "{{ job_title }} is assigned",
         "{{ cleaner_name }} will do it for {{ bid_amount }} on {{ scheduled_start }}.",
     ),

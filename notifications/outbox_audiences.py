@@ -16,7 +16,7 @@ from .models import OutboxEvent, OutboxStatus
 ANNOUNCEMENT_AUDIENCES = {"all": "everyone", "cleaners": "all cleaners", "clients": "all clients"}
 JOB_EVENTS = {
     NotificationType.JOB_CREATED,
-    NotificationType.JOB_ACCEPTED,
+    NotificationType.JOB_ASSIGNED,
     NotificationType.JOB_STARTED,
     NotificationType.JOB_COMPLETED,
     NotificationType.JOB_CANCELLED,

@@ -2,16 +2,20 @@
 
 A plan is built from the event's ids by re-reading the world, so a task that runs
 late acts on the present (a job no longer open sends no offers). Returning None
-means "nothing to send any more".
+means "nothing to send any more". A plan is its audience (who: one lazy SQL query)
+and its content (what they read, where it links); the offers an event retracts are
+stated at the end (RETRACTS_JOB_OFFERS). The pipeline that acts on plans is
+notifications/outbox/.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus, Payment
@@ -25,13 +29,20 @@ User = get_user_model()
 MESSAGE_PREVIEW_CHARS = 140
 
 
-@dataclass
-class DeliveryPlan:
-    recipients: QuerySet  # of users, before preferences are applied
+@dataclass(frozen=True)
+class Content:
+    """What every recipient of one event reads and where it links: the same for the whole audience."""
+
     context: dict  # plain values only: what the template may print
-    action_url: str = ""
+    action_url: str
     job_id: int | None = None
     metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    audience: QuerySet  # of users: a lazy query, run once per event, by the dispatch
+    content: Content
 
 
 def user_display_name(user) -> str:
@@ -57,8 +68,18 @@ def job_context(job: CleaningJob) -> dict:
     }
 
 
-def job_url(job_id: int) -> str:
-    return f"/jobs/{job_id}/"
+def job_url(job_id: int, anchor: str = "") -> str:
+    return reverse("jobs:detail", args=[job_id]) + anchor
+
+
+def about_job(job: CleaningJob, *, context: dict | None = None, anchor: str = "", **metadata) -> Content:
+    """The content of every job-related type: the job's values (plus extra ones), a link to it, its id."""
+    return Content(
+        context=job_context(job) | (context or {}),
+        action_url=job_url(job.pk, anchor),
+        job_id=job.pk,
+        metadata={"job_id": job.pk, **metadata},
+    )
 
 
 def _users(*ids) -> QuerySet:
@@ -78,48 +99,39 @@ def _bid(bid_id: int) -> JobBid | None:
     return JobBid.objects.select_related("job__client", "cleaner").filter(pk=bid_id).first()
 
 
-# --- one builder per type -------------------------------------------------------
+# --- one builder per type: who (audience) and what (content) ---------------------
+
+
+def _job_open_for_offers(job_id: int) -> CleaningJob | None:
+    # The share lock stops the job being accepted halfway through inserting its offers,
+    # so the retraction that follows an accept always sees every offer.
+    job = _job(job_id, share_lock=True)
+    if job is None or job.status != JobStatus.OPEN or job.scheduled_start <= timezone.now():
+        return None
+    return job
 
 
 def plan_job_created(payload: dict) -> DeliveryPlan | None:
-    # The share lock stops the job being accepted halfway through inserting its offers,
-    # so the expiry that follows an accept always sees every offer.
-    job = _job(payload["job_id"], share_lock=True)
-    if job is None or job.status != JobStatus.OPEN or job.scheduled_start <= timezone.now():
+    job = _job_open_for_offers(payload["job_id"])
+    if job is None:
         return None
-    return DeliveryPlan(
-        recipients=cleaners_eligible_for_job(job=job),
-        context=job_context(job),
-        action_url=job_url(job.pk),
-        job_id=job.pk,
-        metadata={"job_id": job.pk},
-    )
+    return DeliveryPlan(cleaners_eligible_for_job(job=job), about_job(job))
 
 
 def plan_bid_received(payload: dict) -> DeliveryPlan | None:
     bid = _bid(payload["bid_id"])
     if bid is None:
         return None
-    return DeliveryPlan(
-        recipients=_users(bid.job.client_id),
-        context=job_context(bid.job) | {"cleaner_name": user_display_name(bid.cleaner), "bid_amount": format_money(bid.amount)},
-        action_url=job_url(bid.job_id),
-        job_id=bid.job_id,
-        metadata={"job_id": bid.job_id, "bid_id": bid.pk},
-    )
+    context = {"cleaner_name": user_display_name(bid.cleaner), "bid_amount": format_money(bid.amount)}
+    return DeliveryPlan(_users(bid.job.client_id), about_job(bid.job, context=context, bid_id=bid.pk))
 
 
 def plan_bid_accepted(payload: dict) -> DeliveryPlan | None:
     bid = _bid(payload["bid_id"])
     if bid is None or bid.status != BidStatus.ACCEPTED:
         return None
-    return DeliveryPlan(
-        recipients=_users(bid.cleaner_id),
-        context=job_context(bid.job) | {"bid_amount": format_money(bid.amount)},
-        action_url=job_url(bid.job_id),
-        job_id=bid.job_id,
-        metadata={"job_id": bid.job_id, "bid_id": bid.pk},
-    )
+    context = {"bid_amount": format_money(bid.amount)}
+    return DeliveryPlan(_users(bid.cleaner_id), about_job(bid.job, context=context, bid_id=bid.pk))
 
 
 def _rejection_reason(bid: JobBid) -> str:
@@ -134,33 +146,22 @@ def plan_bid_rejected(payload: dict) -> DeliveryPlan | None:
     bid = _bid(payload["bid_id"])
     if bid is None or bid.status != BidStatus.REJECTED:
         return None
-    return DeliveryPlan(
-        recipients=_users(bid.cleaner_id),
-        context=job_context(bid.job) | {"bid_amount": format_money(bid.amount), "reason": _rejection_reason(bid)},
-        action_url=job_url(bid.job_id),
-        job_id=bid.job_id,
-        metadata={"job_id": bid.job_id, "bid_id": bid.pk},
-    )
+    context = {"bid_amount": format_money(bid.amount), "reason": _rejection_reason(bid)}
+    return DeliveryPlan(_users(bid.cleaner_id), about_job(bid.job, context=context, bid_id=bid.pk))
 
 
 def _plan_for_client(payload: dict, *, status: str, with_bid: bool = False) -> DeliveryPlan | None:
     job = _job(payload["job_id"])
     if job is None or job.assigned_cleaner is None:
         return None
-    context = job_context(job) | {"cleaner_name": user_display_name(job.assigned_cleaner)}
+    context = {"cleaner_name": user_display_name(job.assigned_cleaner)}
     if with_bid:
         accepted = JobBid.objects.filter(job_id=job.pk, status=BidStatus.ACCEPTED).first()
         context["bid_amount"] = format_money(accepted.amount if accepted else job.budget)
-    return DeliveryPlan(
-        recipients=_users(job.client_id),
-        context=context,
-        action_url=job_url(job.pk),
-        job_id=job.pk,
-        metadata={"job_id": job.pk, "status": status},
-    )
+    return DeliveryPlan(_users(job.client_id), about_job(job, context=context, status=status))
 
 
-def plan_job_accepted(payload: dict) -> DeliveryPlan | None:
+def plan_job_assigned(payload: dict) -> DeliveryPlan | None:
     return _plan_for_client(payload, status=JobStatus.ASSIGNED, with_bid=True)
 
 
@@ -176,27 +177,17 @@ def plan_job_cancelled(payload: dict) -> DeliveryPlan | None:
     job = _job(payload["job_id"])
     if job is None:
         return None
-    return DeliveryPlan(
-        # Who was involved at the moment of cancelling was captured in the payload.
-        recipients=_users(*payload.get("cleaner_ids", [])),
-        context=job_context(job),
-        action_url=job_url(job.pk),
-        job_id=job.pk,
-        metadata={"job_id": job.pk, "status": JobStatus.CANCELLED},
-    )
+    # Who was involved at the moment of cancelling was captured in the payload.
+    audience = _users(*payload.get("cleaner_ids", []))
+    return DeliveryPlan(audience, about_job(job, status=JobStatus.CANCELLED))
 
 
 def plan_payment_received(payload: dict) -> DeliveryPlan | None:
     payment = Payment.objects.select_related("job__client").filter(pk=payload["payment_id"]).first()
     if payment is None:
         return None
-    return DeliveryPlan(
-        recipients=_users(payment.payee_id),
-        context=job_context(payment.job) | {"amount": format_money(payment.amount)},
-        action_url=job_url(payment.job_id),
-        job_id=payment.job_id,
-        metadata={"job_id": payment.job_id, "payment_id": payment.pk},
-    )
+    context = {"amount": format_money(payment.amount)}
+    return DeliveryPlan(_users(payment.payee_id), about_job(payment.job, context=context, payment_id=payment.pk))
 
 
 def plan_message_received(payload: dict) -> DeliveryPlan | None:
@@ -204,13 +195,9 @@ def plan_message_received(payload: dict) -> DeliveryPlan | None:
     if message is None:
         return None
     preview = message.body if len(message.body) <= MESSAGE_PREVIEW_CHARS else message.body[: MESSAGE_PREVIEW_CHARS - 1] + "…"
-    return DeliveryPlan(
-        recipients=_users(message.recipient_id),
-        context=job_context(message.job) | {"sender_name": user_display_name(message.sender), "message_preview": preview},
-        action_url=job_url(message.job_id) + "#messages",
-        job_id=message.job_id,
-        metadata={"job_id": message.job_id, "message_id": message.pk},
-    )
+    context = {"sender_name": user_display_name(message.sender), "message_preview": preview}
+    content = about_job(message.job, context=context, anchor="#messages", message_id=message.pk)
+    return DeliveryPlan(_users(message.recipient_id), content)
 
 
 AUDIENCES = ("all", "cleaners", "clients")
@@ -226,25 +213,20 @@ def announcement_audience(audience: str) -> QuerySet:
 
 
 def plan_system_alert(payload: dict) -> DeliveryPlan | None:
-    return DeliveryPlan(
-        recipients=announcement_audience(payload["audience"]),
+    content = Content(
         context={"title": payload["title"], "message": payload["message"]},
-        action_url="/notifications/",
+        action_url=reverse("notifications:list"),
         metadata={"audience": payload["audience"]},
     )
+    return DeliveryPlan(announcement_audience(payload["audience"]), content)
 
 
 def plan_reminder(payload: dict) -> DeliveryPlan | None:
     job = _job(payload["job_id"])
     if job is None or job.status != JobStatus.ASSIGNED or job.scheduled_start <= timezone.now():
         return None
-    return DeliveryPlan(
-        recipients=_users(job.client_id, job.assigned_cleaner_id),
-        context=job_context(job) | {"cleaner_name": user_display_name(job.assigned_cleaner)},
-        action_url=job_url(job.pk),
-        job_id=job.pk,
-        metadata={"job_id": job.pk},
-    )
+    context = {"cleaner_name": user_display_name(job.assigned_cleaner)}
+    return DeliveryPlan(_users(job.client_id, job.assigned_cleaner_id), about_job(job, context=context))
 
 
 PLAN_BUILDERS: dict[str, Callable[[dict], DeliveryPlan | None]] = {
@@ -252,7 +234,7 @@ PLAN_BUILDERS: dict[str, Callable[[dict], DeliveryPlan | None]] = {
     NotificationType.BID_RECEIVED: plan_bid_received,
     NotificationType.BID_ACCEPTED: plan_bid_accepted,
     NotificationType.BID_REJECTED: plan_bid_rejected,
-    NotificationType.JOB_ACCEPTED: plan_job_accepted,
+    NotificationType.JOB_ASSIGNED: plan_job_assigned,
     NotificationType.JOB_STARTED: plan_job_started,
     NotificationType.JOB_COMPLETED: plan_job_completed,
     NotificationType.JOB_CANCELLED: plan_job_cancelled,
@@ -265,7 +247,37 @@ assert set(PLAN_BUILDERS) == set(NotificationType.values), "every notification t
 
 
 def delivery_plan_for(*, event_type: str, payload: dict) -> DeliveryPlan | None:
+    """The plan of one event, from the world as it is now; None: nothing to send any more.
+
+    Build it once per run: its reads are the re-check (is the job still open?), and its
+    audience is a lazy query that only the dispatch runs, with mutes applied in SQL.
+    """
     plan = PLAN_BUILDERS[event_type](payload)
-    if plan is not None:
-        plan.recipients = recipients_not_muting(plan.recipients, notification_type=event_type)
-    return plan
+    if plan is None:
+        return None
+    return replace(plan, audience=recipients_not_muting(plan.audience, notification_type=event_type))
+
+
+def plan_still_current(*, event_type: str, payload: dict) -> bool:
+    """The cheap re-check of a chunk delivered in the run that built its plan, in the chunk's
+    own transaction. Only offers need one: a job taken since must get no offer, and the
+    share lock must be held while they are inserted (see _job_open_for_offers). Every
+    other type is as current as the plan built a moment ago; a chunk task run later
+    builds the whole plan again instead.
+    """
+    if event_type == NotificationType.JOB_CREATED:
+        return _job_open_for_offers(payload["job_id"]) is not None
+    return True
+
+
+# --- what an event retracts -----------------------------------------------------
+
+# Once a job is taken or cancelled, the unread offers (job_created) of everyone who did
+# not get it are retracted: expired, and removed from open pages. Whatever the event's
+# own plan is (it may send nothing any more), its offers go.
+RETRACTS_JOB_OFFERS = frozenset({NotificationType.JOB_ASSIGNED, NotificationType.JOB_CANCELLED})
+
+
+def job_offers_retracted_by(*, event_type: str, payload: dict) -> int | None:
+    """The job whose offers this event retracts, if any."""
+    return payload["job_id"] if event_type in RETRACTS_JOB_OFFERS else None

@@ -14,10 +14,10 @@ from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus, P
 from . import streams
 from .catalog import NotificationType
 from .selectors import job_cancellation_recipient_ids
-from .services import outbox_record
+from .outbox.recording import outbox_record
 
 JOB_STATUS_EVENTS = {
-    JobStatus.ASSIGNED: NotificationType.JOB_ACCEPTED,
+    JobStatus.ASSIGNED: NotificationType.JOB_ASSIGNED,
     JobStatus.IN_PROGRESS: NotificationType.JOB_STARTED,
     JobStatus.COMPLETED: NotificationType.JOB_COMPLETED,
     JobStatus.CANCELLED: NotificationType.JOB_CANCELLED,

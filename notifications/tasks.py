@@ -1,37 +1,47 @@
-"""Celery tasks: thin wrappers that take ids, call a service, and retry transient errors.
+"""The Celery tasks of notifications, as the worker finds them (Celery autodiscovers this module).
 
-All of them are idempotent; the services re-check the world before acting.
+Each outbox task lives next to the operation it runs and has its name
+(notifications/outbox/): notifications.outbox_event_dispatch, .outbox_chunk_deliver,
+.outbox_requeue_stale. Tasks take ids, are idempotent, and retry transient errors.
 """
 
 from celery import shared_task
 
 from . import services
-from .outbox_failures import TRANSIENT_ERRORS  # a database restart or a Redis blip: retried with backoff
+from .outbox.delivery import outbox_chunk_deliver, outbox_chunk_deliver_task
+from .outbox.dispatch import outbox_event_dispatch, outbox_event_dispatch_task
+from .outbox.failures import RETRY_TRANSIENT
+from .outbox.sweeping import outbox_requeue_stale, outbox_requeue_stale_task
 
-RETRYING = {
-    "autoretry_for": TRANSIENT_ERRORS,
-    "retry_backoff": 1,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
+__all__ = ["outbox_event_dispatch_task", "outbox_chunk_deliver_task", "outbox_requeue_stale_task", "reminders_schedule_due_task"]
 
 
-@shared_task(name="notifications.process_event", **RETRYING)
-def process_outbox_event(event_id: int) -> None:
-    services.outbox_event_process(event_id=event_id)
+@shared_task(name="notifications.reminders_schedule_due", **RETRY_TRANSIENT)
+def reminders_schedule_due_task() -> int:
+    return services.reminders_schedule_due()
 
 
-@shared_task(name="notifications.process_chunk", **RETRYING)
-def process_outbox_chunk(chunk_id: int) -> None:
-    services.outbox_chunk_process(chunk_id=chunk_id)
+# --- old names: remove in the release after the one that renamed them ------------
+# Messages already queued at deploy time (and sent by beat or web processes still on
+# the old code during the rollout) carry these names; the new workers still consume them.
+# Their routes live in the old processes' settings, so none are needed here.
 
 
-@shared_task(name="notifications.requeue_stale_outbox", **RETRYING)
-def requeue_stale_outbox() -> dict:
-    return services.outbox_requeue_stale()
+@shared_task(name="notifications.process_event", **RETRY_TRANSIENT)
+def process_event_old_name(event_id: int) -> None:
+    outbox_event_dispatch(event_id=event_id)
 
 
-@shared_task(name="notifications.schedule_due_reminders", **RETRYING)
-def schedule_due_reminders() -> int:
+@shared_task(name="notifications.process_chunk", **RETRY_TRANSIENT)
+def process_chunk_old_name(chunk_id: int) -> None:
+    outbox_chunk_deliver(chunk_id=chunk_id)
+
+
+@shared_task(name="notifications.requeue_stale_outbox", **RETRY_TRANSIENT)
+def requeue_stale_outbox_old_name() -> dict:
+    return outbox_requeue_stale()
+
+
+@shared_task(name="notifications.schedule_due_reminders", **RETRY_TRANSIENT)
+def schedule_due_reminders_old_name() -> int:
     return services.reminders_schedule_due()

@@ -27,7 +27,7 @@ WHEN_SENT = {
     NotificationType.BID_RECEIVED: "A cleaner bids on one of your jobs.",
     NotificationType.BID_ACCEPTED: "A client accepts your bid.",
     NotificationType.BID_REJECTED: "A client declines your bid or chooses another.",
-    NotificationType.JOB_ACCEPTED: "One of your jobs is assigned to a cleaner.",
+    NotificationType.JOB_ASSIGNED: "One of your jobs is assigned to a cleaner.",
     NotificationType.JOB_STARTED: "The cleaner starts your job.",
     NotificationType.JOB_COMPLETED: "The cleaner marks your job as done.",
     NotificationType.JOB_CANCELLED: "A job you bid on or hold is cancelled.",

@@ -50,7 +50,7 @@ def healthz(request):
 
 
 def _check_outbox() -> str:
-    from notifications.outbox_failures import outbox_failed_event_count
+    from notifications.outbox.failures import outbox_failed_event_count
 
     failed = outbox_failed_event_count()
     if not failed:

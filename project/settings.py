@@ -170,8 +170,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 150
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    "notifications.process_event": {"queue": "fanout"},
-    "notifications.process_chunk": {"queue": "fanout"},
+    "notifications.outbox_event_dispatch": {"queue": "fanout"},
+    "notifications.outbox_chunk_deliver": {"queue": "fanout"},
 }
 # Unacknowledged tasks of a killed worker come back after this long (the outbox
 # sweeper usually gets there first). Must exceed the longest task.
@@ -183,11 +183,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stale-outbox": {"task": "notifications.requeue_stale_outbox", "schedule": 15.0},
-    "schedule-due-reminders": {"task": "notifications.schedule_due_reminders", "schedule": 300.0},
+    "outbox-requeue-stale": {"task": "notifications.outbox_requeue_stale", "schedule": 15.0},
+    "reminders-schedule-due": {"task": "notifications.reminders_schedule_due", "schedule": 300.0},
 }
 # Audiences up to this size are delivered by the event's own task; bigger ones are split
-# into chunk tasks of this size (notifications/services.py).
+# into chunk tasks of this size (notifications/outbox/dispatch.py).
 FANOUT_CHUNK_SIZE = env_int("FANOUT_CHUNK_SIZE", 5000, minimum=1)
 
 # --- REST framework -------------------------------------------------------------

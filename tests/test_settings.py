@@ -104,8 +104,8 @@ def test_the_request_limit_is_taken_from_the_environment():
 def test_good_values_of_every_kind_are_taken_as_given():
     code = (
         "import json, django; django.setup(); from django.conf import settings as s; "
-        "from notifications import services; "
-        "print(json.dumps([s.DEBUG, s.STREAM_GC_FREEZE, services.FANOUT_CHUNK_SIZE, s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['login'], "
+        "from notifications.outbox import dispatch; "
+        "print(json.dumps([s.DEBUG, s.STREAM_GC_FREEZE, dispatch.FANOUT_CHUNK_SIZE, s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['login'], "
         "s.ALLOWED_HOSTS, s.CSRF_TRUSTED_ORIGINS, s.TIME_ZONE, s.REDIS_URL, s.GRIP_URL, s.SECURE_PROXY_SSL_HEADER]))"
     )
     result = run(

@@ -5,7 +5,8 @@ import threading
 import pytest
 from django.db import transaction
 
-from notifications import services
+from notifications.outbox.delivery import outbox_chunk_deliver
+from notifications.outbox.dispatch import outbox_event_dispatch
 from notifications.catalog import NotificationType
 from notifications.models import Notification, NotificationSequence, OutboxChunk, OutboxEvent
 from tests.factories import ClientFactory
@@ -35,13 +36,13 @@ def test_two_events_fanned_out_by_racing_workers_number_each_users_rows_one_to_n
     def process_one():
         with lock:
             event_id = next(event_ids)
-        services.outbox_event_process(event_id=event_id)
+        outbox_event_dispatch(event_id=event_id)
 
     run_concurrently(process_one, times=4)
     # A chunk both runners of an event skipped (each saw it locked) is still pending: finish it, racing too.
     pending = list(OutboxChunk.objects.filter(is_done=False).values_list("pk", flat=True))
     for chunk_id in pending:
-        run_concurrently(lambda: services.outbox_chunk_process(chunk_id=chunk_id), times=2)
+        run_concurrently(lambda: outbox_chunk_deliver(chunk_id=chunk_id), times=2)
 
     assert seqs_of(cleaners[0].pk) == [1, 2, 3]
     assert all(seqs_of(c.pk) == [1, 2] for c in cleaners[1:])
@@ -51,12 +52,12 @@ def test_two_events_fanned_out_by_racing_workers_number_each_users_rows_one_to_n
 
 def test_a_chunk_processed_again_takes_no_seq(job_created_event):
     event, cleaners = job_created_event
-    services.outbox_event_process(event_id=event.pk)
+    outbox_event_dispatch(event_id=event.pk)
     chunk = event.chunks.first()
     chunk.is_done = False  # as if the worker died after the insert committed, before marking it done
     chunk.save(update_fields=["is_done"])
 
-    run_concurrently(lambda: services.outbox_chunk_process(chunk_id=chunk.pk), times=2)
+    run_concurrently(lambda: outbox_chunk_deliver(chunk_id=chunk.pk), times=2)
 
     assert {counter_of(c.pk) for c in cleaners} == {1}
     assert {tuple(seqs_of(c.pk)) for c in cleaners} == {(1,)}
@@ -67,7 +68,7 @@ def test_rows_the_fanout_insert_skips_take_no_seq(job_created_event):
     # Already stored for this event (ON CONFLICT skips it): a seq taken for it would leave a hole.
     NotificationFactory(recipient=cleaners[3], event=event)
 
-    services.outbox_event_process(event_id=event.pk)
+    outbox_event_dispatch(event_id=event.pk)
 
     assert seqs_of(cleaners[3].pk) == [1]
     assert counter_of(cleaners[3].pk) == 1

@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from jobs import services as job_services
 from jobs.models import ClientBlock
-from notifications import rendering, services
+from notifications import plans, rendering
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
+from notifications.outbox import delivery, dispatch, failures, queueing, sweeping
 from tests.factories import CleanerFactory, ClientFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,15 +26,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def queued(monkeypatch):
     """Tasks wait in this list instead of running: a chunk stays queued while the world changes."""
     waiting = []
-    monkeypatch.setattr(services, "_enqueue", lambda task, object_id: waiting.append((task.name, object_id)))
-    monkeypatch.setattr(services, "FANOUT_CHUNK_SIZE", 10)
+    monkeypatch.setattr(queueing, "enqueue", lambda task, object_id: waiting.append((task.name, object_id)))
+    monkeypatch.setattr(dispatch, "FANOUT_CHUNK_SIZE", 10)
     return waiting
 
 
-def dispatch(event_id: int, queued: list) -> list[int]:
+def run_dispatch(event_id: int, queued: list) -> list[int]:
     """Run the event's task; return the ids of the chunk tasks it queued, in recipient order."""
-    services.outbox_event_process(event_id=event_id)
-    chunk_ids = [object_id for name, object_id in queued if name == "notifications.process_chunk"]
+    dispatch.outbox_event_dispatch(event_id=event_id)
+    chunk_ids = [object_id for name, object_id in queued if name == "notifications.outbox_chunk_deliver"]
     queued.clear()
     return sorted(chunk_ids, key=lambda pk: OutboxChunk.objects.get(pk=pk).first_recipient_id)
 
@@ -55,12 +56,12 @@ def recipients_of(event):
 def test_a_recipient_deleted_while_their_chunk_waits_is_skipped_and_the_other_nine_delivered(queued):
     cleaners = CleanerFactory.create_batch(30)
     event = announce_to_cleaners()
-    chunk_ids = dispatch(event.pk, queued)
+    chunk_ids = run_dispatch(event.pk, queued)
     deleted = cleaners[13]  # in the second chunk
     get_user_model().objects.filter(pk=deleted.pk).delete()
 
     for chunk_id in chunk_ids:
-        services.outbox_chunk_process(chunk_id=chunk_id)
+        delivery.outbox_chunk_deliver(chunk_id=chunk_id)
 
     assert delivered_per_chunk(chunk_ids) == [10, 9, 10]
     event.refresh_from_db()
@@ -71,12 +72,12 @@ def test_a_recipient_deleted_while_their_chunk_waits_is_skipped_and_the_other_ni
 def test_a_recipient_deactivated_while_their_chunk_waits_gets_nothing(queued):
     cleaners = CleanerFactory.create_batch(30)
     event = announce_to_cleaners()
-    chunk_ids = dispatch(event.pk, queued)
+    chunk_ids = run_dispatch(event.pk, queued)
     deactivated = cleaners[25]
     get_user_model().objects.filter(pk=deactivated.pk).update(is_active=False)
 
     for chunk_id in chunk_ids:
-        services.outbox_chunk_process(chunk_id=chunk_id)
+        delivery.outbox_chunk_deliver(chunk_id=chunk_id)
 
     assert delivered_per_chunk(chunk_ids) == [10, 10, 9]
     event.refresh_from_db()
@@ -94,12 +95,12 @@ def test_a_cleaner_the_client_blocked_while_the_offer_waits_gets_no_offer(queued
     )
     event = OutboxEvent.objects.get(event_type=NotificationType.JOB_CREATED, payload__job_id=job.pk)
     queued.clear()
-    chunk_ids = dispatch(event.pk, queued)
+    chunk_ids = run_dispatch(event.pk, queued)
     blocked = cleaners[4]
     ClientBlock.objects.create(client=client, cleaner=blocked)
 
     for chunk_id in chunk_ids:
-        services.outbox_chunk_process(chunk_id=chunk_id)
+        delivery.outbox_chunk_deliver(chunk_id=chunk_id)
 
     assert delivered_per_chunk(chunk_ids) == [9, 10]
     event.refresh_from_db()
@@ -108,7 +109,7 @@ def test_a_cleaner_the_client_blocked_while_the_offer_waits_gets_no_offer(queued
 
 
 def test_a_chunk_that_keeps_failing_ends_failed_with_its_error_and_is_not_swept_again(queued, monkeypatch):
-    monkeypatch.setattr(services, "OUTBOX_MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(failures, "OUTBOX_MAX_ATTEMPTS", 3)
 
     def broken_template(**kwargs):
         raise ValueError("the template store is corrupt")
@@ -116,16 +117,16 @@ def test_a_chunk_that_keeps_failing_ends_failed_with_its_error_and_is_not_swept_
     monkeypatch.setattr(rendering, "template_render", broken_template)
     CleanerFactory.create_batch(15)
     event = announce_to_cleaners()
-    failing, healthy = dispatch(event.pk, queued)
+    failing, healthy = run_dispatch(event.pk, queued)
     OutboxChunk.objects.filter(pk=healthy).update(is_done=True)  # only one chunk is the problem
 
     for attempt in range(3):
         with pytest.raises(ValueError):
-            services.outbox_chunk_process(chunk_id=failing)
+            delivery.outbox_chunk_deliver(chunk_id=failing)
         queued.clear()
-        services.outbox_requeue_stale(grace=timedelta(0))
+        sweeping.outbox_requeue_stale(grace=timedelta(0))
         if attempt < 2:
-            assert queued == [("notifications.process_chunk", failing)]
+            assert queued == [("notifications.outbox_chunk_deliver", failing)]
 
     chunk = OutboxChunk.objects.get(pk=failing)
     assert (chunk.is_done, chunk.is_failed, chunk.attempts) == (False, True, 3)
@@ -134,28 +135,28 @@ def test_a_chunk_that_keeps_failing_ends_failed_with_its_error_and_is_not_swept_
     assert event.status == OutboxStatus.FAILED
     assert event.last_error == f"chunk {failing}: ValueError: the template store is corrupt"
     assert queued == []  # the sweeper skipped it
-    services.outbox_chunk_process(chunk_id=failing)  # a stray redelivery does nothing
+    delivery.outbox_chunk_deliver(chunk_id=failing)  # a stray redelivery does nothing
     chunk.refresh_from_db()
     assert chunk.attempts == 3
 
 
 def test_an_event_that_keeps_failing_ends_failed_with_its_error(queued, monkeypatch):
-    monkeypatch.setattr(services, "OUTBOX_MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(failures, "OUTBOX_MAX_ATTEMPTS", 2)
 
     def broken_plan(**kwargs):
         raise KeyError("audience")
 
-    monkeypatch.setattr(services.plans, "delivery_plan_for", broken_plan)
+    monkeypatch.setattr(plans, "delivery_plan_for", broken_plan)
     event = announce_to_cleaners()
 
     for _ in range(2):
         with pytest.raises(KeyError):
-            services.outbox_event_process(event_id=event.pk)
+            dispatch.outbox_event_dispatch(event_id=event.pk)
 
     event.refresh_from_db()
     assert (event.status, event.attempts, event.last_error) == (OutboxStatus.FAILED, 2, "KeyError: 'audience'")
     queued.clear()
-    assert services.outbox_requeue_stale(grace=timedelta(0))["events"] == 0
+    assert sweeping.outbox_requeue_stale(grace=timedelta(0))["events"] == 0
     assert queued == []
 
 

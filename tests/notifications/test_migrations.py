@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from notifications import services
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxEvent, OutboxStatus
+from notifications.outbox import queueing, sweeping
 from tests.factories import CleanerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,7 +25,7 @@ def migrate(targets):
 
 def test_a_fanout_in_flight_across_migration_0003_reaches_every_recipient_once(monkeypatch):
     # Tasks run at once, in-process: what a worker would do with what the sweeper queues.
-    monkeypatch.setattr(services, "_enqueue", lambda task, object_id: task(object_id))
+    monkeypatch.setattr(queueing, "enqueue", lambda task, object_id: task(object_id))
     latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
     old = migrate([BEFORE_CHUNK_IDS])
     try:
@@ -52,7 +52,7 @@ def test_a_fanout_in_flight_across_migration_0003_reaches_every_recipient_once(m
         migrate(latest)
 
     # The first sweep after the deploy, on the new code.
-    services.outbox_requeue_stale(grace=timedelta(0))
+    sweeping.outbox_requeue_stale(grace=timedelta(0))
 
     event = OutboxEvent.objects.get(pk=event.pk)
     assert (event.status, event.recipient_count) == (OutboxStatus.DONE, 6)

@@ -13,10 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs import services as job_services
-from jobs.models import JobStatus
+from jobs.models import CleaningJob, JobStatus
 from notifications import services
 from notifications.catalog import NotificationType
 from notifications.models import Notification, NotificationPreference, OutboxEvent, OutboxStatus
+from notifications.outbox import dispatch
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory, JobBidFactory
 
 pytestmark = pytest.mark.django_db
@@ -82,9 +83,29 @@ def test_processing_an_event_again_creates_no_duplicate(run):
 
     OutboxEvent.objects.filter(pk=event.pk).update(status=OutboxStatus.PENDING)
     event.chunks.all().delete()
-    services.outbox_event_process(event_id=event.pk)
+    dispatch.outbox_event_dispatch(event_id=event.pk)
 
     assert Notification.objects.filter(event=event).count() == 2
+
+
+def test_a_job_assigned_between_dispatch_and_its_one_chunk_gets_no_offers(run, monkeypatch):
+    # The one chunk reuses the plan its dispatch built a moment before; the chunk's own
+    # transaction still checks the job is open (and locks it) before inserting offers.
+    CleanerFactory.create_batch(3)
+    real_deliver = dispatch.outbox_chunk_deliver
+
+    def assigned_in_between(**kwargs):
+        CleaningJob.objects.update(status=JobStatus.ASSIGNED)  # the test's one job
+        real_deliver(**kwargs)
+
+    monkeypatch.setattr(dispatch, "outbox_chunk_deliver", assigned_in_between)
+    job = post_job(run, ClientFactory())
+    event = OutboxEvent.objects.get(event_type=NotificationType.JOB_CREATED)
+
+    assert CleaningJob.objects.get(pk=job.pk).status == JobStatus.ASSIGNED
+    assert received(NotificationType.JOB_CREATED) == []
+    event.refresh_from_db()
+    assert (event.status, event.chunk_count, event.recipient_count) == (OutboxStatus.DONE, 1, 0)
 
 
 def test_rollback_leaves_no_event_and_no_notification(run):
@@ -99,7 +120,7 @@ def test_rollback_leaves_no_event_and_no_notification(run):
 
 
 def test_big_audience_is_split_into_chunks_and_delivered_once(run, monkeypatch):
-    monkeypatch.setattr(services, "FANOUT_CHUNK_SIZE", 4)
+    monkeypatch.setattr(dispatch, "FANOUT_CHUNK_SIZE", 4)
     cleaners = CleanerFactory.create_batch(10)
     post_job(run, ClientFactory())
     event = OutboxEvent.objects.get(event_type=NotificationType.JOB_CREATED)
@@ -125,7 +146,7 @@ def test_bid_lifecycle_notifies_client_winner_and_losers(run):
     assert received(NotificationType.BID_ACCEPTED) == [winner.pk]
     assert received(NotificationType.BID_REJECTED) == [loser.pk]
     assert Notification.objects.get(notification_type=NotificationType.BID_REJECTED).message == "The client chose another offer."
-    assert received(NotificationType.JOB_ACCEPTED) == [client.pk]
+    assert received(NotificationType.JOB_ASSIGNED) == [client.pk]
     assert Notification.objects.get(notification_type=NotificationType.BID_ACCEPTED).priority == "high"
     # The loser's offer of the job is retracted; the winner's stays.
     offers = Notification.objects.filter(notification_type=NotificationType.JOB_CREATED, job=job)
@@ -180,6 +201,8 @@ def test_message_notifies_the_other_party_only(run):
     assert received(NotificationType.MESSAGE_RECEIVED) == [cleaner.pk]
     notification = Notification.objects.get(notification_type=NotificationType.MESSAGE_RECEIVED)
     assert (notification.title, notification.message) == ("New message from Cora", "Do you bring supplies?")
+    assert notification.action_url == f"/jobs/{job.pk}/#messages"
+    assert notification.metadata == {"job_id": job.pk, "message_id": job.messages.get().pk}
 
 
 def test_announcement_reaches_its_audience(run):
@@ -190,6 +213,7 @@ def test_announcement_reaches_its_audience(run):
     run(services.announcement_send, audience="all", title="Maintenance", message="Tonight")
     assert len(received(NotificationType.SYSTEM_ALERT)) == 2 + len(clients) + len(cleaners)
     assert Notification.objects.filter(title="Maintenance", priority="urgent").count() == 4
+    assert set(Notification.objects.filter(title="Maintenance").values_list("action_url", flat=True)) == {"/notifications/"}
 
 
 def test_reminder_is_sent_once_24_hours_ahead(run):

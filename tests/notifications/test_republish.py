@@ -5,9 +5,10 @@ import json
 import pytest
 from django.utils import timezone
 
-from notifications import services, streams
+from notifications import streams
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxChunk, OutboxEvent
+from notifications.outbox import delivery, dispatch
 from tests.factories import CleanerFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,12 +35,12 @@ def expected_frame(notification):
 
 
 def test_a_republished_chunk_sends_each_row_its_own_read_state_and_skips_retracted_rows(frames, monkeypatch):
-    monkeypatch.setattr(services, "FANOUT_CHUNK_SIZE", 10)
+    monkeypatch.setattr(dispatch, "FANOUT_CHUNK_SIZE", 10)
     cleaners = CleanerFactory.create_batch(4)
     event = OutboxEvent.objects.create(
         event_type=NotificationType.SYSTEM_ALERT, payload={"audience": "cleaners", "title": "Hi", "message": "News"}
     )
-    services.outbox_event_process(event_id=event.pk)
+    dispatch.outbox_event_dispatch(event_id=event.pk)
     assert [user_id for user_id, *_ in frames] == [c.pk for c in cleaners]
     read, unread, expired, unread_too = (Notification.objects.get(recipient=c, event=event) for c in cleaners)
     Notification.objects.filter(pk=read.pk).update(is_read=True, read_at=timezone.now())
@@ -47,7 +48,7 @@ def test_a_republished_chunk_sends_each_row_its_own_read_state_and_skips_retract
 
     frames.clear()
     OutboxChunk.objects.filter(event=event).update(is_done=False)  # as if the worker died before "done"
-    services.outbox_chunk_process(chunk_id=OutboxChunk.objects.get(event=event).pk)
+    delivery.outbox_chunk_deliver(chunk_id=OutboxChunk.objects.get(event=event).pk)
 
     read.refresh_from_db()
     assert frames == [expected_frame(read), expected_frame(unread), expected_frame(unread_too)]

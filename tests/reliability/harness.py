@@ -180,19 +180,21 @@ def run_sweeper(env: dict) -> dict:
     return django_script(
         env,
         "from datetime import timedelta\n"
-        "from notifications.services import outbox_requeue_stale\n"
+        "from notifications.outbox.sweeping import outbox_requeue_stale\n"
         "result = outbox_requeue_stale(grace=timedelta(0))\n",
     )
 
 
-def send_tasks(broker_url: str, messages: list[tuple[str, int]]) -> None:
-    """Put task messages on the broker as the product does (JSON, the fanout queue), all in one go."""
+def send_tasks(broker_url: str, messages: list[tuple[str, int | None]]) -> None:
+    """Put task messages on the broker as the product does (JSON, the fanout queue), all in one go.
+    An object id of None sends a task that takes no argument (the beat tasks)."""
     app = Celery("reliability-sender", broker=broker_url, set_as_current=False)
     app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=False)
     try:
         with app.producer_or_acquire() as producer:
             for name, object_id in messages:
-                app.send_task(name, args=[object_id], queue="fanout", producer=producer)
+                args = [] if object_id is None else [object_id]
+                app.send_task(name, args=args, queue="fanout", producer=producer)
     finally:
         app.close()
 

@@ -15,8 +15,15 @@ from celery_app import app
 
 pytestmark = pytest.mark.integration
 
-FANOUT_TASKS = ("notifications.process_event", "notifications.process_chunk")
-ALL_TASKS = (*FANOUT_TASKS, "notifications.requeue_stale_outbox", "notifications.schedule_due_reminders")
+FANOUT_TASKS = ("notifications.outbox_event_dispatch", "notifications.outbox_chunk_deliver")
+ALL_TASKS = (*FANOUT_TASKS, "notifications.outbox_requeue_stale", "notifications.reminders_schedule_due")
+# Kept registered for one release: messages queued before the rename still carry them.
+OLD_NAMES = {
+    "notifications.process_event": "notifications.outbox_event_dispatch",
+    "notifications.process_chunk": "notifications.outbox_chunk_deliver",
+    "notifications.requeue_stale_outbox": "notifications.outbox_requeue_stale",
+    "notifications.schedule_due_reminders": "notifications.reminders_schedule_due",
+}
 
 
 def test_every_celery_setting_in_django_settings_is_a_setting_celery_knows():
@@ -53,10 +60,17 @@ def test_fanout_tasks_route_to_the_fanout_queue_and_the_rest_to_default():
     app.loader.import_default_modules()
     for name in FANOUT_TASKS:
         assert app.amqp.router.route({}, name)["queue"].name == "fanout", name
-    assert app.amqp.router.route({}, "notifications.requeue_stale_outbox")["queue"].name == "default"
+    assert app.amqp.router.route({}, "notifications.outbox_requeue_stale")["queue"].name == "default"
 
 
-@pytest.mark.parametrize("name", ALL_TASKS)
+def test_beat_sends_tasks_that_exist_by_their_new_names():
+    app.loader.import_default_modules()
+    scheduled = sorted(entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values())
+    assert scheduled == ["notifications.outbox_requeue_stale", "notifications.reminders_schedule_due"]
+    assert all(name in app.tasks for name in scheduled)
+
+
+@pytest.mark.parametrize("name", (*ALL_TASKS, *OLD_NAMES))
 def test_tasks_retry_database_and_redis_errors_with_backoff_and_jitter(name):
     app.loader.import_default_modules()
     task = app.tasks[name]
@@ -65,3 +79,11 @@ def test_tasks_retry_database_and_redis_errors_with_backoff_and_jitter(name):
     assert task.retry_backoff
     assert task.retry_jitter is True
     assert task.max_retries and task.max_retries > 0
+
+
+@pytest.mark.parametrize("old_name", OLD_NAMES)
+def test_each_old_task_name_is_still_registered_with_the_options_of_its_new_name(old_name):
+    app.loader.import_default_modules()
+    old, new = app.tasks[old_name], app.tasks[OLD_NAMES[old_name]]
+    for option in ("autoretry_for", "retry_backoff", "retry_backoff_max", "retry_jitter", "max_retries", "acks_late"):
+        assert getattr(old, option) == getattr(new, option), (old_name, option)

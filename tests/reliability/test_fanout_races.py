@@ -11,9 +11,9 @@ import threading
 import pytest
 from django.db import connection
 
-from notifications import services
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
+from notifications.outbox import delivery
 from tests.factories import CleaningJobFactory
 
 from .data import make_cleaners
@@ -27,7 +27,7 @@ def test_two_chunks_finishing_at_the_same_moment_still_mark_their_event_done():
     job.client.save()
     job.client_id = job.client.pk
     type(job).objects.bulk_create([job])
-    # The state process_event leaves: the audience split in two chunks, both pending.
+    # The state outbox_event_dispatch leaves: the audience split in two chunks, both pending.
     event = OutboxEvent.objects.create(
         event_type=NotificationType.JOB_CREATED, payload={"job_id": job.pk}, status=OutboxStatus.DISPATCHED, chunk_count=2
     )
@@ -57,7 +57,7 @@ def test_two_chunks_finishing_at_the_same_moment_still_mark_their_event_done():
     def run(chunk_id):
         try:
             with connection.execute_wrapper(pause_after_marking_done):
-                services.outbox_chunk_process(chunk_id=chunk_id)
+                delivery.outbox_chunk_deliver(chunk_id=chunk_id)
         except Exception as exc:  # surfaced below
             errors.append(exc)
         finally:

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
+from notifications.outbox import dispatch, queueing
 from notifications.streams import REPLAY_LIMIT
 from tests.factories import CITY_LAT, CITY_LON, ClientFactory
 from tests.integration.conftest import ROOT, free_port, wait_for
@@ -137,7 +138,7 @@ def test_worker_sigkilled_mid_fanout_of_5000_then_new_worker_and_sweeper_store_e
     env = service_env(database_url=test_database_url, redis_url=redis_server.url(), FANOUT_CHUNK_SIZE=500)
 
     doomed = start_worker(processes, tmp_path, env, name="doomed", concurrency=1)
-    send_tasks(redis_server.url(), [("notifications.process_event", event.pk)])
+    send_tasks(redis_server.url(), [("notifications.outbox_event_dispatch", event.pk)])
     chunks_done = OutboxChunk.objects.filter(event=event, is_done=True)
     (pool_process,) = pool_processes(doomed)
     wait_for(lambda: chunks_done.count() >= 2 and holds_database_connection(pool_process), timeout=60, interval=0.005,
@@ -186,9 +187,9 @@ def test_pool_process_sigkilled_mid_fanout_its_chunk_is_redelivered_at_once_and_
     env = service_env(database_url=test_database_url, redis_url=redis_server.url(), FANOUT_CHUNK_SIZE=500)
     worker = start_worker(processes, tmp_path, env, name="worker", concurrency=1)
 
-    send_tasks(redis_server.url(), [("notifications.process_event", event.pk)])
+    send_tasks(redis_server.url(), [("notifications.outbox_event_dispatch", event.pk)])
     chunks_done = OutboxChunk.objects.filter(event=event, is_done=True)
-    received = lambda: len(re.findall(r"Task notifications\.process_chunk\[[0-9a-f-]+\] received", worker.output()))  # noqa: E731
+    received = lambda: len(re.findall(r"Task notifications\.outbox_chunk_deliver\[[0-9a-f-]+\] received", worker.output()))  # noqa: E731
     (pool_process,) = pool_processes(worker)
     # Kill it in the middle of its third chunk.
     wait_for(lambda: chunks_done.count() >= 2 and holds_database_connection(pool_process), timeout=60, interval=0.005,
@@ -380,11 +381,11 @@ def test_the_same_fanout_delivered_twice_at_once_to_two_workers_stores_each_noti
     # One task at a time each: a second copy of a message can only go to the other worker.
     twins = [start_worker(processes, tmp_path, env, name=name, concurrency=1) for name in ("twin-a", "twin-b")]
 
-    send_tasks(redis_server.url(), [("notifications.process_event", event.pk)] * 2)
+    send_tasks(redis_server.url(), [("notifications.outbox_event_dispatch", event.pk)] * 2)
     wait_for(lambda: OutboxChunk.objects.filter(event=event).count() == 10, timeout=60, interval=0.02, what="chunks")
     # Every chunk delivered twice more, back to back (a redelivery storm), while the first copies run.
     chunk_ids = list(OutboxChunk.objects.filter(event=event).values_list("pk", flat=True))
-    send_tasks(redis_server.url(), [("notifications.process_chunk", pk) for pk in chunk_ids for _ in range(2)])
+    send_tasks(redis_server.url(), [("notifications.outbox_chunk_deliver", pk) for pk in chunk_ids for _ in range(2)])
 
     def count(worker, task: str, what: str) -> int:
         return len(re.findall(rf"Task notifications\.{task}\[[0-9a-f-]+\] {what}", worker.output()))
@@ -393,11 +394,11 @@ def test_the_same_fanout_delivered_twice_at_once_to_two_workers_stores_each_noti
         return sum(count(w, task, "succeeded") for w in twins)
 
     # Every copy has run (not merely the first): 2 event messages, 10 + 20 chunk messages.
-    wait_for(lambda: succeeded("process_event") == 2 and succeeded("process_chunk") == 30, timeout=90, interval=0.2,
+    wait_for(lambda: succeeded("outbox_event_dispatch") == 2 and succeeded("outbox_chunk_deliver") == 30, timeout=90, interval=0.2,
              what="every copy processed")
     assert event_status(event.pk) == OutboxStatus.DONE
-    received_event = [count(w, "process_event", "received") for w in twins]
-    received_chunks = [count(w, "process_chunk", "received") for w in twins]
+    received_event = [count(w, "outbox_event_dispatch", "received") for w in twins]
+    received_chunks = [count(w, "outbox_chunk_deliver", "received") for w in twins]
     assert received_event == [1, 1], "each worker got one copy of the event"
     assert all(received_chunks), received_chunks
 
@@ -412,6 +413,50 @@ def test_the_same_fanout_delivered_twice_at_once_to_two_workers_stores_each_noti
 
 
 # --- 5. a stream cut off, and one too far behind ------------------------------------------
+
+
+def test_fanout_messages_queued_under_the_old_task_names_before_a_deploy_are_consumed_after_it(
+    processes, test_database_url, tmp_path, monkeypatch
+):
+    """The tasks were renamed (notifications/tasks.py keeps the old names for one release):
+    what the old code queued before the deploy is run by the new worker, exactly once."""
+    redis_server = RedisServer(processes, tmp_path)
+    cleaners = make_cleaners(30)
+    by_old_event_task = record_job_created()
+    # Dispatched by the old code, its three chunk messages still queued under the old name.
+    by_old_chunk_task = record_job_created()
+    monkeypatch.setattr(dispatch, "FANOUT_CHUNK_SIZE", 10)
+    monkeypatch.setattr(queueing, "enqueue", lambda task, object_id: None)
+    dispatch.outbox_event_dispatch(event_id=by_old_chunk_task.pk)
+    old_chunks = list(OutboxChunk.objects.filter(event=by_old_chunk_task).values_list("pk", flat=True))
+    assert len(old_chunks) == 3
+    send_tasks(
+        redis_server.url(),
+        [
+            ("notifications.process_event", by_old_event_task.pk),
+            *[("notifications.process_chunk", pk) for pk in old_chunks],
+            ("notifications.requeue_stale_outbox", None),
+            ("notifications.schedule_due_reminders", None),
+        ],
+    )
+
+    env = service_env(database_url=test_database_url, redis_url=redis_server.url(), FANOUT_CHUNK_SIZE=10)
+    worker = start_worker(processes, tmp_path, env, name="after-deploy", concurrency=1)
+    wait_for(
+        lambda: {event_status(by_old_event_task.pk), event_status(by_old_chunk_task.pk)} == {OutboxStatus.DONE},
+        timeout=60, interval=0.2, what="both fan-outs done",
+    )
+
+    def succeeded(task: str) -> int:
+        return len(re.findall(rf"Task notifications\.{task}\[[0-9a-f-]+\] succeeded", worker.output()))
+
+    wait_for(lambda: succeeded("schedule_due_reminders") == 1, timeout=30, interval=0.2, what="every message run")
+    assert_stored_exactly_once(by_old_event_task, cleaners)
+    assert_stored_exactly_once(by_old_chunk_task, cleaners)
+    assert "unregistered task" not in worker.output()
+    assert [succeeded(name) for name in ("process_event", "process_chunk", "requeue_stale_outbox", "schedule_due_reminders")] == [1, 3, 1, 1]
+    # The old event task queued its own chunks under the new name.
+    assert succeeded("outbox_chunk_deliver") == 3
 
 
 def test_sse_client_cut_off_during_50_notifications_reconnects_with_last_event_id_and_gets_all_50_in_order_once(

@@ -30,9 +30,9 @@ from celery_app import app as celery_app
 from jobs import services as job_services
 from jobs.models import CleanerProfile, CleaningJob, JobStatus, ServiceType, Weekday
 from notifications import benchmarking as bench
-from notifications import services
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxEvent, OutboxStatus
+from notifications.outbox.dispatch import outbox_event_dispatch
 
 User = get_user_model()
 
@@ -226,7 +226,7 @@ class Command(BaseCommand):
         try:
             reset_queries()
             with CaptureQueriesContext(connection) as captured:
-                services.outbox_event_process(event_id=mine.pk)
+                outbox_event_dispatch(event_id=mine.pk)
         finally:
             celery_app.conf.task_always_eager = eager
         mine.refresh_from_db()

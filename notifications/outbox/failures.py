@@ -14,11 +14,23 @@ from django.utils import timezone
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .models import OutboxChunk, OutboxEvent, OutboxStatus
+from ..models import OutboxChunk, OutboxEvent, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
+# A database restart or a Redis blip: retried without limit.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+# Any other error: counted, and the row is failed at this attempt.
+OUTBOX_MAX_ATTEMPTS = 10
+
+# Options of every outbox task: transient errors retried by Celery with backoff and jitter.
+RETRY_TRANSIENT = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 1,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
 
 
 def describe_error(exc: BaseException) -> str:

@@ -1,0 +1,131 @@
+"""Delivering one chunk: insert its notifications, publish them, mark it (and maybe its event) done.
+
+Publishing comes after the insert commits and before the chunk is marked done: a crash
+in between repeats the publish (pages drop repeats by id), never skips it.
+"""
+
+import json
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from jobs.models import CleaningJob, ClientBlock
+
+from .. import plans, rendering, sequencing, streams
+from ..models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
+from . import failures
+
+
+def outbox_chunk_deliver(*, chunk_id: int, plan: plans.DeliveryPlan | None = None) -> None:
+    """Deliver one chunk; safe to run any number of times, in sequence or at once.
+
+    `plan` is the event's plan when the dispatch built it in this same run; a chunk task
+    run later builds it again, which re-checks the world (is the job still open?).
+    A non-transient error counts an attempt; the last one fails the chunk and its event.
+    """
+    try:
+        _deliver(chunk_id=chunk_id, plan=plan)
+    except failures.TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:
+        failures.outbox_chunk_attempt_failed(
+            chunk_id=chunk_id, error=failures.describe_error(exc), max_attempts=failures.OUTBOX_MAX_ATTEMPTS
+        )
+        raise
+
+
+@shared_task(name="notifications.outbox_chunk_deliver", **failures.RETRY_TRANSIENT)
+def outbox_chunk_deliver_task(chunk_id: int) -> None:
+    outbox_chunk_deliver(chunk_id=chunk_id)
+
+
+def _deliver(*, chunk_id: int, plan: plans.DeliveryPlan | None) -> None:
+    with transaction.atomic():
+        chunk = (
+            # of=self: locking the joined event row too would make sibling chunks skip each other.
+            OutboxChunk.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("event")
+            .filter(pk=chunk_id, is_done=False, is_failed=False)
+            .first()
+        )
+        if chunk is None:
+            return
+        event = chunk.event
+        if plan is None:
+            plan = plans.delivery_plan_for(event_type=event.event_type, payload=event.payload)
+        elif not plans.plan_still_current(event_type=event.event_type, payload=event.payload):
+            plan = None
+        if plan is not None:
+            rendered = rendering.template_render(notification_type=event.event_type, context=plan.content.context)
+            _insert_notifications(event=event, content=plan.content, rendered=rendered, recipient_ids=chunk.recipient_ids)
+
+    delivered = Notification.objects.filter(
+        event_id=event.pk, recipient_id__gte=chunk.first_recipient_id, recipient_id__lte=chunk.last_recipient_id
+    ).order_by("recipient_id")
+    streams.publish_notifications(delivered)
+    count = delivered.count()  # stored rows: rows retracted since are not re-published, but were delivered
+
+    with transaction.atomic():
+        # Chunks of one event take turns here, on the event row: two finishing at once would
+        # each miss the other's uncommitted update and neither would mark the event done.
+        list(OutboxEvent.objects.select_for_update().filter(pk=event.pk).values_list("pk", flat=True))
+        OutboxChunk.objects.filter(pk=chunk.pk).update(is_done=True, recipient_count=count, updated_at=timezone.now())
+        if not OutboxChunk.objects.filter(event_id=event.pk, is_done=False).exists():
+            total = OutboxChunk.objects.filter(event_id=event.pk).aggregate(total=Sum("recipient_count"))["total"]
+            outbox_event_finish(event, recipient_count=total or 0)
+
+
+def outbox_event_finish(event: OutboxEvent, *, recipient_count: int) -> None:
+    OutboxEvent.objects.filter(pk=event.pk).exclude(status=OutboxStatus.DONE).update(
+        status=OutboxStatus.DONE, recipient_count=recipient_count, processed_at=timezone.now(), updated_at=timezone.now()
+    )
+
+
+def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendered, recipient_ids: list[int]) -> None:
+    """One INSERT ... SELECT for the whole chunk, the ids (and their seqs) passed as array parameters."""
+    metadata = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"  # else SQLite, the embedded default
+    # Rows r(id, seq): each recipient with its next seq, taken now (notifications.sequencing).
+    ids_sql, ids_params = sequencing.seqs_take_as_rows(recipient_ids=recipient_ids)
+    table = Notification._meta.db_table
+    still_reachable, still_reachable_params = _still_reachable_recipients_sql(job_id=content.job_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (recipient_id, event_id, notification_type, title, message, priority, "
+            f"is_read, action_url, metadata, job_id, created_at, seq) "
+            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s, r.seq FROM {ids_sql} {still_reachable} "
+            f"ON CONFLICT (event_id, recipient_id) DO NOTHING RETURNING recipient_id",
+            [
+                event.pk,
+                event.event_type,
+                rendered.title,
+                rendered.message,
+                rendered.priority,
+                False,
+                content.action_url,
+                json.dumps(content.metadata, cls=DjangoJSONEncoder),
+                content.job_id,
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+                *ids_params,
+                *still_reachable_params,
+            ],
+        )
+        # Whoever the INSERT skipped (already stored, or left out) gives its seq back: no gap.
+        sequencing.seqs_give_back_unused(taken=recipient_ids, inserted=[user_id for (user_id,) in cursor.fetchall()])
+
+
+def _still_reachable_recipients_sql(*, job_id: int | None) -> tuple[str, list]:
+    """JOIN/WHERE keeping only the chunk's recipients who may still get it: `r.id` that is
+    an active user (not deleted or deactivated since the audience was resolved) and not
+    a cleaner the job's client has blocked since. In the INSERT's own SQL: no rows to Python.
+    """
+    users, blocks, jobs = get_user_model()._meta.db_table, ClientBlock._meta.db_table, CleaningJob._meta.db_table
+    sql = (
+        f"JOIN {users} u ON u.id = r.id AND u.is_active = %s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {blocks} b JOIN {jobs} j ON j.client_id = b.client_id "
+        f"WHERE j.id = %s AND b.cleaner_id = r.id)"
+    )
+    return sql, [True, job_id]
