@@ -343,7 +343,7 @@ class ArmedRestart:
 
 # --- what the publisher sent ---------------------------------------------------------
 
-_FRAME = re.compile(r"^(?:id: (?P<id>\d+)\n)?event: (?P<event>[^\n]+)\n")
+_FRAME = re.compile(r"^(?:id: \d+\n)?event: (?P<event>[^\n]+)\ndata: (?P<data>[^\n]*)\n")
 
 
 class ChannelRecorder:
@@ -377,7 +377,9 @@ class ChannelRecorder:
             match = _FRAME.match(message["data"].decode())
             if match:
                 with self._lock:
-                    self.frames.append((user_id, match["event"], int(match["id"]) if match["id"] else None))
+                    # The SSE id is the user's delivery seq; the notification's own id is in its payload.
+                    nid = json.loads(match["data"])["id"] if match["event"] == "notification" else None
+                    self.frames.append((user_id, match["event"], nid))
 
     def notifications(self) -> list[tuple[int, int]]:
         """(recipient id, notification id) of every notification frame, repeats included."""
