@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
-from .places import place_resolve
+from ..places import place_resolve
 
 MAX_QUERY_LENGTH = 255
 

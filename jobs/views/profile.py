@@ -1,6 +1,6 @@
 """The cleaner's profile page: what decides which job offers they get, and the means to change it.
 
-Thin like jobs/views.py: a form checks the shape, a service in jobs/cleaner_profiles.py
+Thin like the other pages: a form checks the shape, a service in jobs/cleaner_profiles.py
 applies the rules, then POST-redirect-GET.
 """
 
@@ -13,10 +13,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import cleaner_profiles, selectors
-from .forms import CleanerProfileForm, DayOffForm, add_service_errors
-from .geocoding import gazetteer
-from .models import CleanerProfile
+from .. import cleaner_profiles, selectors
+from ..forms import CleanerProfileForm, DayOffForm, add_service_errors
+from ..geocoding import gazetteer
+from ..models import CleanerProfile
 
 NEAR_KM = 1.5
 
