@@ -8,6 +8,7 @@ from functools import cached_property
 from jobs.selectors import user_is_cleaner
 
 from . import selectors, sequencing
+from .live_catalog import notification_catalog
 from .models import Notification
 
 DROPDOWN_SIZE = 8
@@ -35,6 +36,11 @@ class LiveNotifications:
         the list's query is both rendered and replayed, and the page drops the repeat by id.
         """
         return sequencing.seq_current(user_id=self.user.pk)
+
+    @cached_property
+    def catalog(self) -> dict:
+        """The catalog's facts for the page scripts (live_catalog.py), rendered with json_script."""
+        return notification_catalog()
 
     @cached_property
     def is_cleaner(self) -> bool:

@@ -112,6 +112,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "static"
+# Site-wide styles and scripts (base.html's); each app's own pages keep theirs in <app>/static/.
+# Not "static/": that is STATIC_ROOT, collectstatic's output (git-ignored).
+STATICFILES_DIRS = [BASE_DIR / "assets"]
 # Served by WhiteNoise under any server; in development straight from the apps.
 WHITENOISE_USE_FINDERS = DEBUG
 
