@@ -21,6 +21,7 @@ which only `make run` sets; refused when DEBUG is off.
 
 import logging
 import random
+from functools import partial
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -70,6 +71,7 @@ class DemoActivity:
     def __init__(self, *, interval: float, rng: random.Random | None = None):
         self.interval = interval
         self.rng = rng or random.Random()
+        self.turns = 0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -102,9 +104,17 @@ class DemoActivity:
     def step(self) -> str | None:
         """Move the oldest job on if the demo is full, then post, bid or message; what happened, in words."""
         moved = self.keep_bounded()
-        action = self.rng.choices([self.post_job, self.place_bid, self.send_message], weights=[2, 5, 3])[0]
-        # Nothing to do for that one (say, no open job needs a bid): a bid is almost always possible.
-        done = action() or (self.place_bid() if action != self.place_bid else None)
+        # The two newcomers' seats take turns, so whoever a person logs in as sees something every
+        # other step: cleaner1 a job they can take or a client writing to them, client1 a bid or a message.
+        self.turns += 1
+        seat = "cleaner" if self.turns % 2 else "client"
+        if seat == "cleaner":
+            action = self.rng.choices([partial(self.post_job, for_guide=True), partial(self.send_message, to=seat)], weights=[3, 2])[0]
+        else:
+            action = self.rng.choices([partial(self.place_bid, on_guide_client=True), partial(self.send_message, to=seat)], weights=[3, 2])[0]
+        # Nothing to do for that one (say, every job of client1 has its bids): a message to the
+        # same seat, else any bid, which is almost always possible.
+        done = action() or self.send_message(to=seat) or self.place_bid()
         return "; ".join(text for text in (moved, done) if text) or None
 
     def post_job(self, *, for_guide: bool | None = None) -> str | None:
@@ -145,9 +155,11 @@ class DemoActivity:
         )
         return f"{client.username} posted job #{job.pk} {job.title!r}"
 
-    def place_bid(self) -> str | None:
+    def place_bid(self, *, on_guide_client: bool | None = None) -> str | None:
         open_jobs = CleaningJob.objects.filter(status=JobStatus.OPEN, scheduled_start__gt=timezone.now())
-        if self.rng.random() < 0.5:
+        if on_guide_client is None:
+            on_guide_client = self.rng.random() < 0.5
+        if on_guide_client:
             open_jobs = open_jobs.filter(client__username=demo_story.GUIDE_CLIENT)
         candidates = list(open_jobs.order_by("-pk").values_list("pk", flat=True)[:30])
         self.rng.shuffle(candidates)
@@ -171,8 +183,11 @@ class DemoActivity:
             return f"{cleaner.username} bid {amount} on job #{job.pk} of {job.client.username}"
         return None
 
-    def send_message(self) -> str | None:
-        if self.rng.random() < 0.5:
+    def send_message(self, *, to: str | None = None) -> str | None:
+        """A cleaner writes to client1 (to="client") or a client to cleaner1 (to="cleaner"); None: either."""
+        if to is None:
+            to = self.rng.choice(["client", "cleaner"])
+        if to == "client":
             bids = list(
                 JobBid.objects.filter(job__client__username=demo_story.GUIDE_CLIENT, status__in=LIVE_BID_STATUSES)
                 .exclude(cleaner__username=demo_story.GUIDE_CLEANER)

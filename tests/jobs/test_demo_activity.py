@@ -235,3 +235,17 @@ def test_the_activity_settings_come_from_the_environment():
     result = read_demo_settings(DEMO_ACTIVITY="1", DEMO_ACTIVITY_SECONDS="2.5")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "2.5"]
+
+
+def test_every_two_steps_both_newcomers_get_something(demo_city, run_on_commit):
+    """cleaner1 and client1 take turns: whoever a person logs in as sees a toast every other step."""
+    demo = activity(seed=3)
+    for _ in range(3):
+        touched = set()
+        for _ in range(2):
+            before = Notification.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+            assert run_on_commit(demo.step)
+            touched |= set(
+                Notification.objects.filter(pk__gt=before).values_list("recipient__username", flat=True)
+            )
+        assert {"cleaner1", "client1"} <= touched
