@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from . import credentials, frames, limits
+from . import credentials, frames, limits, transports
 from .gc_policy import StreamGarbagePolicy
 from .grip import GripSignature, grip_hold, grip_signature
 from .hub import DISCONNECTED, Listener, hub
@@ -73,7 +73,7 @@ async def sse_app(scope, receive, send) -> None:
         await _respond(send, 400, {"detail": "Last-Event-ID must be a notification id.", "code": "invalid"})
         return
 
-    behind_pushpin = bool(settings.GRIP_URL)
+    behind_pushpin = transports.current().holds_streams_elsewhere
     if behind_pushpin:
         signature = grip_signature(headers)
         if signature is GripSignature.INVALID:

@@ -15,7 +15,9 @@ tests/notifications/test_sse_contract.py pins each shape through the code that s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -78,27 +80,33 @@ def notification_frame(notification) -> str:
     return frame(Event.NOTIFICATION, notification_payload(notification), notification.seq)
 
 
-class NotificationBodies:
-    """The JSON of one event's notifications, serialized once per chunk, with each row's id spliced in.
+class NotificationFrames:
+    """The frames of one event's notifications: the serializer runs once per chunk, not per row.
 
     Everything but id, recipient and read state is shared by an event's rows, so the
-    serializer runs once (on a sample row) and the body is encoded once per read state.
+    serializer runs once (on a sample row), the shared part is encoded once, and each
+    row's id and read state are spliced in front of it (a fresh row's read state is
+    encoded once too).
     """
 
     def __init__(self, sample):
-        self._shared = notification_payload(sample)
-        del self._shared["id"]
+        shared = notification_payload(sample)
+        for per_row in ("id", "is_read", "read_at"):
+            del shared[per_row]
+        self._shared_json = dumps(shared)[1:]  # without the opening brace: the per-row keys come first
+        self._unread_json = '"is_read":false,"read_at":null,' + self._shared_json
         self._read_at = NotificationSerializer().fields["read_at"]
-        self._encoded: dict[tuple, str] = {}
 
-    def frame(self, *, pk: int, is_read: bool, read_at, seq: int) -> str:
-        key = (is_read, read_at)
-        body = self._encoded.get(key)
-        if body is None:
-            read_at_json = None if read_at is None else self._read_at.to_representation(read_at)
-            # [1:]: without the opening brace, which comes with the id.
-            body = self._encoded[key] = dumps(self._shared | {"is_read": is_read, "read_at": read_at_json})[1:]
-        return encode_frame(Event.NOTIFICATION, f'{{"id":{pk},{body}', seq)
+    def for_rows(self, rows: Iterable[tuple[int, int, bool, datetime | None, int]]) -> Iterator[tuple[int, str]]:
+        """(recipient_id, frame) for each (pk, recipient_id, is_read, read_at, seq) row; the SSE id is the seq."""
+        head = f"event: {Event.NOTIFICATION}\ndata: "
+        for pk, recipient_id, is_read, read_at, seq in rows:
+            body = self._unread_json if not is_read and read_at is None else self._read_state(is_read, read_at)
+            yield recipient_id, f'id: {seq}\n{head}{{"id":{pk},{body}\n\n'
+
+    def _read_state(self, is_read: bool, read_at: datetime | None) -> str:
+        read_at_json = "null" if read_at is None else json.dumps(self._read_at.to_representation(read_at))
+        return f'"is_read":{"true" if is_read else "false"},"read_at":{read_at_json},{self._shared_json}'
 
 
 def unread_count_frame(count: int) -> str:

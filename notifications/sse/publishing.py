@@ -24,17 +24,13 @@ def publish_notifications(notifications) -> int:
 
     Accepts a queryset (read once, a few columns at a time) of one event's
     notifications: everything but id, recipient and read state is shared, so the
-    serializer runs once on the first row and the JSON body is encoded once per read
-    state (once when fresh); only the id is spliced in. Retracted (expired) rows are not
+    serializer runs once on the first row and its JSON is encoded once; only the id and
+    the read state are spliced in. Retracted (expired) rows are not
     sent: a re-publish must not bring them back. The SSE id is the seq.
     """
     notifications = notifications.filter(expired_at__isnull=True)
     first = notifications.first()
     if first is None:
         return 0
-    bodies = frames.NotificationBodies(first)
     rows = notifications.values_list("pk", "recipient_id", "is_read", "read_at", "seq").iterator(chunk_size=PUBLISH_BATCH)
-    return transports.current().send_frames(
-        (recipient_id, bodies.frame(pk=pk, is_read=is_read, read_at=read_at, seq=seq))
-        for pk, recipient_id, is_read, read_at, seq in rows
-    )
+    return transports.current().send_frames(frames.NotificationFrames(first).for_rows(rows))

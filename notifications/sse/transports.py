@@ -35,6 +35,9 @@ GRIP_BATCH_BYTES = 900_000
 
 
 class Transport(Protocol):
+    # True when a proxy (Pushpin) holds the streams: the app only answers their opening.
+    holds_streams_elsewhere: bool
+
     def send_frames(self, frames: Iterable[tuple[int, str]]) -> int:
         """Deliver (user_id, frame) pairs to the users' open streams; the number sent."""
 
@@ -43,6 +46,8 @@ class Transport(Protocol):
 
 
 class InProcessTransport:
+    holds_streams_elsewhere = False
+
     def __init__(self, stream_hub: StreamHub):
         self.hub = stream_hub
 
@@ -58,6 +63,8 @@ class InProcessTransport:
 
 
 class RedisTransport:
+    holds_streams_elsewhere = False
+
     def __init__(self, url: str):
         import redis
 
@@ -80,6 +87,8 @@ class RedisTransport:
 
 class PushpinTransport:
     """GRIP publishing over kept-alive HTTP connections (one per thread)."""
+
+    holds_streams_elsewhere = True
 
     def __init__(self, url: str):
         self.url = urlsplit(url)
