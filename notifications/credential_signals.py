@@ -1,4 +1,4 @@
-"""Thin receivers: a revoked credential cuts off the streams opened with it (stream_credentials).
+"""Thin receivers: a revoked credential cuts off the streams opened with it (sse.revocation).
 
 Every path that revokes one sends these signals: token deletes (API, admin, queryset
 deletes), session deletes (`logout`, `session.flush()`, `cycle_key()`,
@@ -19,14 +19,14 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from rest_framework.authtoken.models import Token
 
-from . import stream_credentials, streams
+from .sse import revocation
 
 User = get_user_model()
 
 
 @receiver(post_delete, sender=Token, dispatch_uid="notifications.token_deleted")
 def token_deleted(sender, instance: Token, **kwargs):
-    transaction.on_commit(partial(stream_credentials.close_token_streams, user_id=instance.user_id, token_key=instance.key))
+    transaction.on_commit(partial(revocation.close_token_streams, user_id=instance.user_id, token_key=instance.key))
 
 
 @receiver(post_delete, sender=Session, dispatch_uid="notifications.session_deleted")
@@ -34,7 +34,7 @@ def session_deleted(sender, instance: Session, **kwargs):
     user_id = instance.get_decoded().get("_auth_user_id")  # "" on a session that does not decode
     if user_id:
         transaction.on_commit(
-            partial(streams.disconnect_user, user_id=User._meta.pk.to_python(user_id), session_key=instance.session_key)
+            partial(revocation.disconnect_user, user_id=User._meta.pk.to_python(user_id), session_key=instance.session_key)
         )
 
 
@@ -58,4 +58,4 @@ def password_changed(sender, instance, created: bool, raw: bool = False, **kwarg
     # Whoever had the old password may have minted a token with it: a new password revokes them all.
     # (Their streams are closed by token_deleted.) The user signs in again to get a new one.
     Token.objects.filter(user=instance).delete()
-    transaction.on_commit(partial(stream_credentials.revalidate_user_streams, user_id=instance.pk, old_password_hash=old_password))
+    transaction.on_commit(partial(revocation.revalidate_user_streams, user_id=instance.pk, old_password_hash=old_password))

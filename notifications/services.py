@@ -1,6 +1,6 @@
 """User-facing writes for notifications: read state, preferences, announcements, reminders.
 
-Every push to a browser goes through notifications.streams (the one publisher),
+Every push to a browser goes through notifications.sse.publishing (the one publisher),
 always after the database commit that it reports. Announcements and reminders are
 recorded in the outbox; the pipeline that delivers them is notifications.outbox.
 """
@@ -14,14 +14,15 @@ from django.utils import timezone
 from project.exceptions import InvalidInput, NotFound
 from jobs.models import CleaningJob, JobStatus
 
-from . import plans, selectors, streams
+from . import plans, selectors
 from .catalog import NotificationType
 from .models import Notification, NotificationPreference, OutboxEvent
 from .outbox.recording import outbox_record
+from .sse import frames, publishing
 
 
-def _push_after_commit(events: list[streams.StreamEvent]) -> None:
-    transaction.on_commit(lambda: streams.publish(events))
+def _push_after_commit(events: list[frames.StreamEvent]) -> None:
+    transaction.on_commit(lambda: publishing.publish(events))
 
 
 # --- read state ---------------------------------------------------------------
@@ -44,8 +45,8 @@ def notification_mark_read(*, user, notification_id: int) -> Notification:
         count = selectors.notification_unread_count(user_id=user.pk)
         _push_after_commit(
             [
-                streams.StreamEvent(user.pk, "notification_read", {"id": notification.pk}),
-                streams.StreamEvent(user.pk, "unread_count", {"count": count}),
+                frames.notification_read_event(user_id=user.pk, notification_id=notification.pk),
+                frames.unread_count_event(user_id=user.pk, count=count),
             ]
         )
     return notification
@@ -60,8 +61,8 @@ def notifications_mark_all_read(*, user) -> int:
     if changed:
         _push_after_commit(
             [
-                streams.StreamEvent(user.pk, "notifications_read_all", {}),
-                streams.StreamEvent(user.pk, "unread_count", {"count": 0}),
+                frames.notifications_read_all_event(user_id=user.pk),
+                frames.unread_count_event(user_id=user.pk, count=0),
             ]
         )
     return changed

@@ -11,7 +11,7 @@ from django.dispatch import receiver
 
 from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus, Payment, PaymentStatus
 
-from . import streams
+from .sse import revocation
 from .catalog import NotificationType
 from .selectors import job_cancellation_recipient_ids
 from .outbox.recording import outbox_record
@@ -73,10 +73,10 @@ def message_saved(sender, instance: JobMessage, created: bool, raw: bool = False
 @receiver(post_save, sender=get_user_model(), dispatch_uid="notifications.user_saved")
 def user_saved(sender, instance, created: bool, raw: bool = False, **kwargs):
     if not created and not raw and not instance.is_active:
-        streams.disconnect_user(user_id=instance.pk)
+        revocation.disconnect_user(user_id=instance.pk)
 
 
 @receiver(user_logged_out, dispatch_uid="notifications.user_logged_out")
 def user_logged_out_streams(sender, request, user, **kwargs):
     if user is not None:
-        streams.disconnect_user(user_id=user.pk, session_key=request.session.session_key)
+        revocation.disconnect_user(user_id=user.pk, session_key=request.session.session_key)

@@ -1,7 +1,7 @@
 """ASGI entry point: /events/ goes to the SSE app, everything else to Django.
 
 The SSE app runs outside Django's request cycle so that an open stream holds
-no thread and no database connection (see notifications/streams.py).
+no thread and no database connection (see notifications/sse/).
 """
 
 import asyncio
@@ -45,7 +45,8 @@ class BoundedASGIHandler(ASGIHandler):
 django_application = BoundedASGIHandler(settings.WEB_MAX_CONCURRENT_REQUESTS)
 
 from jobs import demo_activity  # noqa: E402  (needs Django set up)
-from notifications.streams import hub, sse_app  # noqa: E402
+from notifications.sse.endpoint import sse_app  # noqa: E402
+from notifications.sse.hub import hub  # noqa: E402
 
 EVENTS_PATHS = ("/events/", "/events")
 

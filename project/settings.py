@@ -274,10 +274,10 @@ GRIP_SIG_KEY = env_str("GRIP_SIG_KEY")
 GRIP_SIG_ISS = env_str("GRIP_SIG_ISS", "pushpin")
 
 # Freeze the objects of open streams out of the garbage collector's full passes
-# (notifications/stream_gc.py): at 10,000 streams such a pass stalls every stream.
+# (notifications/sse/gc_policy.py): at 10,000 streams such a pass stalls every stream.
 STREAM_GC_FREEZE = env_bool("STREAM_GC_FREEZE", True)
 
-# --- /events/ caps (notifications/stream_limits.py) ------------------------------------
+# --- /events/ caps (notifications/sse/limits.py) ------------------------------------
 # Open streams per user in one web process; one more closes that user's oldest stream.
 SSE_MAX_STREAMS_PER_USER = env_int("SSE_MAX_STREAMS_PER_USER", 10, minimum=1)
 # Open streams per web process; past it a new stream gets 503 with Retry-After.

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from jobs.models import CleaningJob, ClientBlock
 
-from .. import plans, rendering, sequencing, streams
+from .. import plans, rendering, sequencing
+from ..sse import publishing
 from ..models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
 from . import failures
 
@@ -66,7 +67,7 @@ def _deliver(*, chunk_id: int, plan: plans.DeliveryPlan | None) -> None:
     delivered = Notification.objects.filter(
         event_id=event.pk, recipient_id__gte=chunk.first_recipient_id, recipient_id__lte=chunk.last_recipient_id
     ).order_by("recipient_id")
-    streams.publish_notifications(delivered)
+    publishing.publish_notifications(delivered)
     count = delivered.count()  # stored rows: rows retracted since are not re-published, but were delivered
 
     with transaction.atomic():

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from jobs.models import CleaningJob
 
-from .. import plans, streams
+from .. import plans
+from ..sse import frames, publishing
 from ..catalog import NotificationType
 from ..models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
 from . import failures, queueing
@@ -99,7 +100,7 @@ def job_offers_retract(*, job_id: int) -> int:
         return 0
     Notification.objects.filter(pk__in=[pk for pk, _ in expired]).update(expired_at=timezone.now())
     events = [
-        streams.StreamEvent(recipient_id, "notification_expired", {"ids": [pk], "job_id": job_id}) for pk, recipient_id in expired
+        frames.notification_expired_event(user_id=recipient_id, notification_id=pk, job_id=job_id) for pk, recipient_id in expired
     ]
-    transaction.on_commit(lambda: streams.publish(events))
+    transaction.on_commit(lambda: publishing.publish(events))
     return len(expired)

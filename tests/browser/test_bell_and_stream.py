@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jobs import services as job_services
-from notifications import streams
+from notifications.sse import publishing
 from notifications.models import Notification
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
 from tests.integration.conftest import free_port, start_server, wait_for
@@ -102,7 +102,7 @@ def test_offline_page_catches_up_on_every_missed_notification_once(live_server_u
     expect(page.locator("#bids .bid")).to_have_count(3, timeout=LIVE_MS)
 
     # A retried publish repeats them: nothing shows twice.
-    streams.publish_notifications(Notification.objects.filter(recipient=client))
+    publishing.publish_notifications(Notification.objects.filter(recipient=client))
     page.wait_for_timeout(700)
     assert sorted(bell_ids(page)) == expected
     expect(badge(page)).to_have_text("3")
@@ -122,12 +122,12 @@ def test_a_notification_published_late_while_the_page_was_offline_shows_once_it_
     mark_no_reload(page)
     late = NotificationFactory(recipient=client, notification_type="system_alert", priority="urgent", title="A: published late")
     first = NotificationFactory(recipient=client, notification_type="system_alert", priority="urgent", title="B: published first")
-    streams.publish_notifications(Notification.objects.filter(pk=first.pk))
+    publishing.publish_notifications(Notification.objects.filter(pk=first.pk))
     expect(page.locator(f'#bell-list [data-notification-id="{first.pk}"]')).to_have_count(1, timeout=LIVE_MS)
 
     anna.context.set_offline(True)
     expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
-    streams.publish_notifications(Notification.objects.filter(pk=late.pk))  # to nobody
+    publishing.publish_notifications(Notification.objects.filter(pk=late.pk))  # to nobody
     anna.context.set_offline(False)
     expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10_000)
 
@@ -177,7 +177,7 @@ def test_server_restart_page_reconnects_and_replays_once(transactional_db, clean
 
 
 def test_too_much_missed_resets_from_the_api(live_server_url, people, publish_through_redis):
-    from notifications.streams import REPLAY_LIMIT
+    from notifications.sse.opening import REPLAY_LIMIT
 
     client = ClientFactory(first_name="Anna")
     first = NotificationFactory(recipient=client, title="Before the gap")
@@ -203,7 +203,7 @@ def test_too_much_missed_resets_from_the_api(live_server_url, people, publish_th
     assert first.pk not in bell_ids(page)
     # Live again after the reset: a new one arrives once.
     later = NotificationFactory(recipient=client, title="After the reset")
-    streams.publish_notifications(Notification.objects.filter(pk=later.pk))
+    publishing.publish_notifications(Notification.objects.filter(pk=later.pk))
     expect(toast(page, "After the reset")).to_be_visible(timeout=LIVE_MS)
     expect(page.locator("#bell-list [data-notification-id]").first).to_have_attribute("data-notification-id", str(later.pk))
     assert_not_reloaded(page)

@@ -138,7 +138,7 @@ def test_pushpin_holds_the_stream_and_the_app_answers_at_once(grip):
         # GRIP instructions (channel names, the catch-up link) stay between Pushpin and the app.
         assert not [name for name in response.headers if name.lower().startswith("grip-")]
         first = next(response.iter_text())
-        assert "event: stream-open" in first
+        assert "event: stream_open" in first
     # Asked directly, the app refuses to hold a stream itself (GRIP_URL is set) ...
     direct = httpx.get(f"{grip['origin']}/events/", headers=token_header(user), timeout=5)
     assert direct.status_code == 421
@@ -167,7 +167,7 @@ def test_reconnect_with_last_event_id_replays_what_was_missed_through_pushpin(gr
 def test_a_notification_stored_before_pushpin_subscribed_arrives_by_the_catch_up(grip):
     """Stored after the app answered but never published (as if published before Pushpin subscribed).
 
-    The app republishes it a moment later (streams.GRIP_CATCHUP_SECONDS), once Pushpin has subscribed.
+    The app republishes it a moment later (notifications.sse.grip.GRIP_CATCHUP_SECONDS), once Pushpin has subscribed.
     """
     user = CleanerFactory()
     stream = SSEClient(f"{grip['proxy']}/events/", token_header(user))
@@ -190,7 +190,7 @@ def test_logout_closes_that_sessions_stream_held_by_pushpin(grip):
         stream.wait_open()
         browser.logout()  # publishes the farewell and a close to the session's channel
         assert stream.wait_ended(timeout=10), "the stream stayed open after logout"
-        assert stream.of_type("stream-error")
+        assert stream.of_type("stream_error")
     finally:
         stream.close()
     assert httpx.get(f"{grip['proxy']}/events/", headers=cookie, timeout=5).status_code == 403
@@ -229,7 +229,7 @@ def test_deleting_a_token_closes_its_stream_held_by_pushpin(grip):
         Token.objects.filter(key=key).delete()  # publishes the farewell and a close to the token's channel
         assert by_token.wait_ended(timeout=5), "the stream stayed open after its token was deleted"
         assert time.monotonic() - revoked_at < 2
-        assert [e.json() for e in by_token.of_type("stream-error")] == [{"reason": "signed out"}]
+        assert [e.json() for e in by_token.of_type("stream_error")] == [{"reason": "signed out"}]
         time.sleep(0.5)
         assert not by_session.ended.is_set(), "the user's session stream was closed too"
     finally:
@@ -256,7 +256,7 @@ def test_a_password_change_closes_the_streams_held_by_pushpin_and_the_owner_may_
         new_key = change_password_as_the_owner(owner, owners_browser.cookies["sessionid"].value, "a-new-password")
         for stream in streams:
             assert stream.wait_ended(timeout=5), "a thief's stream stayed open after the password change"
-            assert [e.json() for e in stream.of_type("stream-error")] == [{"reason": "signed out"}]
+            assert [e.json() for e in stream.of_type("stream_error")] == [{"reason": "signed out"}]
         assert time.monotonic() - changed_at < 2
     finally:
         for stream in streams:
@@ -287,7 +287,7 @@ def test_a_token_revoked_before_pushpin_subscribed_is_closed_by_the_catch_up(gri
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {Token._meta.db_table} WHERE key = %s", [key])
         assert by_token.wait_ended(timeout=10), "the stream of a revoked token stayed open"
-        assert [e.json() for e in by_token.of_type("stream-error")] == [{"reason": "signed out"}]
+        assert [e.json() for e in by_token.of_type("stream_error")] == [{"reason": "signed out"}]
         time.sleep(3)  # past the session stream's own catch-up
         assert not by_session.ended.is_set(), "the user's session stream was closed too"
     finally:

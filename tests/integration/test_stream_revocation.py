@@ -43,7 +43,7 @@ def token_header(key: str) -> dict:
 def assert_cut_off(stream: SSEClient, since: float, what: str):
     assert stream.wait_ended(timeout=CUT_OFF_SECONDS + 3), f"the {what} stream stayed open"
     assert time.monotonic() - since < CUT_OFF_SECONDS, f"the {what} stream took {time.monotonic() - since:.1f}s to close"
-    assert [e.json() for e in stream.of_type("stream-error")] == [SIGNED_OUT], what
+    assert [e.json() for e in stream.of_type("stream_error")] == [SIGNED_OUT], what
 
 
 def change_password_as_the_owner(user, owner_session_key: str, new_password: str) -> str:

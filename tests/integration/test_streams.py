@@ -7,7 +7,7 @@ from rest_framework.authtoken.models import Token
 
 from notifications import services
 from notifications.models import Notification
-from notifications.streams import REPLAY_LIMIT
+from notifications.sse.opening import REPLAY_LIMIT
 from tests.factories import CleanerFactory, ClientFactory
 from tests.integration.conftest import REDIS_URL
 from tests.sse_client import SSEClient
@@ -99,7 +99,7 @@ def test_a_client_too_far_behind_is_told_to_reset(live_server_url):
     make_notifications(user, REPLAY_LIMIT + 1)
     stream = SSEClient(f"{live_server_url}/events/", token_header(user) | {"Last-Event-ID": str(first.seq)})
     try:
-        stream.wait_for(lambda events: any(e.event == "stream-reset" for e in events))
+        stream.wait_for(lambda events: any(e.event == "stream_reset" for e in events))
     finally:
         stream.close()
     assert stream.of_type("notification") == []
@@ -117,7 +117,7 @@ def test_logout_cuts_off_that_sessions_stream(live_server_url, publish_through_r
     browser.logout()
 
     assert stream.wait_ended(timeout=10), "the stream stayed open after logout"
-    assert stream.of_type("stream-error")
+    assert stream.of_type("stream_error")
     assert httpx.get(f"{live_server_url}/events/", headers=cookie, timeout=5).status_code == 403
     stream.close()
 

@@ -1,11 +1,13 @@
 """Publishing a chunk again (a retry, or the sweeper picking it up twice) sends each row as it is now."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
 
-from notifications import streams
+from notifications.sse import frames as sse_frames
+from notifications.sse import transports
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxChunk, OutboxEvent
 from notifications.outbox import delivery, dispatch
@@ -25,12 +27,12 @@ def frames(monkeypatch):
             sent.append((user_id, int(lines["id"]), lines["event"], json.loads(lines["data"])))
         return len(sent)
 
-    monkeypatch.setattr(streams, "_send_frames", capture)
+    monkeypatch.setattr(transports, "current", lambda: SimpleNamespace(send_frames=capture))
     return sent
 
 
 def expected_frame(notification):
-    data = json.loads(streams._dumps(streams.notification_payload(notification)))
+    data = json.loads(sse_frames.dumps(sse_frames.notification_payload(notification)))
     return (notification.recipient_id, notification.seq, "notification", data)  # the SSE id is the seq
 
 

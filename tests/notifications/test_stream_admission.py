@@ -9,61 +9,13 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from notifications.streams import hub, sse_app, stream_garbage
+from notifications.sse.endpoint import stream_garbage
+from notifications.sse.hub import hub
 from tests.factories import ClientFactory
+from tests.notifications.in_process_sse import InProcessStream
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class InProcessStream:
-    """One GET /events/ on the ASGI app, run as a task on the current loop."""
-
-    def __init__(self, headers: dict[str, str], query: bytes = b""):
-        self.sent: list[dict] = []
-        self._hang_up = asyncio.Event()
-        scope = {
-            "type": "http", "method": "GET", "path": "/events/", "query_string": query,
-            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
-        }
-        self.task = asyncio.get_running_loop().create_task(sse_app(scope, self._receive, self._send))
-
-    async def _receive(self):
-        await self._hang_up.wait()
-        return {"type": "http.disconnect"}
-
-    async def _send(self, message):
-        self.sent.append(message)
-
-    @property
-    def status(self) -> int | None:
-        return self.sent[0]["status"] if self.sent else None
-
-    @property
-    def headers(self) -> dict[bytes, bytes]:
-        return dict(self.sent[0]["headers"])
-
-    @property
-    def body(self) -> str:
-        return b"".join(m.get("body", b"") for m in self.sent[1:]).decode()
-
-    @property
-    def ended(self) -> bool:
-        return any(m["type"] == "http.response.body" and not m.get("more_body") for m in self.sent)
-
-    async def wait(self, predicate, timeout: float = 5.0):
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not predicate(self):
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"stream condition not met: status={self.status} body={self.body[-500:]!r}")
-            await asyncio.sleep(0.01)
-
-    async def wait_open(self):
-        await self.wait(lambda s: "event: stream-open" in s.body or s.ended)
-
-    async def hang_up(self):
-        self._hang_up.set()
-        await asyncio.wait_for(self.task, timeout=5)
 
 
 def token_headers(user) -> dict[str, str]:
@@ -101,7 +53,7 @@ def test_a_cookie_django_accepts_does_not_hide_the_session_cookie(in_process_hub
     status, body = asyncio.run(scenario())
 
     assert status == 200, body
-    assert "event: stream-open" in body
+    assert "event: stream_open" in body
 
 
 def test_an_odd_cookie_without_a_session_is_a_403_not_a_500(in_process_hub):
@@ -136,7 +88,7 @@ def test_one_stream_past_the_per_user_cap_closes_that_users_oldest_stream(in_pro
         await asyncio.sleep(0.05)
         result = {
             "newest": (newest.status, newest.ended),
-            "oldest_tail": streams[0].body.rsplit("event: stream-open", 1)[1],
+            "oldest_tail": streams[0].body.rsplit("event: stream_open", 1)[1],
             "still_open": [s.ended for s in streams[1:]] + [others.ended],
             "listeners": len(hub.listeners.get(user.pk, ())),
         }
@@ -148,7 +100,7 @@ def test_one_stream_past_the_per_user_cap_closes_that_users_oldest_stream(in_pro
 
     assert result["newest"] == (200, False)
     assert result["oldest_tail"].endswith(
-        'event: stream-error\ndata: {"reason":"too many open streams","code":"too_many_streams"}\n\n'
+        'event: stream_error\ndata: {"reason":"too many open streams","code":"too_many_streams"}\n\n'
     )
     assert result["still_open"] == [False, False, False]
     assert result["listeners"] == 3

@@ -1,4 +1,4 @@
-"""The garbage-collector policy of open streams (notifications/stream_gc.py)."""
+"""The garbage-collector policy of open streams (notifications/sse/gc_policy.py)."""
 
 import asyncio
 import gc
@@ -7,8 +7,8 @@ import weakref
 import pytest
 from rest_framework.authtoken.models import Token
 
-from notifications.stream_gc import StreamGarbagePolicy
-from notifications.streams import sse_app, stream_garbage
+from notifications.sse.endpoint import sse_app, stream_garbage
+from notifications.sse.gc_policy import StreamGarbagePolicy
 from tests.factories import ClientFactory
 
 
@@ -99,7 +99,7 @@ def test_the_events_endpoint_counts_each_stream_while_it_is_open(settings):
         scope = {"type": "http", "method": "GET", "path": "/events/", "query_string": b"",
                  "headers": [(b"authorization", f"Token {token}".encode())]}
         stream = asyncio.create_task(sse_app(scope, receive, send))
-        while not any(b"stream-open" in m.get("body", b"") for m in sent):
+        while not any(b"stream_open" in m.get("body", b"") for m in sent):
             await asyncio.sleep(0.01)
         open_while_streaming = stream_garbage.open_streams
         hang_up.set()

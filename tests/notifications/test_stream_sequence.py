@@ -1,7 +1,7 @@
 """The per-connection SSE id: the contiguous watermark of the user's delivery sequence."""
 
-from notifications.stream_sequence import Watermark
-from notifications.streams import encode_frame
+from notifications.sse.frames import encode_frame
+from notifications.sse.sequence import Watermark
 
 
 def frame(seq: int, notification_id: int = 99) -> str:

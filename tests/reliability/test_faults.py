@@ -24,7 +24,7 @@ from django.utils import timezone
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
 from notifications.outbox import dispatch, queueing
-from notifications.streams import REPLAY_LIMIT
+from notifications.sse.opening import REPLAY_LIMIT
 from tests.factories import CITY_LAT, CITY_LON, ClientFactory
 from tests.integration.conftest import ROOT, free_port, wait_for
 
@@ -525,7 +525,7 @@ def test_sse_client_whose_last_id_is_too_old_is_told_to_reset_and_recovers_every
         stream.wait_for(lambda c: c.of_type("unread_count"), what="the opening")
     finally:
         stream.close()
-    assert len(stream.of_type("stream-reset")) == 1
+    assert len(stream.of_type("stream_reset")) == 1
     assert stream.of_type("notification") == []
 
     ids, url = [], f"{base}/api/notifications/"

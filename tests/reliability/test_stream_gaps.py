@@ -12,7 +12,7 @@ repeats by notification id.
 import httpx
 import pytest
 
-from notifications import streams
+from notifications.sse import publishing
 from notifications.models import Notification
 from tests.factories import ClientFactory
 from tests.integration.conftest import free_port
@@ -29,7 +29,7 @@ def store(user, title: str) -> Notification:
 
 
 def publish(notification: Notification) -> None:
-    streams.publish_notifications(Notification.objects.filter(pk=notification.pk))
+    publishing.publish_notifications(Notification.objects.filter(pk=notification.pk))
 
 
 @pytest.fixture
@@ -40,7 +40,6 @@ def web(processes, test_database_url, tmp_path, settings, monkeypatch) -> str:
     start_web(processes, tmp_path, env, port=port)
     # This process publishes like a worker: to our Redis, through the one publisher.
     settings.REDIS_URL = redis_server.url()
-    monkeypatch.setattr(streams._redis_client, "client", None, raising=False)
     return f"http://127.0.0.1:{port}"
 
 

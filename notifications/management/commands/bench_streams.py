@@ -6,7 +6,7 @@
 For every size and run: a fresh uvicorn process (one worker, as deployed); that
 many distinct users, each with a DRF token, open /events/ (raw asyncio clients in
 --client-processes processes, HTTP/1.1 written by hand); then --rate events per
-second for --seconds go through notifications.streams.publish, each to a random
+second for --seconds go through notifications.sse.publishing.publish, each to a random
 connected user, carrying its publish time. Reported: time until every stream is
 open, the server's RSS and threads (from /proc), PostgreSQL connections in use
 while the events flow (sampled, the benchmark's own excluded), events delivered
@@ -38,7 +38,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 
 from notifications import benchmarking as bench
-from notifications import streams
+from notifications.sse import frames, grip, publishing
 
 USER_PREFIX = "bench-stream-"
 APP_NAME = "bench-streams"  # the benchmark's own database connections, left out of the count
@@ -164,7 +164,7 @@ class Command(BaseCommand):
             connect_s = load.start(timeout=max(600, size / 10))
             connected = load.opened_ids
             # Steady state: past the stock views' first reads and the GRIP catch-ups (one per stream, 2 s after it opened).
-            time.sleep(1 + (streams.GRIP_CATCHUP_SECONDS if path == "pushpin" else 0))
+            time.sleep(1 + (grip.GRIP_CATCHUP_SECONDS if path == "pushpin" else 0))
             rss = bench.rss_mb(server.proc.pid)
             threads = bench.thread_count(server.proc.pid)
             proxy_rss = bench.tree_rss_mb(proxy.proc.pid) if proxy else None
@@ -244,7 +244,7 @@ class Command(BaseCommand):
                 if stock_send:
                     stock_send(f"user-{uid}", "bench", data)
                 else:
-                    streams.publish([streams.StreamEvent(uid, "bench", data)])
+                    publishing.publish([frames.StreamEvent(uid, "bench", data)])
             except Exception as exc:  # noqa: BLE001 - a failed publish is reported as not delivered
                 self.stderr.write(f"    publish {seq} failed: {exc}")
                 continue

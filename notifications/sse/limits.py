@@ -1,10 +1,10 @@
-"""Admitting a new /events/ stream into this process's hub: caps, and failing cleanly.
+"""Admitting a new /events/ stream into this process's hub (passed in): caps, and failing cleanly.
 
 - Per process (SSE_MAX_STREAMS_PER_PROCESS): past it, 503 with Retry-After; the page's
   EventSource retries on its own and another web process may take it.
 - Per user (SSE_MAX_STREAMS_PER_USER): one more closes that user's oldest stream rather than
   refusing the new one: the tab just opened (or just looked at) is the one the user expects
-  to be live. The closed one gets a `stream-error` frame, on which the page stops instead of
+  to be live. The closed one gets a `stream_error` frame, on which the page stops instead of
   reconnecting (a reconnect would close the next oldest, and so on round the tabs).
   Counted per web process: with N processes a user may hold up to N times the cap.
 - Redis unreachable while subscribing: 503 with Retry-After, and the listener is detached
@@ -26,11 +26,6 @@ logger = logging.getLogger(__name__)
 SUPERSEDED = "superseded"
 PROCESS_FULL_RETRY_SECONDS = 10
 UNAVAILABLE_RETRY_SECONDS = 5
-
-
-def superseded_frame() -> str:
-    data = json.dumps({"reason": "too many open streams", "code": "too_many_streams"}, separators=(",", ":"))
-    return f"event: stream-error\ndata: {data}\n\n"
 
 
 async def _refuse(send, *, retry_after: int, detail: str, code: str) -> None:

@@ -1,0 +1,169 @@
+"""GET /events/: the authenticated user's own channel, nothing else (see project/asgi.py).
+
+Served by a plain ASGI app outside Django's request cycle, so an open stream holds no
+thread and no database connection. It authenticates once (session cookie or
+``Authorization: Token``), subscribes, replays what the client missed from the
+notification rows (by the user's delivery sequence, notifications.sequencing), then
+relays frames from the hub; each connection's SSE id is its contiguous watermark of that
+sequence (sequence.Watermark). The channel is never chosen by the client. Behind
+Pushpin (GRIP_URL) the stream is held by Pushpin instead (grip.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import parse_qs
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from . import credentials, frames, limits, transports
+from .gc_policy import StreamGarbagePolicy
+from .grip import GripSignature, grip_hold, grip_signature
+from .hub import DISCONNECTED, Listener, hub
+from .opening import read_opening
+from .sequence import Watermark
+
+KEEPALIVE_SECONDS = 15
+
+stream_garbage = StreamGarbagePolicy(enabled=settings.STREAM_GC_FREEZE)
+
+
+class InvalidLastEventId(ValueError):
+    pass
+
+
+def parse_last_event_id(headers: dict[str, str], query: dict[str, list[str]]) -> int | None:
+    """The seq the client resumes after (Last-Event-ID, or ?lastEventId= for proxies that drop it); None: none."""
+    raw = headers.get("last-event-id") or (query.get("lastEventId") or query.get("last_event_id") or [""])[-1]
+    if raw == "":
+        return None
+    # ASCII digits only: str.isdigit() is also true for "²" and "٣", which int() refuses or reads as digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise InvalidLastEventId(raw)
+    return int(raw)
+
+
+async def _respond(send, status: int, body: dict) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def sse_app(scope, receive, send) -> None:
+    """ASGI app for GET /events/."""
+    if scope["method"] != "GET":
+        await _respond(send, 405, {"detail": "Use GET.", "code": "method_not_allowed"})
+        return
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    if {"channel", "channels"} & set(query) or "channel" in headers or "channels" in headers:
+        await _respond(send, 400, {"detail": "Channels cannot be chosen: you always get your own.", "code": "invalid"})
+        return
+    try:
+        last_seq = parse_last_event_id(headers, query)
+    except InvalidLastEventId:
+        await _respond(send, 400, {"detail": "Last-Event-ID must be a notification id.", "code": "invalid"})
+        return
+
+    behind_pushpin = transports.current().holds_streams_elsewhere
+    if behind_pushpin:
+        signature = grip_signature(headers)
+        if signature is GripSignature.INVALID:
+            await _respond(send, 403, {"detail": "Invalid Grip-Sig.", "code": "forbidden"})
+            return
+        if signature is GripSignature.ABSENT:
+            # Live events go to Pushpin only: a stream held here would never get one.
+            await _respond(send, 421, {"detail": "Streams are served through the GRIP proxy (Pushpin).", "code": "misdirected"})
+            return
+
+    credential = await sync_to_async(credentials.authenticate, thread_sensitive=False)(headers)
+    if credential is None:
+        await _respond(send, 403, {"detail": "Authentication required.", "code": "not_authenticated"})
+        return
+
+    if behind_pushpin:
+        await grip_hold(send, credential, last_seq)
+        return
+
+    listener = Listener(credential.user_id, credential.session_key, credential)
+    if not await limits.admit(hub, listener, send):
+        return
+    stream_garbage.stream_opened()
+    try:
+        await _stream(send, receive, listener, last_seq)
+    finally:
+        stream_garbage.stream_closed()
+        await hub.detach(listener)
+
+
+async def _stream(send, receive, listener: Listener, last_seq: int | None) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache, no-transform"),
+                (b"x-accel-buffering", b"no"),
+            ],
+        }
+    )
+    opening = await sync_to_async(read_opening, thread_sensitive=False)(user_id=listener.user_id, last_seq=last_seq)
+    await send({"type": "http.response.body", "body": opening.body.encode(), "more_body": True})
+    # Live frames carry their seq; the browser gets this connection's contiguous watermark instead.
+    watermark = Watermark(opening.seq, drop_through=0 if last_seq is None else None)
+
+    disconnected = asyncio.get_running_loop().create_task(_wait_for_disconnect(receive))
+    try:
+        while True:
+            getter = asyncio.ensure_future(listener.queue.get())
+            done, _ = await asyncio.wait({getter, disconnected}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            if disconnected in done:
+                getter.cancel()
+                return
+            if not done:
+                getter.cancel()
+                await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
+                continue
+            batch = [getter.result()]
+            while not listener.queue.empty():  # coalesce a burst into one write
+                batch.append(listener.queue.get_nowait())
+            out, closed = _relay_live(batch, listener, watermark)
+            if closed:
+                await send({"type": "http.response.body", "body": "".join(out).encode(), "more_body": False})
+                return
+            if out:
+                await send({"type": "http.response.body", "body": "".join(out).encode(), "more_body": True})
+    finally:
+        disconnected.cancel()
+
+
+def _relay_live(batch: list[str | None], listener: Listener, watermark: Watermark) -> tuple[list[str], bool]:
+    """(the frames to write for a burst from the hub, whether the stream ends with them)."""
+    out = []
+    for item in batch:
+        if item is None:  # the listener was closed: say why when the page must not reconnect
+            if listener.closed_reason == DISCONNECTED:
+                out.append(frames.signed_out_frame())  # its reconnect will be refused (403)
+            elif listener.closed_reason == limits.SUPERSEDED:
+                out.append(frames.superseded_frame())
+            return out, True
+        relayed = watermark.relay(item)
+        if relayed is not None:  # None: replayed, or a repeat
+            out.append(relayed)
+    return out, False
+
+
+async def _wait_for_disconnect(receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -1,0 +1,145 @@
+"""The SSE contract: every event's name and payload, and the wire format, stated once.
+
+    stream_open             {}                                  first frame of every stream
+    unread_count            {"count": int}                      after the opening, and after reads
+    notification            NotificationSerializer's output     id: the user's delivery seq
+    notification_read       {"id": int}
+    notifications_read_all  {}
+    notification_expired    {"ids": [int], "job_id": int}       an offer taken by someone else
+    stream_reset            {"reason": str}                     missed too many: reload from the API
+    stream_error            {"reason": str[, "code": str]}      closed for good: do not reconnect
+
+tests/notifications/test_sse_contract.py pins each shape through the code that sends it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from ..serializers import NotificationSerializer
+
+
+class Event(StrEnum):
+    STREAM_OPEN = "stream_open"
+    UNREAD_COUNT = "unread_count"
+    NOTIFICATION = "notification"
+    NOTIFICATION_READ = "notification_read"
+    NOTIFICATIONS_READ_ALL = "notifications_read_all"
+    NOTIFICATION_EXPIRED = "notification_expired"
+    STREAM_RESET = "stream_reset"
+    STREAM_ERROR = "stream_error"
+
+
+SIGNED_OUT = {"reason": "signed out"}
+TOO_MANY_STREAMS = {"reason": "too many open streams", "code": "too_many_streams"}
+TOO_MANY_MISSED = {"reason": "too many missed; reload from the API"}
+RETRY_MS = 2000
+# 2 KiB of comment first: some proxies buffer a response's first bytes.
+PREAMBLE = f": {' ' * 2048}\nretry: {RETRY_MS}\n\n"
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One event for one user's open pages (published after the commit it reports)."""
+
+    user_id: int
+    event: Event
+    data: dict = field(default_factory=dict)
+    id: int | None = None
+
+
+def dumps(data) -> str:
+    return json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
+def encode_frame(event: Event, data_json: str, event_id: int | None = None) -> str:
+    # json.dumps never emits a raw newline, so the data fits on one "data:" line.
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {data_json}\n\n"
+
+
+def frame(event: Event, data: dict, event_id: int | None = None) -> str:
+    return encode_frame(event, dumps(data), event_id)
+
+
+# --- each event's payload -----------------------------------------------------------------
+
+
+def notification_payload(notification) -> dict:
+    """The API's representation of the row: the page renders SSE and API items alike."""
+    return dict(NotificationSerializer(notification).data)
+
+
+def notification_frame(notification) -> str:
+    return frame(Event.NOTIFICATION, notification_payload(notification), notification.seq)
+
+
+class NotificationFrames:
+    """The frames of one event's notifications: the serializer runs once per chunk, not per row.
+
+    Everything but id, recipient and read state is shared by an event's rows, so the
+    serializer runs once (on a sample row), the shared part is encoded once, and each
+    row's id and read state are spliced in front of it (a fresh row's read state is
+    encoded once too).
+    """
+
+    def __init__(self, sample):
+        shared = notification_payload(sample)
+        for per_row in ("id", "is_read", "read_at"):
+            del shared[per_row]
+        self._shared_json = dumps(shared)[1:]  # without the opening brace: the per-row keys come first
+        self._unread_json = '"is_read":false,"read_at":null,' + self._shared_json
+        self._read_at = NotificationSerializer().fields["read_at"]
+
+    def for_rows(self, rows: Iterable[tuple[int, int, bool, datetime | None, int]]) -> Iterator[tuple[int, str]]:
+        """(recipient_id, frame) for each (pk, recipient_id, is_read, read_at, seq) row; the SSE id is the seq."""
+        head = f"event: {Event.NOTIFICATION}\ndata: "
+        for pk, recipient_id, is_read, read_at, seq in rows:
+            body = self._unread_json if not is_read and read_at is None else self._read_state(is_read, read_at)
+            yield recipient_id, f'id: {seq}\n{head}{{"id":{pk},{body}\n\n'
+
+    def _read_state(self, is_read: bool, read_at: datetime | None) -> str:
+        read_at_json = "null" if read_at is None else json.dumps(self._read_at.to_representation(read_at))
+        return f'"is_read":{"true" if is_read else "false"},"read_at":{read_at_json},{self._shared_json}'
+
+
+def unread_count_frame(count: int) -> str:
+    return frame(Event.UNREAD_COUNT, {"count": count})
+
+
+def stream_open_frame() -> str:
+    return frame(Event.STREAM_OPEN, {})
+
+
+def stream_reset_frame(event_id: int | None = None) -> str:
+    return frame(Event.STREAM_RESET, TOO_MANY_MISSED, event_id)
+
+
+def signed_out_frame() -> str:
+    return frame(Event.STREAM_ERROR, SIGNED_OUT)
+
+
+def superseded_frame() -> str:
+    return frame(Event.STREAM_ERROR, TOO_MANY_STREAMS)
+
+
+def unread_count_event(*, user_id: int, count: int) -> StreamEvent:
+    return StreamEvent(user_id, Event.UNREAD_COUNT, {"count": count})
+
+
+def notification_read_event(*, user_id: int, notification_id: int) -> StreamEvent:
+    return StreamEvent(user_id, Event.NOTIFICATION_READ, {"id": notification_id})
+
+
+def notifications_read_all_event(*, user_id: int) -> StreamEvent:
+    return StreamEvent(user_id, Event.NOTIFICATIONS_READ_ALL, {})
+
+
+def notification_expired_event(*, user_id: int, notification_id: int, job_id: int) -> StreamEvent:
+    return StreamEvent(user_id, Event.NOTIFICATION_EXPIRED, {"ids": [notification_id], "job_id": job_id})

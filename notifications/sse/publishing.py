@@ -1,0 +1,36 @@
+"""Publishing (any process: Celery worker, web request): events and stored notifications to open pages.
+
+Call after the commit the events report. Each frame is encoded once and handed to the
+transport (transports.current()) in batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import frames, transports
+from .transports import PUBLISH_BATCH
+
+
+def publish(events: Iterable[frames.StreamEvent]) -> int:
+    """Push events to their users' open pages."""
+    return transports.current().send_frames(
+        (event.user_id, frames.frame(event.event, event.data, event.id)) for event in events
+    )
+
+
+def publish_notifications(notifications) -> int:
+    """Push stored notifications, one frame each, without a query per recipient.
+
+    Accepts a queryset (read once, a few columns at a time) of one event's
+    notifications: everything but id, recipient and read state is shared, so the
+    serializer runs once on the first row and its JSON is encoded once; only the id and
+    the read state are spliced in. Retracted (expired) rows are not
+    sent: a re-publish must not bring them back. The SSE id is the seq.
+    """
+    notifications = notifications.filter(expired_at__isnull=True)
+    first = notifications.first()
+    if first is None:
+        return 0
+    rows = notifications.values_list("pk", "recipient_id", "is_read", "read_at", "seq").iterator(chunk_size=PUBLISH_BATCH)
+    return transports.current().send_frames(frames.NotificationFrames(first).for_rows(rows))
