@@ -10,7 +10,7 @@
  *
  * Other scripts subscribe with Live.stream.on(eventName, fn(event)) before the page has
  * loaded; the stream opens on DOMContentLoaded, after every deferred script has run.
- * The SSE event names are the server's (notifications/streams): stream_open, stream_reset,
+ * The SSE event names are the server's (notifications/sse/frames.py): stream_open, stream_reset,
  * stream_error, and the notification ones the bell handles.
  */
 (function () {
@@ -29,13 +29,8 @@
   var stopped = false;
   var opened = false;
 
-  // Until the server side of the rename (issue 14: one snake_case style) is merged, this
-  // branch's server still sends the hyphenated names: each listener takes both. Delete this
-  // table, and listen() goes back to one addEventListener, once the server sends only snake_case.
-  var BEFORE_RENAME = { stream_open: "stream-open", stream_reset: "stream-reset", stream_error: "stream-error" };
   function listen(stream, name, fn) {
     stream.addEventListener(name, fn);
-    if (BEFORE_RENAME[name]) stream.addEventListener(BEFORE_RENAME[name], fn);
   }
 
   var CONN_LABELS = { connecting: "Connecting", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };

@@ -260,7 +260,7 @@ class SSEFleet:
             async for line in response.aiter_lines():
                 if line.startswith("event: "):
                     event_name = line[7:]
-                    if event_name == "stream-open":
+                    if event_name == "stream_open":
                         self.stats.opened += 1
                         if self.stats.opened + self.stats.failed >= len(self.tokens):
                             self._opened.set()
@@ -595,7 +595,7 @@ async def _client_stream(state, uid: int, header: str, semaphore) -> None:
             body = _read_body(reader, chunked)
             buffer = ""
             deadline = time.monotonic() + state["timeout"]
-            while "event: stream-open" not in buffer:
+            while "event: stream_open" not in buffer:
                 piece = await asyncio.wait_for(body.__anext__(), max(0.1, deadline - time.monotonic()))
                 buffer += piece.decode()
         opened = True

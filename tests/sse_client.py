@@ -79,7 +79,7 @@ class SSEClient:
         raise AssertionError(f"SSE condition not met; status={self.status} events={[e.event for e in self.events]} body={self.body!r}")
 
     def wait_open(self, timeout: float = 10.0):
-        return self.wait_for(lambda events: any(e.event == "stream-open" for e in events), timeout)
+        return self.wait_for(lambda events: any(e.event == "stream_open" for e in events), timeout)
 
     def wait_ended(self, timeout: float = 10.0) -> bool:
         return self.ended.wait(timeout)

@@ -135,7 +135,7 @@ class ReconnectingSSEClient:
                     ids.append(e.json()["id"])
         return ids
 
-    def opened_on(self, connection: int, event: str = "stream-open") -> bool:
+    def opened_on(self, connection: int, event: str = "stream_open") -> bool:
         with self._lock:
             return any(c == connection and e.event == event for c, e in self.events)
 

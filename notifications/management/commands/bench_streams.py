@@ -14,7 +14,7 @@ vs sent, and latency from publish to receipt.
 
 Paths compared in the same run (--paths):
   direct   /events/ served by uvicorn itself (Redis pub/sub to the process's hub)
-  direct-nofreeze  the same with STREAM_GC_FREEZE=0 (notifications/stream_gc.py off)
+  direct-nofreeze  the same with STREAM_GC_FREEZE=0 (notifications/sse/gc_policy.py off)
   pushpin  Pushpin in front (GRIP): the app answers at once, Pushpin holds the streams,
            the publisher POSTs to Pushpin; the proxy's own RSS and threads are reported too
   stock    the stock django-eventstream view (DjangoModelStorage, EVENTSTREAM_REDIS) on
