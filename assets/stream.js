@@ -29,10 +29,6 @@
   var stopped = false;
   var opened = false;
 
-  function listen(stream, name, fn) {
-    stream.addEventListener(name, fn);
-  }
-
   var CONN_LABELS = { connecting: "Connecting", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
   function setConn(state, detail) {
     conn.setAttribute("data-state", state);
@@ -65,18 +61,18 @@
     var stream = new EventSource(url);
     source = stream;
 
-    listen(stream, "stream_open", function () {
+    stream.addEventListener("stream_open", function () {
       setConn("live");
       retryDelay = 2000;
       if (opened) Live.announce("live:resync", {}); // back after a drop: pages refresh what notifications don't cover
       opened = true;
     });
-    listen(stream, "stream_error", function (event) {
+    stream.addEventListener("stream_error", function (event) {
       // Too many tabs: the server closed this one, the oldest; reconnecting would close the next.
       stop(Live.parse(event).code === "too_many_streams" ? "Paused: live in a newer tab" : "Signed out");
     });
     Object.keys(handlers).forEach(function (name) {
-      listen(stream, name, function (event) {
+      stream.addEventListener(name, function (event) {
         if (event.lastEventId) lastEventId = event.lastEventId; // the browser's own position on this stream
         handlers[name].forEach(function (fn) { fn(event); });
       });
