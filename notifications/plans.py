@@ -10,7 +10,6 @@ notifications/outbox/.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -19,7 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus, Payment
-from jobs.selectors import cleaners_eligible_for_job
+from jobs.money import format_money
+from jobs.selectors import cleaners_eligible_for_job, job_price
 
 from .catalog import NotificationType
 from .selectors import recipients_not_muting
@@ -47,10 +47,6 @@ class DeliveryPlan:
 
 def user_display_name(user) -> str:
     return user.get_full_name() or user.username
-
-
-def format_money(amount: Decimal) -> str:
-    return f"€{amount:,.2f}"
 
 
 def format_when(moment) -> str:
@@ -156,8 +152,7 @@ def _plan_for_client(payload: dict, *, status: str, with_bid: bool = False) -> D
         return None
     context = {"cleaner_name": user_display_name(job.assigned_cleaner)}
     if with_bid:
-        accepted = JobBid.objects.filter(job_id=job.pk, status=BidStatus.ACCEPTED).first()
-        context["bid_amount"] = format_money(accepted.amount if accepted else job.budget)
+        context["bid_amount"] = format_money(job_price(job=job))
     return DeliveryPlan(_users(job.client_id), about_job(job, context=context, status=status))
 
 
