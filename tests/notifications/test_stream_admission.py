@@ -9,9 +9,9 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from devtools.processes import free_port
 from notifications.streams import hub, sse_app, stream_garbage
 from tests.factories import ClientFactory
-from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
