@@ -296,8 +296,10 @@ class ChannelRecorder:
             user_id = int(message["channel"].decode().rsplit(":", 1)[1])
             frame = parse_frame(message["data"].decode())
             if frame is not None:
+                # The id line is the user's delivery sequence; the notification's id is in the data.
+                notification_id = frame.json()["id"] if frame.event == "notification" else None
                 with self._lock:
-                    self.frames.append((user_id, frame.event, int(frame.id) if frame.id else None))
+                    self.frames.append((user_id, frame.event, notification_id))
 
     def notifications(self) -> list[tuple[int, int]]:
         """(recipient id, notification id) of every notification frame, repeats included."""
