@@ -44,7 +44,6 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_eventstream",
     "jobs",
     "notifications",
 ]
@@ -290,17 +289,19 @@ SSE_MAX_STREAMS_PER_PROCESS = env_int("SSE_MAX_STREAMS_PER_PROCESS", 20000, mini
 DEMO_ACTIVITY = env_bool("DEMO_ACTIVITY", False)
 DEMO_ACTIVITY_SECONDS = env_seconds("DEMO_ACTIVITY_SECONDS", 5.0)
 
-# --- Benchmarks only -----------------------------------------------------------------
-# bench_streams compares the stock django-eventstream view (/stock-events/, DjangoModelStorage,
-# EVENTSTREAM_REDIS) with /events/; it is mounted only in the server that benchmark starts.
+# --- Benchmarks only (bench/) -----------------------------------------------------------
+# The bench app and its baseline, django-eventstream, are development tools: installed with
+# DEBUG on (`manage.py bench_*`) and in the servers bench_streams starts, never in production.
+# BENCH_STOCK_EVENTSTREAM mounts the stock view on /stock-events/ (bench/urls.py) to compare
+# /events/ with; bench_streams sets it in the server it starts.
 BENCH_STOCK_EVENTSTREAM = env_bool("BENCH_STOCK_EVENTSTREAM", False)
-if BENCH_STOCK_EVENTSTREAM and REDIS_URL:
-    from urllib.parse import urlsplit as _urlsplit
+if DEBUG or BENCH_STOCK_EVENTSTREAM:
+    from bench.settings import BENCH_APPS, stock_eventstream_settings
 
-    _redis = _urlsplit(REDIS_URL)
-    EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
-    EVENTSTREAM_CHANNELMANAGER_CLASS = "notifications.benchmarking.StockChannelManager"
-    EVENTSTREAM_REDIS = {"host": _redis.hostname or "127.0.0.1", "port": _redis.port or 6379, "db": int(_redis.path.strip("/") or 0)}
+    INSTALLED_APPS += BENCH_APPS
+    if BENCH_STOCK_EVENTSTREAM and REDIS_URL:
+        # EVENTSTREAM_STORAGE_CLASS, EVENTSTREAM_CHANNELMANAGER_CLASS, EVENTSTREAM_REDIS
+        globals().update(stock_eventstream_settings(REDIS_URL))
 
 # --- Geocoding (jobs/geocoding.py) -------------------------------------------------------
 # Addresses become coordinates through GEOCODER: "gazetteer" (default) is the demo city's

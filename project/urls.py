@@ -17,5 +17,4 @@ urlpatterns = [
 ]
 
 if settings.BENCH_STOCK_EVENTSTREAM:
-    # bench_streams only: the stock django-eventstream view, to compare /events/ against.
-    urlpatterns.insert(0, path("stock-events/", include("django_eventstream.urls")))
+    urlpatterns.insert(0, path("", include("bench.urls")))  # bench_streams' servers only

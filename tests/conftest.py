@@ -31,3 +31,17 @@ def fresh_cache():
     # Throttle budgets and failed-login counts live in the cache: a test must not
     # inherit another's (every test logs in from 127.0.0.1).
     cache.clear()
+
+
+@pytest.fixture
+def throttle_rate(settings):
+    """throttle_rate(scope, "1/min"): a tighter (or looser) rate for one test, with fresh counters."""
+
+    def set_rate(scope, rate):
+        rest = dict(settings.REST_FRAMEWORK)
+        rest["DEFAULT_THROTTLE_RATES"] = {**rest["DEFAULT_THROTTLE_RATES"], scope: rate}
+        settings.REST_FRAMEWORK = rest
+        cache.clear()
+
+    yield set_rate
+    cache.clear()

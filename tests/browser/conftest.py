@@ -10,20 +10,18 @@ import re
 import shutil
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright import sync_api as playwright_api  # a requirement: missing, the tests fail, never skip
 
+from devtools.processes import Process
 from tests.factories import PASSWORD
 from tests.integration.conftest import (  # noqa: F401  (fixtures, re-exported for these tests)
     REDIS_URL,
-    Process,
     clean_redis,
     live_server_url,
     redis_client,
-    service_env,
     shared_server,
-    wait_for,
+    start_server,
     worker,
 )
 
@@ -134,30 +132,7 @@ def screenshot(page, name: str, *, full_page: bool = False) -> None:
 
 def start_server_on(tmp_path, port: int, name: str = "web-restartable") -> Process:
     """A uvicorn server on a chosen port, so it can be stopped and started again at the same address."""
-    import sys
-
-    server = Process(
-        name,
-        [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
-        service_env(), tmp_path,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        if server.proc.poll() is not None:
-            raise AssertionError(server.output())
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(healthy, timeout=30, what="server /healthz")
-    except AssertionError:
-        server.stop()
-        raise
-    return server
+    return start_server(tmp_path, name, port=port)[0]
 
 
 @pytest.fixture

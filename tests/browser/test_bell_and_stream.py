@@ -5,11 +5,12 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
+from devtools.processes import free_port, wait_for
 from jobs import services as job_services
 from notifications.sse import publishing
 from notifications.models import Notification
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
-from tests.integration.conftest import free_port, start_server, wait_for
+from tests.integration.conftest import start_server
 from tests.notifications.factories import NotificationFactory
 
 from .conftest import LIVE_MS, screenshot, start_server_on

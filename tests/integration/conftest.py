@@ -1,29 +1,21 @@
 """Real processes for integration tests: a Celery worker and an ASGI server (uvicorn).
 
 Both run against the pytest test database (data must be committed, so these
-tests use transactional_db) and the real Redis given by TEST_REDIS_URL.
+tests use transactional_db) and the real Redis given by TEST_REDIS_URL. The
+starting and stopping is devtools/processes.py's, shared with the reliability
+tests and the benchmarks; this file binds it to the test database.
 """
 
 import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import pytest
 import redis
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from devtools import processes
+from devtools.processes import Process
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def database_url() -> str:
@@ -34,48 +26,9 @@ def database_url() -> str:
     return f"postgres://{user}@{host}:{port}/{s['NAME']}"
 
 
-def wait_for(predicate, *, timeout: float, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-class Process:
-    """A child process with its output in a log file; always stopped at teardown."""
-
-    def __init__(self, name, args, env, log_dir):
-        self.name = name
-        self.log_path = Path(log_dir) / f"{name}.log"
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig=None):
-        if self.proc.poll() is None:
-            if sig is None:
-                self.proc.terminate()
-            else:
-                self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.log.close()
-
-
 def service_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(DATABASE_URL=database_url(), REDIS_URL=REDIS_URL, DJANGO_SETTINGS_MODULE="project.settings", DEBUG="true")
-    env.update(extra)
-    return env
+    """The environment of a worker or server on the pytest database and TEST_REDIS_URL."""
+    return processes.service_env(database_url=database_url(), redis_url=REDIS_URL, **extra)
 
 
 @pytest.fixture(scope="session")
@@ -93,46 +46,11 @@ def clean_redis(redis_client):
 
 
 def start_worker(tmp_path, name="worker", concurrency=2) -> Process:
-    worker = Process(
-        name,
-        [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-Q", "fanout,default",
-         "-c", str(concurrency), "-l", "info", "-n", f"{name}-{os.getpid()}@%h",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        service_env(), tmp_path,
-    )
-    try:
-        wait_for(lambda: " ready." in worker.output() or worker.proc.poll() is not None, timeout=30, what="worker ready")
-    except AssertionError:
-        worker.stop()
-        raise
-    assert worker.proc.poll() is None, worker.output()
-    return worker
+    return processes.start_worker(tmp_path, service_env(), name=name, concurrency=concurrency)
 
 
-def start_server(tmp_path, name="web", **env) -> tuple[Process, str]:
-    port = free_port()
-    server = Process(
-        name,
-        [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
-        service_env(**env), tmp_path,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        if server.proc.poll() is not None:
-            raise AssertionError(server.output())
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(healthy, timeout=30, what="server /healthz")
-    except AssertionError:
-        server.stop()
-        raise
-    return server, base
+def start_server(tmp_path, name="web", *, port: int | None = None, **env) -> tuple[Process, str]:
+    return processes.start_web(tmp_path, service_env(**env), port=port, name=name)
 
 
 @pytest.fixture

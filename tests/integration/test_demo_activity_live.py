@@ -12,8 +12,8 @@ import sys
 import httpx
 import pytest
 
-from tests.integration.conftest import ROOT, Process, free_port, wait_for
-from tests.sse_client import SSEClient
+from devtools.processes import ROOT, start_web, wait_for
+from devtools.sse import SSEClient
 
 pytestmark = pytest.mark.integration
 
@@ -38,19 +38,7 @@ def seeded_env(tmp_path, **extra):
 
 
 def start(env, tmp_path, name):
-    port = free_port()
-    server = Process(name, [sys.executable, "-m", "uvicorn", "project.asgi:application", "--port", str(port),
-                            "--timeout-graceful-shutdown", "3"], env, tmp_path)
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(up, timeout=30, what=f"{name} server")
-    return server, base
+    return start_web(tmp_path, env, name=name, graceful_shutdown=3, log_level="info")
 
 
 def test_client1_and_cleaner1_get_live_notifications_without_doing_anything(tmp_path):

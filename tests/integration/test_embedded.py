@@ -14,8 +14,8 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from tests.integration.conftest import ROOT, Process, free_port, wait_for
-from tests.sse_client import SSEClient
+from devtools.processes import ROOT, start_web
+from devtools.sse import SSEClient
 
 pytestmark = pytest.mark.integration
 
@@ -42,23 +42,8 @@ def embedded_server(tmp_path):
         cwd=ROOT, env=env, check=True, timeout=60, capture_output=True, text=True,
     ).stdout
     tokens = json.loads(out.strip().splitlines()[-1])
-    port = free_port()
-    server = Process(
-        "embedded",
-        [sys.executable, "-m", "uvicorn", "project.asgi:application", "--port", str(port),
-         "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
-        env, tmp_path,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    server, base = start_web(tmp_path, env, name="embedded")
     try:
-        wait_for(up, timeout=30, what="embedded server")
         yield base, tokens
     finally:
         server.stop()

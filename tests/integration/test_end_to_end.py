@@ -7,11 +7,11 @@ import pytest
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from devtools.processes import wait_for
+from devtools.sse import SSEClient
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxEvent, OutboxStatus
 from tests.factories import CleanerFactory, ClientFactory
-from tests.integration.conftest import wait_for
-from tests.sse_client import SSEClient
 
 pytestmark = pytest.mark.integration
 

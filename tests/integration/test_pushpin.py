@@ -8,8 +8,6 @@ tests fail (they do not skip): the GRIP path would otherwise go untested.
 
 import secrets
 import shutil
-import sys
-import tempfile
 import time
 
 import httpx
@@ -17,11 +15,12 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from notifications.benchmarking import pushpin_port_offset, write_pushpin_config
+from devtools.processes import free_port, start_web, start_worker, wait_for
+from devtools.pushpin import start_pushpin
+from devtools.sse import SSEClient
 from notifications.models import Notification
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
-from tests.integration.conftest import Process, free_port, service_env, wait_for
-from tests.sse_client import SSEClient
+from tests.integration.conftest import service_env
 
 pytestmark = pytest.mark.integration
 
@@ -44,55 +43,30 @@ def require_pushpin() -> str:
 @pytest.fixture(scope="module")
 def grip_stack(django_db_setup, redis_client, tmp_path_factory):
     """pushpin -> uvicorn (GRIP_URL set) and a worker publishing to Pushpin, for this module."""
-    binary = require_pushpin()
+    require_pushpin()
     log_dir = tmp_path_factory.mktemp("grip")
     sig_key = secrets.token_urlsafe(32)
-    origin_port, proxy_port = free_port(), free_port()
-    offset = pushpin_port_offset()
-    control = f"http://127.0.0.1:{5561 + offset}"
-    # IPC socket paths have a length limit: a short directory of its own.
-    directory = tempfile.mkdtemp(prefix="pp-test-")
-    conf = write_pushpin_config(
-        directory, http_port=proxy_port, origin=f"127.0.0.1:{origin_port}", sig_key=sig_key, port_offset=offset
-    )
-    env = service_env(GRIP_URL=control, GRIP_SIG_KEY=sig_key)
-    processes = []
+    origin_port = free_port()
+    started = []
     try:
-        proxy = Process("pushpin", [binary, "--config", str(conf), "--merge-output", "--port", f"127.0.0.1:{proxy_port}"],
-                        env, log_dir)
-        processes.append(proxy)
-        web = Process(
-            "web-grip",
-            [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", str(origin_port),
-             "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
-            env, log_dir,
-        )
-        processes.append(web)
-        worker = Process(
-            "worker-grip",
-            [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-Q", "fanout,default", "-c", "1", "-l", "info",
-             "-n", f"grip-{secrets.token_hex(4)}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            env, log_dir,
-        )
-        processes.append(worker)
+        proxy, proxy_url, control = start_pushpin(log_dir, service_env(), origin_port=origin_port, sig_key=sig_key)
+        started.append(proxy)
+        env = service_env(GRIP_URL=control, GRIP_SIG_KEY=sig_key)
+        web, origin = start_web(log_dir, env, port=origin_port, name="web-grip")
+        started.append(web)
+        started.append(start_worker(log_dir, env, name="worker-grip"))
 
-        def up():
-            for process in processes:
-                assert process.proc.poll() is None, f"{process.name} exited:\n{process.output()[-3000:]}"
-            ready = all(f"[{name}] started" in proxy.output() for name in ("handler", "proxy", "condure", "zurl"))
-            if not ready or " ready." not in worker.output():
-                return False
+        def proxied():
             try:
-                return httpx.get(f"http://127.0.0.1:{proxy_port}/healthz", timeout=2).status_code == 200
+                return httpx.get(f"{proxy_url}/healthz", timeout=2).status_code == 200
             except httpx.HTTPError:
                 return False
 
-        wait_for(up, timeout=45, what="pushpin, uvicorn and the worker")
-        yield {"proxy": f"http://127.0.0.1:{proxy_port}", "origin": f"http://127.0.0.1:{origin_port}", "control": control}
+        wait_for(proxied, timeout=45, what="/healthz through pushpin")
+        yield {"proxy": proxy_url, "origin": origin, "control": control}
     finally:
-        for process in reversed(processes):
+        for process in reversed(started):
             process.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
+from bench.data import capped_database_url as capped_database_url_for
 from jobs.models import CleaningJob
-from notifications.benchmarking import capped_database_url as capped_database_url_for
 from tests.factories import ClientFactory
 from tests.integration.conftest import start_server
 from tests.jobs.test_api_jobs import valid_job_payload

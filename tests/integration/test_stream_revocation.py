@@ -15,9 +15,9 @@ from django.db import transaction
 from django.test import Client, RequestFactory
 from rest_framework.authtoken.models import Token
 
+from devtools.sse import SSEClient
 from tests.factories import CleanerFactory, ClientFactory
 from tests.integration.conftest import REDIS_URL
-from tests.sse_client import SSEClient
 
 pytestmark = pytest.mark.integration
 

@@ -5,12 +5,12 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from devtools.sse import SSEClient
 from notifications import services
 from notifications.models import Notification
 from notifications.sse.opening import REPLAY_LIMIT
 from tests.factories import CleanerFactory, ClientFactory
 from tests.integration.conftest import REDIS_URL
-from tests.sse_client import SSEClient
 
 pytestmark = pytest.mark.integration
 

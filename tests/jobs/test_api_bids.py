@@ -1,7 +1,6 @@
 """The bid endpoints: list and place bids on a job, accept, reject and withdraw a bid."""
 
 import pytest
-from django.core.cache import cache
 
 from jobs.models import BidStatus, JobBid, JobStatus
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientBlockFactory, ClientFactory, JobBidFactory
@@ -15,20 +14,6 @@ def bids_url(job_id):
 
 def bid_url(bid_id, action):
     return f"/api/bids/{bid_id}/{action}/"
-
-
-@pytest.fixture
-def throttle_rate(settings):
-    """throttle_rate(scope, "1/min"): a tighter rate for one test, with fresh counters."""
-
-    def set_rate(scope, rate):
-        rest = dict(settings.REST_FRAMEWORK)
-        rest["DEFAULT_THROTTLE_RATES"] = {**rest["DEFAULT_THROTTLE_RATES"], scope: rate}
-        settings.REST_FRAMEWORK = rest
-        cache.clear()
-
-    yield set_rate
-    cache.clear()
 
 
 # --- list -------------------------------------------------------------------------

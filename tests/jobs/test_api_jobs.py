@@ -4,7 +4,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from jobs.models import BidStatus, CleaningJob, JobStatus, ServiceType
@@ -39,20 +38,6 @@ def valid_job_payload(**changes):
     }
     payload.update(changes)
     return payload
-
-
-@pytest.fixture
-def throttle_rate(settings):
-    """throttle_rate(scope, "1/min"): a tighter rate for one test, with fresh counters."""
-
-    def set_rate(scope, rate):
-        rest = dict(settings.REST_FRAMEWORK)
-        rest["DEFAULT_THROTTLE_RATES"] = {**rest["DEFAULT_THROTTLE_RATES"], scope: rate}
-        settings.REST_FRAMEWORK = rest
-        cache.clear()
-
-    yield set_rate
-    cache.clear()
 
 
 # --- list -------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 
 from jobs.models import BidStatus, JobMessage, JobStatus, Payment, PaymentStatus
 from tests.factories import (
@@ -24,20 +23,6 @@ def payments_url(job_id):
 
 def messages_url(job_id):
     return f"/api/jobs/{job_id}/messages/"
-
-
-@pytest.fixture
-def throttle_rate(settings):
-    """throttle_rate(scope, "1/min"): a tighter rate for one test, with fresh counters."""
-
-    def set_rate(scope, rate):
-        rest = dict(settings.REST_FRAMEWORK)
-        rest["DEFAULT_THROTTLE_RATES"] = {**rest["DEFAULT_THROTTLE_RATES"], scope: rate}
-        settings.REST_FRAMEWORK = rest
-        cache.clear()
-
-    yield set_rate
-    cache.clear()
 
 
 def job_done_by(cleaner, *, status=JobStatus.COMPLETED, amount=Decimal("95.00")):

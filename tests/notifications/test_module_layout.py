@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.conftest import ROOT
+from devtools.processes import ROOT
 
 PACKAGE = Path(ROOT) / "notifications"
 # The modules of the pipeline and the ones around it: none may import inside a function.

@@ -9,11 +9,11 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from devtools.processes import free_port
 from notifications.sse.endpoint import stream_garbage
 from notifications.sse.hub import hub
 from tests.factories import ClientFactory
 from tests.notifications.in_process_sse import InProcessStream
-from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

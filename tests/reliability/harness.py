@@ -5,8 +5,9 @@
   also keeps other people's test runs off our SSE channels).
 - PostgresCluster: a private PostgreSQL cluster (initdb + pg_ctl as the postgres
   user, who owns its temporary directory).
-- Service: a worker, web server or script, in its own process group so that a
-  SIGKILL takes the whole worker (main process and pool children) at once.
+- start_worker, start_web, start_script: devtools/processes.py's processes, each in a
+  session of its own so that a SIGKILL takes the whole worker (main process and pool
+  children) at once.
 - ChannelRecorder: a pattern subscription on sse:user:* that records every frame
   the publisher sent, to prove "every SSE event sent".
 
@@ -18,9 +19,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,12 +27,13 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import psycopg2
 import redis
 from celery import Celery
 
-from tests.integration.conftest import ROOT, free_port, wait_for
+from devtools import processes
+from devtools.processes import ROOT, Process, free_port, wait_for
+from devtools.sse import parse_frame
 
 # Debian's PostgreSQL binaries (the newest installed major version).
 PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), default=Path("/usr/lib/postgresql/15/bin"))
@@ -62,95 +62,18 @@ class Cleanup:
 
 
 # --- processes -----------------------------------------------------------------
+# devtools/processes.py starts them; here each runs in a session of its own (so a
+# SIGKILL takes a worker with its pool children) and is registered with a Cleanup.
 
-
-class Service:
-    """A child process in its own session (process group), output in a log file."""
-
-    def __init__(self, name: str, args: list[str], env: dict, log_dir: Path):
-        self.name = name
-        self.log_path = Path(log_dir) / f"{name}.log"
-        self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def output(self) -> str:
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def kill_group(self, sig=signal.SIGKILL) -> None:
-        """Signal every process of the group at once (a worker and its pool children)."""
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=15)
-
-    def stop(self) -> None:
-        if self.alive:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-        # Whatever is left of the group (orphaned pool children) goes too.
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(timeout=5)
-        if not self.log.closed:
-            self.log.close()
-
-
-def service_env(*, database_url: str, redis_url: str, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "FANOUT_CHUNK_SIZE"}}
-    env.update(
-        DATABASE_URL=database_url, REDIS_URL=redis_url, DJANGO_SETTINGS_MODULE="project.settings", DEBUG="true",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def start_worker(cleanup: Cleanup, log_dir, env: dict, *, name: str, concurrency: int = 1) -> Service:
-    worker = Service(
-        name,
-        [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-Q", "fanout,default",
-         "-c", str(concurrency), "-l", "info", "-n", f"{name}-{os.getpid()}@%h",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        env, log_dir,
-    )
+def start_worker(cleanup: Cleanup, log_dir, env: dict, *, name: str, concurrency: int = 1) -> Process:
+    worker = processes.start_worker(log_dir, env, name=name, concurrency=concurrency, new_session=True)
     cleanup.add(worker.stop)
-    wait_for(lambda: " ready." in worker.output() or not worker.alive, timeout=60, interval=0.1, what=f"{name} ready")
-    assert worker.alive, worker.output()
     return worker
 
 
-def start_web(cleanup: Cleanup, log_dir, env: dict, *, port: int, name: str = "web") -> Service:
-    server = Service(
-        name,
-        [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
-        env, log_dir,
-    )
+def start_web(cleanup: Cleanup, log_dir, env: dict, *, port: int, name: str = "web") -> Process:
+    server, _ = processes.start_web(log_dir, env, port=port, name=name, new_session=True)
     cleanup.add(server.stop)
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        assert server.alive, server.output()
-        try:
-            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(healthy, timeout=60, interval=0.1, what=f"{name} /healthz")
     return server
 
 
@@ -168,9 +91,9 @@ def django_script(env: dict, code: str, *, timeout: float = 120) -> object:
     return json.loads(line[len("RESULT="):])
 
 
-def start_script(cleanup: Cleanup, log_dir, env: dict, code: str, *, name: str) -> Service:
+def start_script(cleanup: Cleanup, log_dir, env: dict, code: str, *, name: str) -> Process:
     """Like django_script, in the background."""
-    script = Service(name, [sys.executable, "-c", DJANGO_PRELUDE + code], env, log_dir)
+    script = Process(name, [sys.executable, "-c", DJANGO_PRELUDE + code], env, log_dir, new_session=True)
     cleanup.add(script.stop)
     return script
 
@@ -343,9 +266,6 @@ class ArmedRestart:
 
 # --- what the publisher sent ---------------------------------------------------------
 
-_FRAME = re.compile(r"^(?:id: \d+\n)?event: (?P<event>[^\n]+)\ndata: (?P<data>[^\n]*)\n")
-
-
 class ChannelRecorder:
     """Records every frame published on sse:user:* as (user id, event, notification id or None)."""
 
@@ -374,12 +294,12 @@ class ChannelRecorder:
             if not message or message["type"] != "pmessage":
                 continue
             user_id = int(message["channel"].decode().rsplit(":", 1)[1])
-            match = _FRAME.match(message["data"].decode())
-            if match:
+            frame = parse_frame(message["data"].decode())
+            if frame is not None:
+                # The id line is the user's delivery sequence; the notification's id is in the data.
+                notification_id = frame.json()["id"] if frame.event == "notification" else None
                 with self._lock:
-                    # The SSE id is the user's delivery seq; the notification's own id is in its payload.
-                    nid = json.loads(match["data"])["id"] if match["event"] == "notification" else None
-                    self.frames.append((user_id, match["event"], nid))
+                    self.frames.append((user_id, frame.event, notification_id))
 
     def notifications(self) -> list[tuple[int, int]]:
         """(recipient id, notification id) of every notification frame, repeats included."""

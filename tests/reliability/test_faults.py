@@ -21,12 +21,13 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
+from devtools.processes import ROOT, free_port, service_env, wait_for
+from devtools.sse import ReconnectingSSEClient
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
 from notifications.outbox import dispatch, queueing
 from notifications.sse.opening import REPLAY_LIMIT
 from tests.factories import CITY_LAT, CITY_LON, ClientFactory
-from tests.integration.conftest import ROOT, free_port, wait_for
 
 from .data import make_cleaners, record_job_created, token_header
 from .harness import (
@@ -36,12 +37,10 @@ from .harness import (
     django_script,
     run_sweeper,
     send_tasks,
-    service_env,
     start_script,
     start_web,
     start_worker,
 )
-from .sse import ReconnectingSSEClient
 
 pytestmark = pytest.mark.integration
 

@@ -12,14 +12,14 @@ repeats by notification id.
 import httpx
 import pytest
 
+from devtools.processes import free_port, service_env
+from devtools.sse import ReconnectingSSEClient
 from notifications.sse import publishing
 from notifications.models import Notification
 from tests.factories import ClientFactory
-from tests.integration.conftest import free_port
 
 from .data import token_header
-from .harness import RedisServer, service_env, start_web
-from .sse import ReconnectingSSEClient
+from .harness import RedisServer, start_web
 
 pytestmark = pytest.mark.integration
 

@@ -40,19 +40,6 @@ def fresh_throttles():
     cache.clear()
 
 
-@pytest.fixture
-def throttle_rate(settings, fresh_throttles):
-    """throttle_rate(scope, "1/min"): a tighter (or looser) rate for one test."""
-
-    def set_rate(scope, rate):
-        rest = dict(settings.REST_FRAMEWORK)
-        rest["DEFAULT_THROTTLE_RATES"] = {**rest["DEFAULT_THROTTLE_RATES"], scope: rate}
-        settings.REST_FRAMEWORK = rest
-        cache.clear()
-
-    return set_rate
-
-
 def pytest_terminal_summary(terminalreporter):
     """How much the schemathesis run sent, when it ran (see test_fuzz_schema.py)."""
     import sys

@@ -14,8 +14,9 @@ import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from rest_framework.authtoken.models import Token
 
+from devtools.processes import ROOT, start_web
 from tests.factories import PASSWORD, ClientFactory, UserFactory
-from tests.integration.conftest import ROOT, Process, free_port, service_env, wait_for
+from tests.integration.conftest import service_env
 
 PRODUCTION = {
     "DEBUG": "false",
@@ -148,26 +149,9 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 @pytest.fixture
 def production_server(transactional_db, redis_client, tmp_path):
-    port = free_port()
-    server = Process(
-        "web-production",
-        [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--timeout-graceful-shutdown", "1", "--log-level", "warning"],
-        service_env(**{**PRODUCTION, "ALLOWED_HOSTS": "127.0.0.1"}, SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https"),
-        tmp_path,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        if server.proc.poll() is not None:
-            raise AssertionError(server.output())
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    env = service_env(**{**PRODUCTION, "ALLOWED_HOSTS": "127.0.0.1"}, SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https")
+    server, base = start_web(tmp_path, env, name="web-production")
     try:
-        wait_for(healthy, timeout=30, what="production server /healthz")
         yield base
     finally:
         server.stop()

@@ -13,9 +13,9 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from devtools.sse import SSEClient
 from notifications.models import Notification
 from tests.factories import CleanerFactory, ClientFactory
-from tests.sse_client import SSEClient
 
 pytestmark = pytest.mark.integration
 

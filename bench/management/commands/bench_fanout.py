@@ -26,10 +26,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from bench.data import require_full_stack
+from bench.measure import peak_rss_mb, reset_peak_rss, rss_mb
+from bench.processes import start_server, start_worker
+from bench.sse_clients import SSEFleet
+from bench.tables import median, print_table
 from celery_app import app as celery_app
 from jobs import services as job_services
 from jobs.models import CleanerProfile, CleaningJob, JobStatus, ServiceType, Weekday
-from notifications import benchmarking as bench
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxEvent, OutboxStatus
 from notifications.outbox.dispatch import outbox_event_dispatch
@@ -57,7 +61,7 @@ class Command(BaseCommand):
         parser.add_argument("--stock-runs", type=int, default=None, help="runs of the stock path (default: --runs)")
 
     def handle(self, *args, **options):
-        bench.require_full_stack()
+        require_full_stack()
         sizes = sorted({int(s) for s in options["recipients"].split(",") if s.strip()})
         if not sizes or sizes[0] < 1:
             raise CommandError("--recipients needs positive integers")
@@ -68,8 +72,8 @@ class Command(BaseCommand):
         cleaner_ids = self._ensure_cleaners(max(sizes))
         client = self._client()
 
-        worker = bench.start_worker(options["concurrency"])
-        server, base_url = bench.start_server()
+        worker = start_worker(options["concurrency"])
+        server, base_url = start_server()
         results = []
         try:
             for size in sizes:
@@ -147,12 +151,12 @@ class Command(BaseCommand):
         step = max(1, len(audience) // max(1, sample))
         sample_ids = audience[::step][:sample]
         tokens = {uid: Token.objects.get_or_create(user_id=uid)[0].key for uid in sample_ids}
-        fleet = bench.SSEFleet(base_url, tokens)
+        fleet = SSEFleet(base_url, tokens)
         fleet.start()
         pool = worker.children()
         for pid in pool:
-            bench.reset_peak_rss(pid)
-        baseline = {pid: bench.rss_mb(pid) for pid in pool}
+            reset_peak_rss(pid)
+        baseline = {pid: rss_mb(pid) for pid in pool}
 
         started = time.time()
         job = self._post_job(client)
@@ -162,8 +166,8 @@ class Command(BaseCommand):
         published_at = event.processed_at.timestamp()
         received_at = self._wait_for_receipt(fleet, sample_ids)
         fleet.stop()
-        growth = max((bench.peak_rss_mb(pid) - baseline[pid] for pid in pool), default=float("nan"))
-        peak = max((bench.peak_rss_mb(pid) for pid in pool), default=float("nan"))
+        growth = max((peak_rss_mb(pid) - baseline[pid] for pid in pool), default=float("nan"))
+        peak = max((peak_rss_mb(pid) for pid in pool), default=float("nan"))
         self._retire([job.pk])
         return {
             "stored": stored_at - started,
@@ -265,7 +269,7 @@ class Command(BaseCommand):
         finally:
             del settings.EVENTSTREAM_STORAGE_CLASS
             eventstream.redis_client = None
-        seconds = bench.median(durations)
+        seconds = median(durations)
         rate = len(measured) / seconds
         return {
             "seconds": seconds * len(audience) / len(measured),
@@ -286,22 +290,22 @@ class Command(BaseCommand):
         rows = []
         summary = []
         for size, ours, queries, chunks, stock in results:
-            published = bench.median(r["published"] for r in ours)
+            published = median(r["published"] for r in ours)
             rows.append([
                 size,
-                bench.median(r["stored"] for r in ours),
+                median(r["stored"] for r in ours),
                 published,
-                bench.median(r["received"] for r in ours),
+                median(r["received"] for r in ours),
                 size / published,
                 queries,
                 chunks,
-                bench.median(r["peak_mb"] for r in ours),
-                bench.median(r["growth_mb"] for r in ours),
+                median(r["peak_mb"] for r in ours),
+                median(r["growth_mb"] for r in ours),
                 ("~" if stock["extrapolated"] else "") + f"{stock['seconds']:,.2f}",
                 stock["rate"],
                 f"{stock['seconds'] / published:,.0f}x",
             ])
             delivered = [f"{r['delivered']}/{r['sample']}" for r in ours]
             summary.append(f"  {size:,}: SSE sample deliveries per run {', '.join(delivered)}")
-        bench.print_table(self.stdout.write, headers, rows)
+        print_table(self.stdout.write, headers, rows)
         self.stdout.write("\n".join(summary))

@@ -27,10 +27,14 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.utils import timezone
 
+from bench.data import ensure_tokens, ensure_users, require_full_stack
+from bench.management.commands.bench_streams import _tag_connection
+from bench.measure import Sampler, pg_connections, raise_nofile
+from bench.processes import start_server, start_worker
+from bench.sse_clients import StreamLoad
+from bench.tables import median, percentile, print_table
 from jobs.models import CleanerProfile, CleaningJob, JobBid, JobStatus, ServiceType, Weekday
-from notifications import benchmarking as bench
 from notifications.catalog import NotificationType
-from notifications.management.commands.bench_streams import _tag_connection
 from notifications.models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
 
 CLIENT_PREFIX = "bench-e2e-client-"
@@ -54,7 +58,7 @@ class Command(BaseCommand):
         parser.add_argument("--drain", type=float, default=5, help="seconds to wait for the last notifications")
 
     def handle(self, *args, **options):
-        bench.require_full_stack()
+        require_full_stack()
         n, rate, seconds = options["connections"], options["rate"], options["seconds"]
         bids_per_run = int(rate * seconds)
         if n < 1 or bids_per_run < 1:
@@ -62,16 +66,16 @@ class Command(BaseCommand):
         if bids_per_run > n:
             raise CommandError(f"{bids_per_run} bids need as many jobs: use --connections >= {bids_per_run}")
         self.options = options
-        bench.raise_nofile(max(65536, 3 * n + 1000))
+        raise_nofile(max(65536, 3 * n + 1000))
         connection_created.connect(_tag_connection, dispatch_uid="bench_e2e")
 
         self.stdout.write(f"Preparing {n:,} clients with an open job and {options['cleaners']} cleaners ...")
-        clients = bench.ensure_users(CLIENT_PREFIX, n, self.stdout.write)
-        cleaners = bench.ensure_users(CLEANER_PREFIX, options["cleaners"], self.stdout.write)
+        clients = ensure_users(CLIENT_PREFIX, n, self.stdout.write)
+        cleaners = ensure_users(CLEANER_PREFIX, options["cleaners"], self.stdout.write)
         self._ensure_profiles(cleaners)
         jobs = self._ensure_jobs(clients)
-        client_tokens = bench.ensure_tokens(clients)
-        cleaner_tokens = bench.ensure_tokens(cleaners)
+        client_tokens = ensure_tokens(clients)
+        cleaner_tokens = ensure_tokens(cleaners)
         self._clear(jobs)
 
         env = {
@@ -79,8 +83,8 @@ class Command(BaseCommand):
             "THROTTLE_BID_PLACE": "100000/min", "GRIP_URL": "",
         }
         results = []
-        worker = bench.start_worker(options["concurrency"], env=env)
-        server, base_url = bench.start_server(env=env)
+        worker = start_worker(options["concurrency"], env=env)
+        server, base_url = start_server(env=env)
         try:
             for run in range(options["runs"]):
                 self.stdout.write(f"  run {run + 1} ...")
@@ -153,7 +157,7 @@ class Command(BaseCommand):
 
         opts = self.options
         auths = [(uid, f"Authorization: Token {client_tokens[uid]}") for uid in clients]
-        load = bench.StreamLoad(base_url, "/events/", auths, event="notification", key="metadata.bid_id",
+        load = StreamLoad(base_url, "/events/", auths, event="notification", key="metadata.bid_id",
                                 processes=opts["client_processes"], timeout=60)
         connect_s = load.start(timeout=max(600, len(auths) / 10))
         if load.opened < len(auths):
@@ -161,7 +165,7 @@ class Command(BaseCommand):
         time.sleep(1)
         targets = random.Random(run).sample(sorted(load.opened_ids), bids)
         plan = [(jobs[uid], uid, cleaners[i % len(cleaners)]) for i, uid in enumerate(targets)]
-        with bench.Sampler(bench.pg_connections, 0.25) as pg:
+        with Sampler(pg_connections, 0.25) as pg:
             posts = asyncio.run(self._post_bids(base_url, plan, cleaner_tokens, opts["rate"]))
             time.sleep(opts["drain"])
         receipts = load.stop()
@@ -186,8 +190,8 @@ class Command(BaseCommand):
         result = {
             "streams": load.opened, "connect_s": connect_s, "posted": len(posts), "created": len(sent),
             "delivered": len(seen), "wrong": wrong, "errors": errors,
-            "api_p50": bench.percentile(api, 50), "api_p99": bench.percentile(api, 99),
-            "p50": bench.percentile(latencies, 50), "p99": bench.percentile(latencies, 99),
+            "api_p50": percentile(api, 50), "api_p99": percentile(api, 99),
+            "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
             "max": max(latencies, default=float("nan")), "pg_max": max(pg.values, default=float("nan")),
             **stages,
         }
@@ -219,11 +223,11 @@ class Command(BaseCommand):
             recorded_to_stored.append((stored[event_id] - recorded[event_id]).total_seconds() * 1000)
             stored_to_browser.append((received[bid_id] - stored[event_id].timestamp()) * 1000)
         return {
-            "post_to_recorded_p50": bench.percentile(to_recorded, 50), "post_to_recorded_p99": bench.percentile(to_recorded, 99),
-            "recorded_to_stored_p50": bench.percentile(recorded_to_stored, 50),
-            "recorded_to_stored_p99": bench.percentile(recorded_to_stored, 99),
-            "stored_to_browser_p50": bench.percentile(stored_to_browser, 50),
-            "stored_to_browser_p99": bench.percentile(stored_to_browser, 99),
+            "post_to_recorded_p50": percentile(to_recorded, 50), "post_to_recorded_p99": percentile(to_recorded, 99),
+            "recorded_to_stored_p50": percentile(recorded_to_stored, 50),
+            "recorded_to_stored_p99": percentile(recorded_to_stored, 99),
+            "stored_to_browser_p50": percentile(stored_to_browser, 50),
+            "stored_to_browser_p99": percentile(stored_to_browser, 99),
         }
 
     async def _post_bids(self, base_url, plan, cleaner_tokens, rate) -> list[dict]:
@@ -261,7 +265,7 @@ class Command(BaseCommand):
 
     def _report(self, results) -> None:
         opts = self.options
-        med = lambda key: bench.median(r[key] for r in results)  # noqa: E731
+        med = lambda key: median(r[key] for r in results)  # noqa: E731
         self.stdout.write("")
         self.stdout.write(
             f"Bid to browser, medians of {opts['runs']} runs: {opts['rate']:g} bids/s for {opts['seconds']:g} s through "
@@ -269,7 +273,7 @@ class Command(BaseCommand):
         )
         headers = ["streams", "connect s", "bids created/posted", "delivered", "API p50 ms", "API p99 ms",
                    "POST->SSE p50 ms", "POST->SSE p99 ms", "max ms", "PG conns max"]
-        bench.print_table(self.stdout.write, headers, [[
+        print_table(self.stdout.write, headers, [[
             f"{med('streams'):,.0f}", med("connect_s"), f"{med('created'):,.0f}/{med('posted'):,.0f}", f"{med('delivered'):,.0f}",
             med("api_p50"), med("api_p99"), med("p50"), med("p99"), med("max"), med("pg_max"),
         ]])

@@ -37,7 +37,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.db.backends.signals import connection_created
 
-from notifications import benchmarking as bench
+from bench.data import capped_database_url, create_sessions, delete_sessions, ensure_tokens, ensure_users, require_full_stack
+from bench.measure import Sampler, pg_connections, raise_nofile, rss_mb, thread_count, tree_rss_mb, tree_threads
+from bench.processes import start_pushpin, start_server
+from bench.sse_clients import StreamLoad
+from bench.tables import median, percentile, print_table
+from devtools.processes import free_port
 from notifications.sse import frames, grip, publishing
 
 USER_PREFIX = "bench-stream-"
@@ -76,14 +81,14 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
 
     def handle(self, *args, **options):
-        bench.require_full_stack()
+        require_full_stack()
         sizes = sorted({int(s) for s in options["connections"].split(",") if s.strip()})
         paths = ["pushpin"] if options["via_pushpin"] else [p.strip() for p in options["paths"].split(",") if p.strip()]
         if not sizes or sizes[0] < 1 or set(paths) - set(PATH_LABELS):
             raise CommandError("--connections needs positive integers; --paths any of " + ", ".join(PATH_LABELS))
         self.options = options
         self.random = random.Random(options["seed"])
-        limit = bench.raise_nofile(max(65536, 3 * max(sizes + [options["stock_connections"]]) + 1000))
+        limit = raise_nofile(max(65536, 3 * max(sizes + [options["stock_connections"]]) + 1000))
         self.stdout.write(f"Open files limit: {limit:,} (inherited by the server and Pushpin)")
         connection_created.connect(_tag_connection, dispatch_uid="bench_streams")
         connections.close_all()
@@ -100,8 +105,8 @@ class Command(BaseCommand):
 
         needed = max(sizes + ([options["stock_connections"]] if "stock" in paths else []))
         self.stdout.write(f"Preparing {needed:,} benchmark users with tokens ...")
-        user_ids = bench.ensure_users(USER_PREFIX, needed, self.stdout.write)
-        self.tokens = bench.ensure_tokens(user_ids)
+        user_ids = ensure_users(USER_PREFIX, needed, self.stdout.write)
+        self.tokens = ensure_tokens(user_ids)
         self.user_ids = user_ids
 
         results = []  # (path, size, [run dicts])
@@ -128,7 +133,7 @@ class Command(BaseCommand):
         if path in ("direct", "direct-nofreeze", "stock"):
             env["BENCH_STOCK_EVENTSTREAM"] = "1"  # one server for both, as the issue compares them
             if self.options["stock_db_limit"] > 0:
-                env["DATABASE_URL"] = bench.capped_database_url(role=CAPPED_ROLE, limit=self.options["stock_db_limit"])
+                env["DATABASE_URL"] = capped_database_url(role=CAPPED_ROLE, limit=self.options["stock_db_limit"])
         return env
 
     def _run(self, path: str, size: int, run: int) -> dict:
@@ -141,23 +146,23 @@ class Command(BaseCommand):
         sig_key = secrets.token_urlsafe(32)
         env = self._server_env(path)
         if path == "pushpin":
-            port = bench.free_port()
-            proxy, base_url, control = bench.start_pushpin(port, sig_key)
+            port = free_port()
+            proxy, base_url, control = start_pushpin(port, sig_key)
             env.update(GRIP_URL=control, GRIP_SIG_KEY=sig_key)
-            server, _ = bench.start_server(port=port, env=env)
+            server, _ = start_server(port=port, env=env)
             settings.GRIP_URL = control
         else:
-            server, base_url = bench.start_server(env=env)
+            server, base_url = start_server(env=env)
         try:
-            idle_rss = bench.rss_mb(server.proc.pid)
+            idle_rss = rss_mb(server.proc.pid)
             if path == "stock":
-                sessions = bench.create_sessions(ids)
+                sessions = create_sessions(ids)
                 auths = [(uid, f"Cookie: {settings.SESSION_COOKIE_NAME}={sessions[uid]}") for uid in ids]
                 url_path = "/stock-events/"
             else:
                 auths = [(uid, f"Authorization: Token {self.tokens[uid]}") for uid in ids]
                 url_path = "/events/"
-            load = bench.StreamLoad(
+            load = StreamLoad(
                 base_url, url_path, auths, event="bench", key="seq", processes=opts["client_processes"],
                 concurrency=opts["connect_concurrency"], timeout=60,
             )
@@ -165,13 +170,13 @@ class Command(BaseCommand):
             connected = load.opened_ids
             # Steady state: past the stock views' first reads and the GRIP catch-ups (one per stream, 2 s after it opened).
             time.sleep(1 + (grip.GRIP_CATCHUP_SECONDS if path == "pushpin" else 0))
-            rss = bench.rss_mb(server.proc.pid)
-            threads = bench.thread_count(server.proc.pid)
-            proxy_rss = bench.tree_rss_mb(proxy.proc.pid) if proxy else None
-            proxy_threads = bench.tree_threads(proxy.proc.pid) if proxy else None
+            rss = rss_mb(server.proc.pid)
+            threads = thread_count(server.proc.pid)
+            proxy_rss = tree_rss_mb(proxy.proc.pid) if proxy else None
+            proxy_threads = tree_threads(proxy.proc.pid) if proxy else None
 
             sent = {}
-            with bench.Sampler(bench.pg_connections, 0.25) as pg, bench.Sampler(lambda: bench.rss_mb(server.proc.pid), 0.5) as mem:
+            with Sampler(pg_connections, 0.25) as pg, Sampler(lambda: rss_mb(server.proc.pid), 0.5) as mem:
                 sent = self._publish(path, connected, opts["rate"], opts["seconds"])
                 time.sleep(opts["drain"])
             receipts = load.stop()
@@ -182,7 +187,7 @@ class Command(BaseCommand):
                 proxy.stop()
                 settings.GRIP_URL = ""
             if sessions:
-                bench.delete_sessions(sessions.values())
+                delete_sessions(sessions.values())
             if path == "stock":
                 self._clear_stock_events()
 
@@ -199,9 +204,9 @@ class Command(BaseCommand):
             "size": size, "opened": load.opened, "failed": load.failed, "ended": load.ended, "alive": load.alive,
             "connect_s": connect_s, "idle_rss": idle_rss, "rss": max([rss, *mem.values]), "threads": threads,
             "proxy_rss": proxy_rss, "proxy_threads": proxy_threads, "proxy_warnings": proxy_warnings,
-            "pg_max": max(pg.values, default=float("nan")), "pg_median": bench.median(pg.values),
+            "pg_max": max(pg.values, default=float("nan")), "pg_median": median(pg.values),
             "sent": len(sent), "delivered": len(delivered), "wrong": wrong,
-            "p50": bench.percentile(latencies, 50), "p99": bench.percentile(latencies, 99), "max": max(latencies, default=float("nan")),
+            "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "max": max(latencies, default=float("nan")),
         }
         failures = ", ".join(f"{k} x{v}" for k, v in sorted(result["failed"].items())) or "none"
         self.stdout.write(
@@ -280,8 +285,8 @@ class Command(BaseCommand):
         ]
         rows, notes = [], []
         for path, size, runs in results:
-            med = lambda key: bench.median(r[key] for r in runs)  # noqa: E731
-            growth = bench.median((r["rss"] - r["idle_rss"]) * 1024 / max(1, r["opened"]) for r in runs)
+            med = lambda key: median(r[key] for r in runs)  # noqa: E731
+            growth = median((r["rss"] - r["idle_rss"]) * 1024 / max(1, r["opened"]) for r in runs)
             rows.append([
                 PATH_LABELS[path], size, f"{med('opened'):,.0f}", med("connect_s"), med("rss"), growth, med("threads"),
                 med("proxy_rss") if path == "pushpin" else "-", med("proxy_threads") if path == "pushpin" else "-",
@@ -297,7 +302,7 @@ class Command(BaseCommand):
                         f"  {PATH_LABELS[path]} {size:,} run {i}: {detail}; delivered {r['delivered']}/{r['sent']}"
                         + (f"; {r['wrong']} to a wrong user" if r["wrong"] else "")
                     )
-        bench.print_table(self.stdout.write, headers, rows)
+        print_table(self.stdout.write, headers, rows)
         if notes:
             self.stdout.write("Failures:")
             self.stdout.write("\n".join(notes))

@@ -1,0 +1,113 @@
+"""What the benchmarks measure of the machine: memory and threads (Linux /proc), process trees,
+open files, PostgreSQL connections, sampled in a thread while a run goes on."""
+
+import threading
+from pathlib import Path
+
+
+# --- memory (Linux /proc) ----------------------------------------------------------
+
+
+def _status_kb(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def rss_mb(pid: int) -> float:
+    return _status_kb(pid, "VmRSS") / 1024
+
+
+def peak_rss_mb(pid: int) -> float:
+    return _status_kb(pid, "VmHWM") / 1024
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def thread_count(pid: int) -> int:
+    return _status_kb(pid, "Threads")
+
+
+# --- file descriptors, process trees, PostgreSQL connections ------------------------------
+
+
+def raise_nofile(limit: int = 65536) -> int:
+    """Raise RLIMIT_NOFILE for this process and the children it starts (10,000 streams need > 20,000 fds)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= limit:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, max(hard, limit)))  # raising hard needs root
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        out.extend(int(c) for c in children)
+        todo.extend(int(c) for c in children)
+    return out
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants (Pushpin runs four)."""
+    return sum(rss_mb(p) for p in [pid, *descendants(pid)])
+
+
+def tree_threads(pid: int) -> int:
+    return sum(thread_count(p) for p in [pid, *descendants(pid)])
+
+
+def pg_connections() -> int:
+    """Connections to this database other than the one asking (the benchmark's own)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+class Sampler:
+    """Calls a function every `interval` seconds in a thread; keeps the values."""
+
+    def __init__(self, fn, interval: float = 0.5):
+        self.fn, self.interval, self.values = fn, interval, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.values.append(self.fn())
+            except Exception:  # noqa: BLE001 - a missed sample is not worth stopping a run
+                pass
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)

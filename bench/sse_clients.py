@@ -1,0 +1,314 @@
+"""Many SSE clients at once, for the benchmarks.
+
+SSEFleet: httpx streams in one asyncio loop in a thread (bench_fanout's sample clients).
+StreamLoad: raw asyncio streams spread over several client processes (bench_streams, bench_e2e:
+thousands of streams). Both read frames with devtools.sse.SSEFrameParser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from django.core.management.base import CommandError
+
+from devtools.sse import SSEFrameParser
+
+# One INFO line per SSE connect would bury the tables.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@dataclass
+class StreamStats:
+    opened: int = 0
+    failed: int = 0
+    received: dict = field(default_factory=dict)  # user_id -> list[(event_id, receive_time)]
+
+
+class SSEFleet:
+    """Many SSE connections driven by one asyncio loop in a thread."""
+
+    def __init__(self, base_url: str, tokens: dict[int, str], *, event: str = "notification"):
+        self.base_url = base_url
+        self.tokens = tokens
+        self.event = event
+        self.stats = StreamStats()
+        self.loop = asyncio.new_event_loop()
+        self._opened = threading.Event()
+        self._stop = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self, timeout: float = 300) -> float:
+        started = time.perf_counter()
+        self._thread.start()
+        if not self._opened.wait(timeout):
+            raise CommandError(f"only {self.stats.opened} of {len(self.tokens)} streams opened in {timeout}s")
+        return time.perf_counter() - started
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._main())
+
+    async def _main(self):
+        self._stop = asyncio.Event()
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(60, read=None), limits=limits) as client:
+            semaphore = asyncio.Semaphore(200)  # connect in waves; the server accepts them all
+            tasks = [asyncio.create_task(self._one(client, user_id, token, semaphore)) for user_id, token in self.tokens.items()]
+            await self._stop.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _one(self, client, user_id, token, semaphore):
+        received = self.stats.received.setdefault(user_id, [])
+        try:
+            async with semaphore:
+                request = client.build_request("GET", f"{self.base_url}/events/", headers={"Authorization": f"Token {token}"})
+                response = await client.send(request, stream=True)
+            if response.status_code != 200:
+                self.stats.failed += 1
+                return
+            parser = SSEFrameParser()
+            async for line in response.aiter_lines():
+                event = parser.feed(line)
+                if event is None:
+                    continue
+                if event.event == "stream_open":
+                    self.stats.opened += 1
+                    if self.stats.opened + self.stats.failed >= len(self.tokens):
+                        self._opened.set()
+                elif event.event == self.event:
+                    received.append((int(event.id) if event.id else None, time.time()))
+        except (httpx.HTTPError, asyncio.CancelledError):
+            pass
+        except Exception:  # noqa: BLE001 - count it, keep the others going
+            self.stats.failed += 1
+        finally:
+            if self.stats.opened + self.stats.failed >= len(self.tokens):
+                self._opened.set()
+
+    def stop(self):
+        if self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30)
+
+
+# --- many SSE streams: raw asyncio, several client processes -------------------------------------
+
+
+def _dig(data, path: tuple[str, ...]):
+    for part in path:
+        data = data[part]
+    return data
+
+
+async def _read_body(reader, chunked: bool):
+    """Yield the response body in pieces, undoing chunked transfer encoding."""
+    if not chunked:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            yield data
+    while True:
+        size_line = await reader.readline()
+        if not size_line:
+            return
+        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            return
+        data = await reader.readexactly(size)
+        await reader.readexactly(2)
+        yield data
+
+
+async def _client_stream(state, uid: int, header: str, semaphore) -> None:
+    """One SSE stream: open it (within the connect semaphore), then record the target events."""
+    opened = False
+    writer = None
+    try:
+        async with semaphore:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(state["host"], state["port"], local_addr=(state["source_ip"], 0)), state["timeout"]
+            )
+            writer.write(
+                f"GET {state['path']} HTTP/1.1\r\nHost: {state['host']}:{state['port']}\r\n"
+                f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n{header}\r\n\r\n".encode()
+            )
+            status_line = await asyncio.wait_for(reader.readline(), state["timeout"])
+            if not status_line:
+                raise ConnectionResetError("closed before a status line")
+            status = int(status_line.split()[1])
+            chunked = False
+            while True:
+                line = await asyncio.wait_for(reader.readline(), state["timeout"])
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "transfer-encoding" and "chunked" in value.lower():
+                    chunked = True
+            if status != 200:
+                state["failed"][f"HTTP {status}"] += 1
+                return
+            body = _read_body(reader, chunked)
+            buffer = ""
+            deadline = time.monotonic() + state["timeout"]
+            while "event: stream_open" not in buffer:
+                piece = await asyncio.wait_for(body.__anext__(), max(0.1, deadline - time.monotonic()))
+                buffer += piece.decode()
+        opened = True
+        state["opened"] += 1
+        state["opened_ids"].append(uid)
+        state["check"]()
+        parser = SSEFrameParser()
+        target, key = state["event"], state["key"]
+        receipts = state["receipts"]
+        async for piece in body:
+            now = time.time()
+            buffer += piece.decode()
+            *lines, buffer = buffer.split("\n")
+            for line in lines:
+                event = parser.feed(line)
+                if event is not None and event.event == target and event.data:
+                    try:
+                        receipts.append((uid, _dig(event.json(), key), now))
+                    except (ValueError, KeyError, TypeError):
+                        pass
+        state["ended"]["closed by server"] += 1
+    except asyncio.CancelledError:
+        raise
+    except StopAsyncIteration:
+        state["failed" if not opened else "ended"]["closed by server"] += 1
+    except Exception as exc:  # noqa: BLE001 - count it by kind, keep the others going
+        reason = "timeout" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
+        state["failed" if not opened else "ended"][reason] += 1
+    finally:
+        if not opened:
+            state["check"]()
+        if writer is not None:
+            writer.close()
+
+
+def _client_process(conn, host, port, path, auths, event, key, concurrency, timeout, source_ip) -> None:
+    """A client process: hold its share of the streams until told to stop, then report."""
+    import collections
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        reported = False
+        state = {
+            "host": host, "port": port, "path": path, "event": event, "key": tuple(key.split(".")),
+            "timeout": timeout, "source_ip": source_ip, "opened": 0, "opened_ids": [],
+            "failed": collections.Counter(), "ended": collections.Counter(), "receipts": [],
+        }
+
+        def check():
+            nonlocal reported
+            if not reported and state["opened"] + sum(state["failed"].values()) >= len(auths):
+                reported = True
+                conn.send(("opened", state["opened_ids"], dict(state["failed"]), time.time()))
+
+        state["check"] = check
+        loop.add_reader(conn.fileno(), stop.set)
+        semaphore = asyncio.Semaphore(concurrency)
+        tasks = [loop.create_task(_client_stream(state, uid, header, semaphore)) for uid, header in auths]
+        check()
+        await stop.wait()
+        conn.recv()
+        alive = state["opened"] - sum(state["ended"].values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        conn.send(("done", state["receipts"], alive, dict(state["failed"]), dict(state["ended"])))
+
+    asyncio.run(main())
+
+
+class StreamLoad:
+    """Many authenticated SSE streams, spread over several client processes (raw asyncio, no httpx).
+
+    auths: (user id, request header line) pairs, e.g. (7, "Authorization: Token abc").
+    Receipts are (user id, value at `key` in the JSON data of each `event`, receive time).
+    Each process connects from its own loopback address (127.0.0.2, .3, ...) so the
+    streams do not run out of ephemeral ports.
+    """
+
+    def __init__(self, base_url: str, path: str, auths: list[tuple[int, str]], *, event: str, key: str,
+                 processes: int = 2, concurrency: int = 200, timeout: float = 120):
+        import multiprocessing
+        from urllib.parse import urlsplit
+
+        url = urlsplit(base_url)
+        self.total = len(auths)
+        self.processes = max(1, min(processes, len(auths) or 1))
+        self._ctx = multiprocessing.get_context("fork")
+        self._args = (url.hostname, url.port, path, event, key, max(1, concurrency // self.processes), timeout)
+        self._shares = [auths[i::self.processes] for i in range(self.processes)]
+        self._pipes, self._procs = [], []
+        self.opened = 0
+        self.opened_ids: list[int] = []
+        self.failed: dict[str, int] = {}
+        self.ended: dict[str, int] = {}
+        self.alive = 0
+
+    def start(self, timeout: float = 600) -> float:
+        """Open every stream; returns the seconds until all are open (or have failed)."""
+        from collections import Counter
+
+        from django.db import connections
+
+        connections.close_all()  # forked children must not share the parent's database socket
+        started = time.time()
+        host, port, path, event, key, concurrency, stream_timeout = self._args
+        for i, share in enumerate(self._shares):
+            parent, child = self._ctx.Pipe()
+            proc = self._ctx.Process(
+                target=_client_process,
+                args=(child, host, port, path, share, event, key, concurrency, stream_timeout, f"127.0.0.{2 + i}"),
+                daemon=True,
+            )
+            proc.start()
+            self._pipes.append(parent)
+            self._procs.append(proc)
+        failed, finished = Counter(), started
+        for pipe in self._pipes:
+            if not pipe.poll(timeout):
+                raise CommandError(f"SSE clients did not finish connecting in {timeout}s")
+            _, opened_ids, fails, at = pipe.recv()
+            self.opened += len(opened_ids)
+            self.opened_ids.extend(opened_ids)
+            failed.update(fails)
+            finished = max(finished, at)
+        self.failed = dict(failed)
+        return finished - started
+
+    def stop(self) -> list[tuple[int, object, float]]:
+        from collections import Counter
+
+        receipts, failed, ended = [], Counter(self.failed), Counter()
+        for pipe in self._pipes:
+            pipe.send("stop")
+        for pipe, proc in zip(self._pipes, self._procs):
+            if pipe.poll(60):
+                _, got, alive, fails, ends = pipe.recv()
+                receipts.extend(got)
+                self.alive += alive
+                ended.update(ends)
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+        self.ended = dict(ended)
+        return receipts
