@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# `make run` only: the demo keeps moving by itself (jobs/demo_activity.py); DEMO_ACTIVITY=0 make run turns it off.
+# `make run` only: the demo keeps moving by itself (demo/activity.py); DEMO_ACTIVITY=0 make run turns it off.
 DEMO_ACTIVITY ?= 1
 DEMO_ACTIVITY_SECONDS ?= 5
 

@@ -44,7 +44,7 @@ class BoundedASGIHandler(ASGIHandler):
 
 django_application = BoundedASGIHandler(settings.WEB_MAX_CONCURRENT_REQUESTS)
 
-from jobs import demo_activity  # noqa: E402  (needs Django set up)
+from demo import activity as demo_activity  # noqa: E402  (needs Django set up)
 from notifications.sse.endpoint import sse_app  # noqa: E402
 from notifications.sse.hub import hub  # noqa: E402
 

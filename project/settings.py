@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "jobs",
     "notifications",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -284,7 +285,7 @@ SSE_MAX_STREAMS_PER_PROCESS = env_int("SSE_MAX_STREAMS_PER_PROCESS", 20000, mini
 
 # --- Demo activity (make run only) ------------------------------------------------------
 # A thread of the web process that posts jobs, bids and messages through the services every
-# DEMO_ACTIVITY_SECONDS, so a newcomer sees the live parts move (jobs/demo_activity.py).
+# DEMO_ACTIVITY_SECONDS, so a newcomer sees the live parts move (demo/activity.py).
 # Off unless set; `make run` sets it; refused whenever DEBUG is off.
 DEMO_ACTIVITY = env_bool("DEMO_ACTIVITY", False)
 DEMO_ACTIVITY_SECONDS = env_seconds("DEMO_ACTIVITY_SECONDS", 5.0)

@@ -117,7 +117,7 @@ def test_the_app_starts_and_answers(http):
 
 
 def test_the_seeded_admin_can_log_in(http):
-    from jobs.management.commands.seed_demo import DEMO_PASSWORD
+    from demo.management.commands.seed_demo import DEMO_PASSWORD
 
     page = http.get("/admin/login/")
     token = http.cookies["csrftoken"]

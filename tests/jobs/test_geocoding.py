@@ -78,8 +78,8 @@ def test_the_gazetteer_finds_nothing_for_unknown_streets_and_other_cities(gazett
 
 
 def test_every_gazetteer_place_is_within_15_km_of_the_demo_centre(gazetteer):
-    from jobs.management.commands.seed_demo import CENTRE_LAT, CENTRE_LON
-    from tests.jobs.test_seed_demo import km_from_centre
+    from demo.management.commands.seed_demo import CENTRE_LAT, CENTRE_LON
+    from tests.demo.test_seed_demo import km_from_centre
 
     assert len(set(gazetteer._places.values())) == 94
     assert all(km_from_centre(p.latitude, p.longitude) < 15 for p in gazetteer._places.values())

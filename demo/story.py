@@ -27,8 +27,8 @@ from notifications.outbox.dispatch import outbox_event_dispatch
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxEvent, OutboxStatus
 
-from . import selectors, services
-from .models import CleanerProfile, CleanerUnavailability, CleaningJob, JobMessage, ServiceType, Weekday
+from jobs import selectors, services
+from jobs.models import CleanerProfile, CleanerUnavailability, CleaningJob, JobMessage, ServiceType, Weekday
 
 GUIDE_CLEANER = "cleaner1"
 GUIDE_CLIENT = "client1"

@@ -7,7 +7,7 @@ Idempotent: users have fixed names (client1..N, cleaner1..N, admin), every value
 comes from a random generator seeded per user, and a second run creates nothing
 new. Fast: one password hash shared by every demo user and bulk_create in batches
 (100,000 cleaners take well under a minute on PostgreSQL). bulk_create sends no
-post_save, so the city itself notifies nobody; the storyline (jobs/demo_story.py)
+post_save, so the city itself notifies nobody; the storyline (demo/story.py)
 then goes through the services and the notification pipeline like a real user.
 """
 
@@ -24,7 +24,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from jobs import demo_story, selectors
+from demo import story as demo_story
+from jobs import selectors
 from jobs.models import (
     BidStatus,
     CleanerProfile,

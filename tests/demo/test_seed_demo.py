@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 from django.db.models.signals import post_save
 from django.utils import timezone
 
-from jobs.demo_story import STORY_TITLES, UNREAD_KEPT_PER_GUIDE, WELCOME_TITLE
-from jobs.management.commands.seed_demo import CENTRE_LAT, CENTRE_LON, DEMO_PASSWORD
+from demo.story import STORY_TITLES, UNREAD_KEPT_PER_GUIDE, WELCOME_TITLE
+from demo.management.commands.seed_demo import CENTRE_LAT, CENTRE_LON, DEMO_PASSWORD
 from jobs.models import (
     BidStatus,
     CleanerProfile,
@@ -153,7 +153,7 @@ def test_the_city_sends_no_post_save_only_the_storyline_does():
 
 
 def test_batches_larger_than_one_insert(monkeypatch):
-    from jobs.management.commands import seed_demo
+    from demo.management.commands import seed_demo
 
     monkeypatch.setattr(seed_demo, "BATCH_POSTGRES", 7)
     monkeypatch.setattr(seed_demo, "BATCH_SQLITE", 7)

@@ -11,8 +11,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from jobs import demo_activity, services
-from jobs.demo_activity import ACTIVITY_MARK, MAX_OPEN_JOBS, DemoActivity
+from demo import activity as demo_activity
+from jobs import services
+from demo.activity import ACTIVITY_MARK, MAX_OPEN_JOBS, DemoActivity
 from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus
 from jobs.selectors import cleaners_eligible_for_job, jobs_open_for_cleaner
 from notifications.catalog import NotificationType
@@ -52,7 +53,7 @@ def test_off_unless_enabled(settings):
 
 def test_refused_with_debug_off_and_says_why(settings, caplog):
     settings.DEMO_ACTIVITY, settings.DEBUG = True, False
-    with caplog.at_level(logging.WARNING, logger="jobs.demo_activity"):
+    with caplog.at_level(logging.WARNING, logger="demo.activity"):
         assert demo_activity.start_if_enabled() is None
     assert "not started: DEBUG is off" in caplog.text
     assert not any(t.name == "demo-activity" for t in threading.enumerate())

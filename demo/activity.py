@@ -21,19 +21,21 @@ which only `make run` sets; refused when DEBUG is off.
 
 import logging
 import random
-from functools import partial
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.utils import timezone
 
-from . import demo_story, selectors, services
+from jobs import selectors, services
+from jobs.models import LIVE_BID_STATUSES, BidStatus, CleanerProfile, CleaningJob, JobBid, JobStatus, PaymentStatus
 from project.exceptions import DomainError
-from .models import LIVE_BID_STATUSES, BidStatus, CleanerProfile, CleaningJob, JobBid, JobStatus, PaymentStatus
+
+from . import story as demo_story
 
 logger = logging.getLogger(__name__)
 
