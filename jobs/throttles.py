@@ -1,3 +1,5 @@
+"""Write rates per user, one budget for every door: the API's throttles and the pages' forms spend the same one."""
+
 import logging
 import math
 

@@ -11,11 +11,10 @@ from django.urls import reverse
 from jobs.models import BidStatus
 
 from .catalog import CATALOG, NotificationType, Priority
+from .sse.endpoint import EVENTS_PATH
 
 T = NotificationType
 
-# The SSE endpoint is routed by project/asgi.py (EVENTS_PATHS), outside Django's URLconf.
-EVENTS_URL = "/events/"
 
 # Which types change which live part of a page, when the notification is about the job shown.
 # A message touches only the thread; a new bid only the bids; everything else the status too.
@@ -50,7 +49,7 @@ def notification_catalog() -> dict:
         "refreshes": {part: [t.value for t in types] for part, types in PAGE_PARTS.items()},
         "bid_states": {t.value: {"status": s.value, "label": s.label} for t, s in BID_DECISIONS.items()},
         "urls": {
-            "events": EVENTS_URL,
+            "events": EVENTS_PATH,
             "notifications": reverse("notifications-api:list"),
             "unread_count": reverse("notifications-api:unread-count"),
             "read_all": reverse("notifications-api:read-all"),

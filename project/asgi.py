@@ -45,10 +45,10 @@ class BoundedASGIHandler(ASGIHandler):
 django_application = BoundedASGIHandler(settings.WEB_MAX_CONCURRENT_REQUESTS)
 
 from demo import activity as demo_activity  # noqa: E402  (needs Django set up)
-from notifications.sse.endpoint import sse_app  # noqa: E402
+from notifications.sse.endpoint import EVENTS_PATH, sse_app  # noqa: E402
 from notifications.sse.hub import hub  # noqa: E402
 
-EVENTS_PATHS = ("/events/", "/events")
+EVENTS_PATHS = (EVENTS_PATH, EVENTS_PATH.rstrip("/"))
 
 
 async def application(scope, receive, send):

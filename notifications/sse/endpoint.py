@@ -30,6 +30,9 @@ KEEPALIVE_SECONDS = 15
 stream_garbage = StreamGarbagePolicy(enabled=settings.STREAM_GC_FREEZE)
 
 
+# Where the stream is served: project/asgi.py routes it, outside Django's URLconf.
+EVENTS_PATH = "/events/"
+
 class InvalidLastEventId(ValueError):
     pass
 
