@@ -6,7 +6,7 @@ Settings come from Django settings prefixed CELERY_ (see project/settings.py).
 import os
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_shutdown, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -35,3 +35,18 @@ def mask_url_passwords_in_worker_logs(logger, **kwargs):
 
     for handler in logger.handlers:
         handler.addFilter(MaskUrlPasswords())
+
+
+@worker_ready.connect
+def serve_worker_metrics(sender, **kwargs):
+    # In the main process, once the pool is up: METRICS_WORKER_PORT (unset: off).
+    from project.metrics_server import worker_metrics_serve
+
+    worker_metrics_serve()
+
+
+@worker_process_shutdown.connect
+def forget_pool_child_metrics(pid, **kwargs):
+    from project.metrics_server import worker_process_exited
+
+    worker_process_exited(pid)

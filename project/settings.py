@@ -283,6 +283,17 @@ SSE_MAX_STREAMS_PER_USER = env_int("SSE_MAX_STREAMS_PER_USER", 10, minimum=1)
 # Open streams per web process; past it a new stream gets 503 with Retry-After.
 SSE_MAX_STREAMS_PER_PROCESS = env_int("SSE_MAX_STREAMS_PER_PROCESS", 20000, minimum=1)
 
+# --- Metrics (GET /metrics on web, METRICS_WORKER_PORT on the worker; project/metrics_*.py) ---
+# Readers must send "Authorization: Bearer <METRICS_TOKEN>"; unset, only loopback clients may read.
+# Processes sharing a port (uvicorn --workers, Celery prefork) need PROMETHEUS_MULTIPROC_DIR,
+# read by prometheus-client itself from the environment (an empty directory per service).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# The worker's own metrics port (0: none) and the address it listens on.
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0, minimum=0)
+METRICS_WORKER_ADDR = env_str("METRICS_WORKER_ADDR", "127.0.0.1")
+if not DEBUG:
+    SECURE_REDIRECT_EXEMPT.append(r"^metrics$")  # Prometheus scrapes over plain http inside the network
+
 # --- Demo activity (make run only) ------------------------------------------------------
 # A thread of the web process that posts jobs, bids and messages through the services every
 # DEMO_ACTIVITY_SECONDS, so a newcomer sees the live parts move (demo/activity.py).

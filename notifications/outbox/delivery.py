@@ -5,6 +5,7 @@ in between repeats the publish (pages drop repeats by id), never skips it.
 """
 
 import json
+from functools import partial
 
 from celery import shared_task
 from django.contrib.auth import get_user_model
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from jobs.models import CleaningJob, ClientBlock
 
-from .. import plans, rendering, sequencing
+from .. import metrics, plans, rendering, sequencing
 from ..sse import publishing
 from ..models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
 from . import failures
@@ -67,7 +68,7 @@ def _deliver(*, chunk_id: int, plan: plans.DeliveryPlan | None) -> None:
     delivered = Notification.objects.filter(
         event_id=event.pk, recipient_id__gte=chunk.first_recipient_id, recipient_id__lte=chunk.last_recipient_id
     ).order_by("recipient_id")
-    publishing.publish_notifications(delivered)
+    metrics.notifications_published(publishing.publish_notifications(delivered))
     count = delivered.count()  # stored rows: rows retracted since are not re-published, but were delivered
 
     with transaction.atomic():
@@ -81,9 +82,13 @@ def _deliver(*, chunk_id: int, plan: plans.DeliveryPlan | None) -> None:
 
 
 def outbox_event_finish(event: OutboxEvent, *, recipient_count: int) -> None:
-    OutboxEvent.objects.filter(pk=event.pk).exclude(status=OutboxStatus.DONE).update(
+    finished = OutboxEvent.objects.filter(pk=event.pk).exclude(status=OutboxStatus.DONE).update(
         status=OutboxStatus.DONE, recipient_count=recipient_count, processed_at=timezone.now(), updated_at=timezone.now()
     )
+    if finished:
+        transaction.on_commit(
+            partial(metrics.outbox_event_finished, event_type=event.event_type, recorded_at=event.created_at, recipient_count=recipient_count)
+        )
 
 
 def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendered, recipient_ids: list[int]) -> None:
@@ -116,6 +121,7 @@ def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendere
         )
         # Whoever the INSERT skipped (already stored, or left out) gives its seq back: no gap.
         sequencing.seqs_give_back_unused(taken=recipient_ids, inserted=[user_id for (user_id,) in cursor.fetchall()])
+        transaction.on_commit(partial(metrics.notifications_stored, cursor.rowcount))
 
 
 def _still_reachable_recipients_sql(*, job_id: int | None) -> tuple[str, list]:

@@ -7,6 +7,7 @@ sweeper skips, the admin lists and /healthz reports, until staff retry it.
 """
 
 import logging
+from functools import partial
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
@@ -14,6 +15,7 @@ from django.utils import timezone
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .. import metrics
 from ..models import OutboxChunk, OutboxEvent, OutboxStatus
 
 logger = logging.getLogger(__name__)
@@ -57,10 +59,12 @@ def outbox_event_attempt_failed(*, event_id: int, error: str, max_attempts: int)
 @transaction.atomic
 def outbox_chunk_attempt_failed(*, chunk_id: int, error: str, max_attempts: int) -> None:
     """Count a failed attempt of a chunk; at the last one fail the chunk and its event."""
-    OutboxChunk.objects.filter(pk=chunk_id, is_done=False, is_failed=False).update(
+    counted = OutboxChunk.objects.filter(pk=chunk_id, is_done=False, is_failed=False).update(
         attempts=F("attempts") + 1, last_error=error, updated_at=timezone.now()
     )
     chunk = OutboxChunk.objects.filter(pk=chunk_id).values("attempts", "event_id", "is_failed").first()
+    if counted:
+        transaction.on_commit(partial(metrics.outbox_chunk_attempt_failed, given_up=chunk["attempts"] >= max_attempts))
     if chunk is None or chunk["is_failed"] or chunk["attempts"] < max_attempts:
         return
     OutboxChunk.objects.filter(pk=chunk_id).update(is_failed=True)

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from .. import metrics
 from . import credentials, frames, limits, transports
 from .gc_policy import StreamGarbagePolicy
 from .grip import GripSignature, grip_hold, grip_signature
@@ -100,10 +101,12 @@ async def sse_app(scope, receive, send) -> None:
     if not await limits.admit(hub, listener, send):
         return
     stream_garbage.stream_opened()
+    metrics.stream_opened()
     try:
         await _stream(send, receive, listener, last_seq)
     finally:
         stream_garbage.stream_closed()
+        metrics.stream_closed(listener.closed_reason)
         await hub.detach(listener)
 
 
