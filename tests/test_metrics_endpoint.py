@@ -10,6 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from notifications import metrics
 from notifications.models import OutboxEvent
 from project.asgi import application
 
@@ -66,3 +67,18 @@ def test_with_the_token_a_remote_client_reads_the_metrics(token, transactional_d
     assert response.status_code == 200
     assert samples(response)[("outbox_backlog", (("kind", "chunks"),))] == 0
     assert ("outbox_oldest_pending_age_seconds", ()) in samples(response)
+
+
+def test_a_delivered_receipt_s_latency_shows_in_the_commit_to_delivered_histogram(settings, transactional_db):
+    settings.METRICS_TOKEN = ""
+    before = samples(get_metrics(LOOPBACK))
+    metrics.delivery_latency_observe(0.3)
+    after = samples(get_metrics(LOOPBACK))
+
+    def moved(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before.get(key, 0.0)
+
+    assert moved("notification_commit_to_delivered_seconds_count") == 1
+    assert moved("notification_commit_to_delivered_seconds_bucket", le="0.25") == 0
+    assert moved("notification_commit_to_delivered_seconds_bucket", le="0.5") == 1
