@@ -96,7 +96,7 @@ def test_production_settings_as_the_environment_sets_them():
         "SECURE_CONTENT_TYPE_NOSNIFF": True,
         "X_FRAME_OPTIONS": "DENY",
         "SECURE_REFERRER_POLICY": "same-origin",
-        "SECURE_REDIRECT_EXEMPT": ["^healthz$"],
+        "SECURE_REDIRECT_EXEMPT": ["^healthz$", "^metrics$"],  # probes and Prometheus scrape over plain http
     }
 
 
