@@ -136,9 +136,8 @@ def _metadata_sql(content: plans.Content) -> tuple[str, str, list]:
         return shared, "", []
     profiles = CleanerProfile._meta.db_table
     latitude, longitude = content.why_distance_from
-    distance, params = _compile(
-        Round(great_circle_km(Value(latitude), Value(longitude), RawSQL("cp.latitude", [], FloatField()), RawSQL("cp.longitude", [], FloatField())), 2)
-    )
+    profile_latitude, profile_longitude = (RawSQL(f"cp.{column}", [], FloatField()) for column in ("latitude", "longitude"))
+    distance, params = _compile(Round(great_circle_km(Value(latitude), Value(longitude), profile_latitude, profile_longitude), 2))
     if postgres:
         metadata = (
             f"jsonb_set(jsonb_set({shared}, '{{why,distance_km}}', to_jsonb({distance})), "
@@ -150,6 +149,7 @@ def _metadata_sql(content: plans.Content) -> tuple[str, str, list]:
 
 
 def _compile(expression) -> tuple[str, list]:
+    """A query expression as SQL and params, its column references left as written (cp.*)."""
     query = Query(CleanerProfile)
     sql, params = query.get_compiler(connection=connection).compile(expression.resolve_expression(query))
     return sql, list(params)

@@ -102,7 +102,8 @@ class NotificationFrames:
         if reasons.has_per_recipient_reason(sample.metadata):
             # As floats in SQL: cheaper to read than a jsonb value decoded in Python per row.
             self.per_row_columns = tuple(Cast(KT(f"metadata__why__{key}"), FloatField()) for key in ("distance_km", "radius_km"))
-            self._why_json = self._why_encoder(shared.pop("metadata"), shared.pop("reason"))
+            del shared["reason"]  # built per row from the same numbers, in notifications.reasons
+            self._why_json = self._why_encoder(shared.pop("metadata"))
         self._shared_json = dumps(shared)[1:]  # without the opening brace: the per-row keys come first
         self._unread_json = '"is_read":false,"read_at":null,' + self._shared_json
         self._read_at = NotificationSerializer().fields["read_at"]
@@ -121,7 +122,7 @@ class NotificationFrames:
         return f'"is_read":{"true" if is_read else "false"},"read_at":{read_at_json},{self._shared_json}'
 
     @staticmethod
-    def _why_encoder(metadata: dict, reason: str):
+    def _why_encoder(metadata: dict):
         """'"metadata":{...},"reason":"...",' for one cleaner's distance and radius, the rest encoded once.
 
         Distances are stored to 0.01 km and radii repeat, so a chunk's rows share few
