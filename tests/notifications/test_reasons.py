@@ -11,10 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import services as job_services
-from jobs.models import Weekday
+from jobs.models import CleanerProfile, Weekday
 from notifications import reasons, services
 from notifications.catalog import NotificationType
-from notifications.models import Notification
+from notifications.models import Notification, OutboxEvent, OutboxStatus
+from notifications.outbox import dispatch
 from notifications.serializers import NotificationSerializer
 from notifications.sse import frames
 from tests.factories import CITY_LAT, CITY_LON, PASSWORD, CleanerFactory, ClientFactory
@@ -170,3 +171,21 @@ def test_the_job_page_shows_why_the_cleaner_got_the_offer_and_nothing_to_others(
         page = client.get(reverse("jobs:detail", args=[job.pk]))
         assert page.status_code == 200
         assert "Why you got this offer" not in page.content.decode()
+
+
+def test_a_cleaner_who_gave_up_their_profile_before_the_insert_gets_no_offer(run, near_and_far, monkeypatch):
+    # The insert reads the distance from the profile: whoever has none any more is not offered the job.
+    near, far = near_and_far
+    real_deliver = dispatch.outbox_chunk_deliver
+
+    def profile_deleted_in_between(**kwargs):
+        CleanerProfile.objects.filter(user=far).delete()
+        real_deliver(**kwargs)
+
+    monkeypatch.setattr(dispatch, "outbox_chunk_deliver", profile_deleted_in_between)
+    post_deep_clean(run)
+
+    assert list(Notification.objects.values_list("recipient_id", flat=True)) == [near.pk]
+    assert Notification.objects.get(recipient=near).seq == 1
+    event = OutboxEvent.objects.get(event_type=NotificationType.JOB_CREATED)
+    assert (event.status, event.recipient_count) == (OutboxStatus.DONE, 1)
