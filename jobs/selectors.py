@@ -43,7 +43,7 @@ def job_local_date(*, job: CleaningJob) -> date:
     return timezone.localtime(job.scheduled_start).date()
 
 
-def _great_circle_km(lat_a, lon_a, lat_b, lon_b):
+def great_circle_km(lat_a, lon_a, lat_b, lon_b):
     """Haversine distance as a database expression; each argument is an expression."""
     half_dlat = (Radians(lat_b) - Radians(lat_a)) / 2
     half_dlon = (Radians(lon_b) - Radians(lon_a)) / 2
@@ -78,7 +78,7 @@ def cleaners_eligible_for_job(*, job: CleaningJob) -> QuerySet:
 
     day_off = CleanerUnavailability.objects.filter(cleaner_id=OuterRef("cleaner_profile__id"), date=start_date)
     blocked = ClientBlock.objects.filter(client_id=job.client_id, cleaner_id=OuterRef("pk"))
-    distance = _great_circle_km(
+    distance = great_circle_km(
         Value(job.latitude), Value(job.longitude),
         F("cleaner_profile__latitude"), F("cleaner_profile__longitude"),
     )
@@ -116,7 +116,7 @@ def jobs_open_for_cleaner(*, cleaner) -> QuerySet:
         return CleaningJob.objects.none()
 
     iso_days = [Weekday.values.index(day) + 1 for day in profile.working_days]
-    distance = _great_circle_km(
+    distance = great_circle_km(
         Value(profile.latitude), Value(profile.longitude), F("latitude"), F("longitude")
     )
     local_date = TruncDate("scheduled_start", tzinfo=timezone.get_current_timezone())

@@ -17,9 +17,9 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus, Payment
+from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus, Payment, Weekday
 from jobs.money import format_money
-from jobs.selectors import cleaners_eligible_for_job, job_price
+from jobs.selectors import cleaners_eligible_for_job, job_local_date, job_price
 
 from .catalog import NotificationType
 from .selectors import recipients_not_muting
@@ -37,6 +37,9 @@ class Content:
     action_url: str
     job_id: int | None = None
     metadata: dict = field(default_factory=dict)
+    # (latitude, longitude): the insert adds each recipient's distance to it, and their
+    # radius, to metadata["why"] in its own SQL (the rest of "why" is shared).
+    why_distance_from: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,11 @@ def plan_job_created(payload: dict) -> DeliveryPlan | None:
     job = _job_open_for_offers(payload["job_id"])
     if job is None:
         return None
-    return DeliveryPlan(cleaners_eligible_for_job(job=job), about_job(job))
+    # Why each cleaner matched: the service and weekday are the audience's own filter, the
+    # same for all; the distance and radius are per cleaner, added by the insert.
+    why = {"service": job.service_type, "weekday": Weekday.values[job_local_date(job=job).weekday()]}
+    content = replace(about_job(job, why=why), why_distance_from=(job.latitude, job.longitude))
+    return DeliveryPlan(cleaners_eligible_for_job(job=job), content)
 
 
 def plan_bid_received(payload: dict) -> DeliveryPlan | None:

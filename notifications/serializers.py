@@ -4,9 +4,12 @@ from rest_framework import serializers
 
 from .catalog import NotificationType
 from .models import Notification
+from .reasons import reason_text
 
 
 class NotificationSerializer(serializers.ModelSerializer):
+    reason = serializers.SerializerMethodField(help_text="Why the recipient got it, in one line.")
+
     class Meta:
         model = Notification
         fields = [
@@ -20,8 +23,12 @@ class NotificationSerializer(serializers.ModelSerializer):
             "action_url",
             "metadata",
             "created_at",
+            "reason",
         ]
         read_only_fields = fields
+
+    def get_reason(self, notification) -> str:
+        return reason_text(notification)
 
 
 class NotificationListFilterSerializer(serializers.Serializer):

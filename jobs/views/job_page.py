@@ -5,6 +5,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from notifications.reasons import offer_reason_for
+
 from .. import selectors
 from ..actions import job_actions_for
 from ..forms import BidForm, MessageForm
@@ -95,7 +97,10 @@ def _timeline_position(job: CleaningJob, paid: bool) -> int:
 
 
 def render_job(request, job: CleaningJob, *, status: int = 200, **forms):
-    return render(request, "jobs/job_detail.html", job_context(request, job, **forms), status=status)
+    # "Why you got this offer": only the whole page shows it, the fragments never change it.
+    offer_reason = offer_reason_for(user=request.user, job_id=job.pk)
+    context = job_context(request, job, **forms) | {"offer_reason": offer_reason}
+    return render(request, "jobs/job_detail.html", context, status=status)
 
 
 @login_required

@@ -11,10 +11,14 @@ from celery import shared_task
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import FloatField, Sum, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Round
+from django.db.models.sql import Query
 from django.utils import timezone
 
-from jobs.models import CleaningJob, ClientBlock
+from jobs.models import CleanerProfile, CleaningJob, ClientBlock
+from jobs.selectors import great_circle_km
 
 from .. import metrics, plans, rendering, sequencing
 from ..sse import publishing
@@ -93,7 +97,7 @@ def outbox_event_finish(event: OutboxEvent, *, recipient_count: int) -> None:
 
 def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendered, recipient_ids: list[int]) -> None:
     """One INSERT ... SELECT for the whole chunk, the ids (and their seqs) passed as array parameters."""
-    metadata = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"  # else SQLite, the embedded default
+    metadata, why_join, why_params = _metadata_sql(content)
     # Rows r(id, seq): each recipient with its next seq, taken now (notifications.sequencing).
     ids_sql, ids_params = sequencing.seqs_take_as_rows(recipient_ids=recipient_ids)
     table = Notification._meta.db_table
@@ -102,7 +106,7 @@ def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendere
         cursor.execute(
             f"INSERT INTO {table} (recipient_id, event_id, notification_type, title, message, priority, "
             f"is_read, action_url, metadata, job_id, created_at, seq) "
-            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s, r.seq FROM {ids_sql} {still_reachable} "
+            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s, r.seq FROM {ids_sql} {why_join} {still_reachable} "
             f"ON CONFLICT (event_id, recipient_id) DO NOTHING RETURNING recipient_id",
             [
                 event.pk,
@@ -113,6 +117,7 @@ def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendere
                 False,
                 content.action_url,
                 json.dumps(content.metadata, cls=DjangoJSONEncoder),
+                *why_params,
                 content.job_id,
                 connection.ops.adapt_datetimefield_value(timezone.now()),
                 *ids_params,
@@ -122,6 +127,38 @@ def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendere
         # Whoever the INSERT skipped (already stored, or left out) gives its seq back: no gap.
         sequencing.seqs_give_back_unused(taken=recipient_ids, inserted=[user_id for (user_id,) in cursor.fetchall()])
         transaction.on_commit(partial(metrics.notifications_stored, cursor.rowcount))
+
+
+def _metadata_sql(content: plans.Content) -> tuple[str, str, list]:
+    """The metadata column's SQL, a JOIN it needs, and its params (the shared JSON first).
+
+    An offer's metadata["why"] gets each cleaner's distance to the job and their radius,
+    merged in SQL with the selector's own distance expression: nothing per row in Python.
+    The JOIN on the profile also drops anyone who stopped being a cleaner since.
+    """
+    postgres = connection.vendor == "postgresql"  # else SQLite, the embedded default
+    shared = "CAST(%s AS jsonb)" if postgres else "%s"
+    if content.why_distance_from is None:
+        return shared, "", []
+    profiles = CleanerProfile._meta.db_table
+    latitude, longitude = content.why_distance_from
+    profile_latitude, profile_longitude = (RawSQL(f"cp.{column}", [], FloatField()) for column in ("latitude", "longitude"))
+    distance, params = _compile(Round(great_circle_km(Value(latitude), Value(longitude), profile_latitude, profile_longitude), 2))
+    if postgres:
+        metadata = (
+            f"jsonb_set(jsonb_set({shared}, '{{why,distance_km}}', to_jsonb({distance})), "
+            f"'{{why,radius_km}}', to_jsonb(cp.service_radius_km))"
+        )
+    else:
+        metadata = f"json_set({shared}, '$.why.distance_km', {distance}, '$.why.radius_km', cp.service_radius_km)"
+    return metadata, f"JOIN {profiles} cp ON cp.user_id = r.id", params
+
+
+def _compile(expression) -> tuple[str, list]:
+    """A query expression as SQL and params, its column references left as written (cp.*)."""
+    query = Query(CleanerProfile)
+    sql, params = query.get_compiler(connection=connection).compile(expression.resolve_expression(query))
+    return sql, list(params)
 
 
 def _still_reachable_recipients_sql(*, job_id: int | None) -> tuple[str, list]:

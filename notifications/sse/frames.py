@@ -21,7 +21,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import FloatField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
+from .. import reasons
 from ..serializers import NotificationSerializer
 
 
@@ -86,27 +90,61 @@ class NotificationFrames:
     Everything but id, recipient and read state is shared by an event's rows, so the
     serializer runs once (on a sample row), the shared part is encoded once, and each
     row's id and read state are spliced in front of it (a fresh row's read state is
-    encoded once too).
+    encoded once too). An offer's metadata and reason also carry the cleaner's own
+    distance and radius: those two numbers come with each row (per_row_columns).
     """
 
     def __init__(self, sample):
         shared = notification_payload(sample)
         for per_row in ("id", "is_read", "read_at"):
             del shared[per_row]
+        self.per_row_columns: tuple = ()
+        if reasons.has_per_recipient_reason(sample.metadata):
+            # As floats in SQL: cheaper to read than a jsonb value decoded in Python per row.
+            self.per_row_columns = tuple(Cast(KT(f"metadata__why__{key}"), FloatField()) for key in ("distance_km", "radius_km"))
+            del shared["reason"]  # built per row from the same numbers, in notifications.reasons
+            self._why_json = self._why_encoder(shared.pop("metadata"))
         self._shared_json = dumps(shared)[1:]  # without the opening brace: the per-row keys come first
         self._unread_json = '"is_read":false,"read_at":null,' + self._shared_json
         self._read_at = NotificationSerializer().fields["read_at"]
 
-    def for_rows(self, rows: Iterable[tuple[int, int, bool, datetime | None, int]]) -> Iterator[tuple[int, str]]:
-        """(recipient_id, frame) for each (pk, recipient_id, is_read, read_at, seq) row; the SSE id is the seq."""
+    def for_rows(self, rows: Iterable[tuple]) -> Iterator[tuple[int, str]]:
+        """(recipient_id, frame) for each (pk, recipient_id, is_read, read_at, seq, *per_row_columns) row; the SSE id is the seq."""
         head = f"event: {Event.NOTIFICATION}\ndata: "
-        for pk, recipient_id, is_read, read_at, seq in rows:
+        for pk, recipient_id, is_read, read_at, seq, *why in rows:
             body = self._unread_json if not is_read and read_at is None else self._read_state(is_read, read_at)
+            if why:
+                body = self._why_json(*why) + body
             yield recipient_id, f'id: {seq}\n{head}{{"id":{pk},{body}\n\n'
 
     def _read_state(self, is_read: bool, read_at: datetime | None) -> str:
         read_at_json = "null" if read_at is None else json.dumps(self._read_at.to_representation(read_at))
         return f'"is_read":{"true" if is_read else "false"},"read_at":{read_at_json},{self._shared_json}'
+
+    @staticmethod
+    def _why_encoder(metadata: dict):
+        """'"metadata":{...},"reason":"...",' for one cleaner's distance and radius, the rest encoded once.
+
+        Distances are stored to 0.01 km and radii repeat, so a chunk's rows share few
+        (distance, radius) pairs: each pair is encoded once.
+        """
+        shared_why = {k: v for k, v in metadata["why"].items() if k not in ("distance_km", "radius_km")}
+        rest = {k: v for k, v in metadata.items() if k != "why"} | {"why": shared_why}
+        metadata_head = dumps(rest)[:-2] + ("," if shared_why else "")  # open at the end of "why"
+        reason_tail = dumps(reasons.offer_shared_phrase(metadata["why"]))[1:]  # with its closing quote
+        encoded: dict[tuple[float, float], str] = {}
+
+        def encode(distance_km: float, radius_km: float) -> str:
+            json_ = encoded.get((distance_km, radius_km))
+            if json_ is None:
+                # distance_phrase is digits and ASCII: no escaping needed.
+                json_ = encoded[distance_km, radius_km] = (
+                    f'"metadata":{metadata_head}"distance_km":{dumps(distance_km)},"radius_km":{dumps(radius_km)}}}}},'
+                    f'"reason":"{reasons.distance_phrase(distance_km, radius_km)}{reason_tail},'
+                )
+            return json_
+
+        return encode
 
 
 def unread_count_frame(count: int) -> str:

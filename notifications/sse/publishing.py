@@ -32,5 +32,7 @@ def publish_notifications(notifications) -> int:
     first = notifications.first()
     if first is None:
         return 0
-    rows = notifications.values_list("pk", "recipient_id", "is_read", "read_at", "seq").iterator(chunk_size=PUBLISH_BATCH)
-    return transports.current().send_frames(frames.NotificationFrames(first).for_rows(rows))
+    event_frames = frames.NotificationFrames(first)
+    columns = ("pk", "recipient_id", "is_read", "read_at", "seq", *event_frames.per_row_columns)
+    rows = notifications.values_list(*columns).iterator(chunk_size=PUBLISH_BATCH)
+    return transports.current().send_frames(event_frames.for_rows(rows))

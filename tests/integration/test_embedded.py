@@ -5,6 +5,7 @@ broker and no Redis at all.
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -77,4 +78,19 @@ def test_job_reaches_cleaner_stream_without_redis_or_broker(embedded_server):
         events = stream.wait_for(lambda evs: [e for e in evs if e.event == "notification"], timeout=10)
     finally:
         stream.close()
-    assert events[0].json()["title"] == "New Window cleaning job in Amsterdam"
+    offer = events[0].json()
+    assert offer["title"] == "New Window cleaning job in Amsterdam"
+    # Why it came, computed by the fan-out's SQL on SQLite too: the distance, the radius, the service, the day.
+    why = offer["metadata"]["why"]
+    assert why["distance_km"] == pytest.approx(haversine_km(52.37, 4.89, 52.3676, 4.9041), abs=0.05)
+    assert (why["radius_km"], why["service"]) == (20, "windows")
+    weekday = timezone.localtime(timezone.now() + timedelta(days=1)).strftime("%A")
+    assert offer["reason"] == (
+        f"{why['distance_km']:.1f} km from you, within your 20 km; you offer Window cleaning; {weekday} is one of your working days"
+    )
+
+
+def haversine_km(lat_a, lon_a, lat_b, lon_b):
+    dlat, dlon = math.radians(lat_b - lat_a), math.radians(lon_b - lon_a)
+    a = math.sin(dlat / 2) ** 2 + math.cos(math.radians(lat_a)) * math.cos(math.radians(lat_b)) * math.sin(dlon / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(a))

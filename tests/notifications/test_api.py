@@ -52,7 +52,7 @@ def test_list_returns_only_the_callers_live_notifications_latest_first(client, u
     assert ids(response) == [newer.pk, older.pk]
     assert set(body["results"][0]) == {
         "id", "notification_type", "title", "message", "priority", "is_read", "read_at", "action_url", "metadata",
-        "created_at",
+        "created_at", "reason",
     }
     assert body["results"][0]["metadata"] == {"job_id": 7}
 
