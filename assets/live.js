@@ -126,7 +126,7 @@
     catalog: catalog, bell: bell,
     forEach: forEach, el: el, word: word, safeUrl: safeUrl, url: url, icon: icon, typeIcon: typeIcon,
     priority: priority, refreshes: refreshes, api: api, parse: parse, ago: ago, refreshTimes: refreshTimes,
-    announce: announce, on: on
+    announce: announce, on: on, csrfToken: csrfToken
   };
 
   // A form sent back with errors: bring its summary into view for keyboard and screen-reader users.

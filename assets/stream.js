@@ -108,5 +108,67 @@
   // resume(): open a new stream from the latest position (after a reset's reload).
   Live.stream = { on: on, resume: function () { connect(true); } };
 
+  // --- receipts: what reached this screen (notifications/receipts.py) --------------------------
+  //
+  // Ids are queued per state and sent in batches (every second, or at 50 ids, and on pagehide)
+  // to one endpoint. fetch with keepalive, not sendBeacon: it outlives the page the same way
+  // and, unlike a beacon, sends the X-CSRFToken header the session's CSRF check needs.
+  // The server sets each time once and only moves forward, so a repeat costs nothing.
+  var RECEIPT_BATCH = 50;
+  var RECEIPT_DELAY_MS = 1000;
+  var receiptQueue = { delivered: [], seen: [], clicked: [] };
+  var receiptTimer = null;
+
+  function sendReceipts() {
+    clearTimeout(receiptTimer);
+    receiptTimer = null;
+    var body = {}, any = false;
+    Object.keys(receiptQueue).forEach(function (state) {
+      var ids = receiptQueue[state].splice(0, RECEIPT_BATCH);
+      if (ids.length) { body[state] = ids; any = true; }
+    });
+    if (!any) return;
+    fetch(Live.catalog.urls.receipts, {
+      method: "POST",
+      credentials: "same-origin",
+      keepalive: true,
+      headers: { "Content-Type": "application/json", "X-CSRFToken": Live.csrfToken(), "X-Requested-With": "fetch" },
+      body: JSON.stringify(body)
+    }).catch(function () {});
+    if (receiptQueue.delivered.length || receiptQueue.seen.length || receiptQueue.clicked.length) scheduleReceipts();
+  }
+
+  function scheduleReceipts() {
+    if (!receiptTimer) receiptTimer = setTimeout(sendReceipts, RECEIPT_DELAY_MS);
+  }
+
+  function receipt(state, id, now) {
+    id = Number(id);
+    if (!id || receiptQueue[state].indexOf(id) !== -1) return;
+    receiptQueue[state].push(id);
+    if (now || receiptQueue[state].length >= RECEIPT_BATCH) sendReceipts();
+    else scheduleReceipts();
+  }
+
+  // Seen needs a visible tab (Page Visibility API): while hidden, ids wait for the tab to show.
+  var seenWhenVisible = [];
+  function visible() { return document.visibilityState === "visible"; }
+  document.addEventListener("visibilitychange", function () {
+    if (!visible()) return;
+    seenWhenVisible.splice(0).forEach(function (id) { receipt("seen", id); });
+  });
+
+  Live.receipts = {
+    delivered: function (id) { receipt("delivered", id); },
+    // shown(id): on screen now if the tab is visible, else as soon as it becomes visible.
+    shown: function (id) { if (visible()) receipt("seen", id); else if (seenWhenVisible.indexOf(Number(id)) === -1) seenWhenVisible.push(Number(id)); },
+    // clicked(id): sent at once, since the page is about to go.
+    clicked: function (id) { receipt("clicked", id, true); }
+  };
+
+  // Every notification frame this page receives, replays included, is delivered.
+  on("notification", function (event) { Live.receipts.delivered(Live.parse(event).id); });
+  window.addEventListener("pagehide", sendReceipts);
+
   document.addEventListener("DOMContentLoaded", function () { connect(false); });
 })();

@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 
 from project.exceptions import DomainError
 
-from . import outbox_audiences, plans, services
+from . import outbox_audiences, plans, services, trace
 from .catalog import CATALOG
 from .forms import NotificationTemplateForm
 from .models import (
@@ -95,6 +95,14 @@ class NotificationTemplateAdmin(admin.ModelAdmin):
         )
 
 
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _latency(delta) -> str:
+    return "" if delta is None else _seconds(delta.total_seconds())
+
+
 class ExpiredFilter(admin.SimpleListFilter):
     title = "expired"
     parameter_name = "expired"
@@ -119,10 +127,23 @@ class NotificationAdmin(admin.ModelAdmin):
     raw_id_fields = ("recipient", "event", "job")
     # Counting a very large table on every page load is the slow part.
     show_full_result_count = False
+    readonly_fields = ("timeline",)
 
     @admin.display(boolean=True, description="expired")
     def is_expired(self, obj):
         return obj.is_expired
+
+    @admin.display(description="timeline")
+    def timeline(self, obj):
+        """Commit, insert, publish, receipts: each hop's time and its latency from the one before."""
+        rows = (
+            (hop.name, hop.at.isoformat(timespec="milliseconds") if hop.at else "—", _latency(hop.since_previous))
+            for hop in trace.notification_timeline(obj)
+        )
+        return format_html(
+            '<table class="notification-timeline"><tr><th>hop</th><th>at</th><th>after the previous</th></tr>{}</table>',
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
 
     def has_add_permission(self, request):
         return False
@@ -142,6 +163,7 @@ class OutboxChunkInline(admin.TabularInline):
         "attempts",
         "last_error",
         "updated_at",
+        "published_at",
     )
     readonly_fields = fields
     extra = 0
@@ -191,6 +213,8 @@ class OutboxEventAdmin(admin.ModelAdmin):
         "event_type",
         "audience",
         "progress",
+        "funnel",
+        "commit_to_delivered",
         "payload",
         "dedupe_key",
         "status",
@@ -223,6 +247,22 @@ class OutboxEventAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def progress(self, obj):
         return outbox_audiences.progress_label(obj)
+
+    @admin.display(description="funnel")
+    def funnel(self, obj):
+        steps = trace.outbox_event_funnel(obj)
+        return format_html(
+            '<table class="outbox-funnel"><tr>{}</tr><tr>{}</tr></table>',
+            format_html_join("", "<th>{}</th>", ((name,) for name in steps)),
+            format_html_join("", "<td>{}</td>", ((count,) for count in steps.values())),
+        )
+
+    @admin.display(description="commit to delivered")
+    def commit_to_delivered(self, obj):
+        latency = trace.outbox_event_delivery_latency(obj)
+        if latency is None:
+            return "nothing delivered yet"
+        return " · ".join(f"p{round(p * 100)} {_seconds(s)}" for p, s in latency.items())
 
     @admin.display(description="last error")
     def error(self, obj):

@@ -6,9 +6,13 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors, services
+from jobs.throttles import ScopedWriteRateThrottle
+
+from . import receipts, selectors, services
 from .serializers import (
     MarkedReadSerializer,
+    ReceiptsRecordedSerializer,
+    ReceiptsSerializer,
     NotificationListFilterSerializer,
     NotificationPreferencesSerializer,
     NotificationSerializer,
@@ -50,6 +54,29 @@ class NotificationMarkAllReadView(APIView):
     def post(self, request):
         changed = services.notifications_mark_all_read(user=request.user)
         return Response({"marked_read": changed})
+
+
+class NotificationReceiptsView(APIView):
+    """A page's batched acks: delivered, seen, clicked. Sent with fetch(keepalive) so the CSRF header goes too."""
+
+    parser_classes = [JSONParser]
+    throttle_classes = [ScopedWriteRateThrottle]
+    throttle_scope = "notification_receipts"
+
+    @extend_schema(
+        tags=TAGS,
+        request=ReceiptsSerializer,
+        responses={
+            200: ReceiptsRecordedSerializer,
+            400: OpenApiResponse(description="Bad body or too many ids; nothing changed."),
+            429: OpenApiResponse(description="Throttled."),
+        },
+    )
+    def post(self, request):
+        serializer = ReceiptsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        changed = receipts.notification_receipts_record(user=request.user, **serializer.validated_data)
+        return Response(ReceiptsRecordedSerializer(changed).data)
 
 
 class NotificationUnreadCountView(APIView):

@@ -9,5 +9,6 @@ urlpatterns = [
     path("notifications/<int:notification_id>/read/", api.NotificationMarkReadView.as_view(), name="read"),
     path("notifications/read-all/", api.NotificationMarkAllReadView.as_view(), name="read-all"),
     path("notifications/unread-count/", api.NotificationUnreadCountView.as_view(), name="unread-count"),
+    path("notifications/receipts/", api.NotificationReceiptsView.as_view(), name="receipts"),
     path("notifications/preferences/", api.NotificationPreferencesView.as_view(), name="preferences"),
 ]

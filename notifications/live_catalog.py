@@ -53,6 +53,7 @@ def notification_catalog() -> dict:
             "notifications": reverse("notifications-api:list"),
             "unread_count": reverse("notifications-api:unread-count"),
             "read_all": reverse("notifications-api:read-all"),
+            "receipts": reverse("notifications-api:receipts"),
             "read": _read_url_pattern(),
             # Where a notification without a (safe) link of its own leads.
             "fallback": reverse("notifications:list"),

@@ -69,6 +69,9 @@ class OutboxChunk(models.Model):
     is_failed = models.BooleanField(default=False)
     last_error = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When its notifications were handed to the stream (the trace's "publish" hop): per chunk,
+    # not per row, so the fan-out pays one UPDATE for it.
+    published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -107,6 +110,12 @@ class Notification(models.Model):
     priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.MEDIUM)
     is_read = models.BooleanField(default=False)
     read_at = models.DateTimeField(null=True, blank=True)
+    # Receipts (notifications.receipts): server times, each set once, by the recipient's pages.
+    # Delivered: a page received the frame; seen: shown while the tab was visible;
+    # clicked: its action was followed.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
     action_url = models.CharField(max_length=300, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # The job it is about, if any: lets a job's offers be expired in one UPDATE.
@@ -158,6 +167,11 @@ class Notification(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expired_at is not None
+
+    @property
+    def is_delivered(self) -> bool:
+        # Derived, not a column: one source of truth, and nothing more to write per ack.
+        return self.delivered_at is not None
 
 
 class NotificationSequence(models.Model):

@@ -20,6 +20,10 @@ class NotificationSerializer(serializers.ModelSerializer):
             "priority",
             "is_read",
             "read_at",
+            "is_delivered",
+            "delivered_at",
+            "seen_at",
+            "clicked_at",
             "action_url",
             "metadata",
             "created_at",
@@ -55,6 +59,20 @@ class NotificationPreferencesSerializer(serializers.Serializer):
     muted = serializers.DictField(child=StrictBooleanField())
     # Plain strings: a second enum over the same choices would clash in the OpenAPI schema.
     unmutable = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+
+class ReceiptsSerializer(serializers.Serializer):
+    """A page's acks: ids per state; at most NOTIFICATION_RECEIPTS_MAX_IDS each (the service refuses more)."""
+
+    delivered = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+    seen = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+    clicked = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+
+
+class ReceiptsRecordedSerializer(serializers.Serializer):
+    delivered = serializers.IntegerField()
+    seen = serializers.IntegerField()
+    clicked = serializers.IntegerField()
 
 
 class MarkedReadSerializer(serializers.Serializer):

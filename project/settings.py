@@ -214,8 +214,14 @@ REST_FRAMEWORK = {
         "bid_place": env_rate("THROTTLE_BID_PLACE", "60/min"),
         "message_send": env_rate("THROTTLE_MESSAGE_SEND", "60/min"),
         "login": env_rate("THROTTLE_LOGIN", "10/min"),
+        # Receipts (notifications/receipts.py): a page acks at most once a second, plus on pagehide.
+        "notification_receipts": env_rate("THROTTLE_NOTIFICATION_RECEIPTS", "120/min"),
     },
 }
+
+# --- Receipts (notifications/receipts.py) ----------------------------------------------
+# The most ids one ack may carry per state; pages send every 50 ids or 1 s, whichever first.
+NOTIFICATION_RECEIPTS_MAX_IDS = env_int("NOTIFICATION_RECEIPTS_MAX_IDS", 200, minimum=1)
 
 # --- Failed logins (jobs/login_limits.py) ---------------------------------------------
 # Counted over /login/ and POST /api/auth/token/ together, per (username, address) and

@@ -79,7 +79,9 @@ def _deliver(*, chunk_id: int, plan: plans.DeliveryPlan | None) -> None:
         # Chunks of one event take turns here, on the event row: two finishing at once would
         # each miss the other's uncommitted update and neither would mark the event done.
         list(OutboxEvent.objects.select_for_update().filter(pk=event.pk).values_list("pk", flat=True))
-        OutboxChunk.objects.filter(pk=chunk.pk).update(is_done=True, recipient_count=count, updated_at=timezone.now())
+        OutboxChunk.objects.filter(pk=chunk.pk).update(
+            is_done=True, recipient_count=count, updated_at=timezone.now(), published_at=timezone.now()
+        )
         if not OutboxChunk.objects.filter(event_id=event.pk, is_done=False).exists():
             total = OutboxChunk.objects.filter(event_id=event.pk).aggregate(total=Sum("recipient_count"))["total"]
             outbox_event_finish(event, recipient_count=total or 0)

@@ -51,8 +51,8 @@ def test_list_returns_only_the_callers_live_notifications_latest_first(client, u
     assert body["count"] == 2
     assert ids(response) == [newer.pk, older.pk]
     assert set(body["results"][0]) == {
-        "id", "notification_type", "title", "message", "priority", "is_read", "read_at", "action_url", "metadata",
-        "created_at", "reason",
+        "id", "notification_type", "title", "message", "priority", "is_read", "read_at", "is_delivered",
+        "delivered_at", "seen_at", "clicked_at", "action_url", "metadata", "created_at", "reason",
     }
     assert body["results"][0]["metadata"] == {"job_id": 7}
 
@@ -208,4 +208,5 @@ def test_openapi_schema_has_no_warnings_for_these_views():
         "/api/notifications/read-all/",
         "/api/notifications/unread-count/",
         "/api/notifications/preferences/",
+        "/api/notifications/receipts/",
     }

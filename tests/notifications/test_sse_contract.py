@@ -26,7 +26,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 NOTIFICATION_KEYS = {
     "id": int, "notification_type": str, "title": str, "message": str, "priority": str, "is_read": bool,
-    "read_at": (str, type(None)), "action_url": str, "metadata": dict, "created_at": str, "reason": str,
+    "read_at": (str, type(None)), "is_delivered": bool, "delivered_at": (str, type(None)),
+    "seen_at": (str, type(None)), "clicked_at": (str, type(None)), "action_url": str, "metadata": dict,
+    "created_at": str, "reason": str,
 }
 # Event -> {key: type}: the whole payload, no more keys, no fewer.
 SHAPES = {

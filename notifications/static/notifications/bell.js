@@ -117,7 +117,13 @@
   function openPanel(open) {
     panel.hidden = !open;
     bell.setAttribute("aria-expanded", open ? "true" : "false");
-    if (open) Live.refreshTimes(panel);
+    if (open) {
+      Live.refreshTimes(panel);
+      // The dropdown is on screen: what it lists is seen.
+      forEach(list.querySelectorAll("[data-notification-id]"), function (item) {
+        Live.receipts.shown(item.getAttribute("data-notification-id"));
+      });
+    }
   }
 
   bell.setAttribute("role", "button");
@@ -153,6 +159,7 @@
     var link = event.target.closest ? event.target.closest("[data-notification-link]") : null;
     if (!link) return;
     var id = link.getAttribute("data-notification-link");
+    Live.receipts.clicked(id);
     if (event.ctrlKey || event.metaKey || event.shiftKey || event.button === 1) { markRead(id); return; }
     event.preventDefault();
     openNotification(id, link.getAttribute("href"));
@@ -193,7 +200,7 @@
     toast.appendChild(close);
 
     close.addEventListener("click", function (event) { event.stopPropagation(); dismiss(toast); });
-    toast.addEventListener("click", function () { dismiss(toast); openNotification(n.id, n.action_url); });
+    toast.addEventListener("click", function () { dismiss(toast); Live.receipts.clicked(n.id); openNotification(n.id, n.action_url); });
     var arm = function () { clearTimeout(toast._timer); toast._timer = setTimeout(function () { dismiss(toast); }, TOAST_MS); };
     toast.addEventListener("mouseenter", function () { clearTimeout(toast._timer); });
     toast.addEventListener("mouseleave", arm);
@@ -201,6 +208,7 @@
     toast.addEventListener("focusout", arm);
 
     toasts.appendChild(toast);
+    Live.receipts.shown(n.id); // seen now if the tab is visible, else when it becomes visible
     var live = toasts.querySelectorAll(".toast:not(.is-leaving)");
     for (var i = 0; i < live.length - MAX_TOASTS; i++) dismiss(live[i]);
     arm();

@@ -1,0 +1,136 @@
+"""Receipts from a real page: delivered, seen (only while visible), clicked, and replayed frames delivered."""
+
+import pytest
+from playwright.sync_api import expect
+
+from devtools.processes import wait_for
+from notifications.models import Notification
+from notifications.sse import publishing
+from tests.factories import ClientFactory
+from tests.notifications.factories import NotificationFactory
+
+from .conftest import LIVE_MS
+from .helpers import toast
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+# A page acks every second (or at 50 ids): a receipt lands within the live budget plus one batch.
+RECEIPT_S = (LIVE_MS + 2000) / 1000
+
+
+def receipts(notification):
+    row = Notification.objects.values("delivered_at", "seen_at", "clicked_at").get(pk=notification.pk)
+    return row["delivered_at"], row["seen_at"], row["clicked_at"]
+
+
+def publish(notification):
+    publishing.publish_notifications(Notification.objects.filter(pk=notification.pk))
+
+
+def alert(recipient, title):
+    return NotificationFactory(
+        recipient=recipient, notification_type="system_alert", priority="urgent", title=title, action_url="/notifications/"
+    )
+
+
+def set_visibility(page, state: str) -> None:
+    """What the browser does when a tab goes to the background or comes back (Page Visibility API)."""
+    page.evaluate(
+        """state => {
+            Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+            Object.defineProperty(document, "hidden", { configurable: true, get: () => state === "hidden" });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
+def test_a_toast_on_a_visible_page_is_delivered_and_seen_and_its_click_recorded(live_server_url, people, publish_through_redis):
+    client = ClientFactory()
+    anna = people(live_server_url, client)
+    page = anna.goto_live("/jobs/mine/")
+    note = alert(client, "Scheduled maintenance tonight")
+
+    publish(note)
+    expect(toast(page, "Scheduled maintenance tonight")).to_be_visible(timeout=LIVE_MS)
+
+    wait_for(lambda: all(receipts(note)[:2]), timeout=RECEIPT_S, what="delivered_at and seen_at")
+    assert receipts(note)[2] is None
+    toast(page, "Scheduled maintenance tonight").click()
+    page.wait_for_url("**/notifications/")
+    wait_for(lambda: receipts(note)[2] is not None, timeout=RECEIPT_S, what="clicked_at")
+    delivered_at, seen_at, clicked_at = receipts(note)
+    assert delivered_at <= seen_at <= clicked_at
+    assert anna.errors == []
+
+
+def test_a_background_tab_delivers_and_marks_seen_only_once_visible(live_server_url, people, publish_through_redis):
+    client = ClientFactory()
+    anna = people(live_server_url, client)
+    page = anna.goto_live("/jobs/mine/")
+    set_visibility(page, "hidden")
+    note = alert(client, "Arrived while away")
+
+    publish(note)
+    wait_for(lambda: receipts(note)[0] is not None, timeout=RECEIPT_S, what="delivered_at")
+    page.wait_for_timeout(1500)  # one more batch: nothing may mark it seen while hidden
+    assert receipts(note)[1:] == (None, None)
+
+    set_visibility(page, "visible")
+    wait_for(lambda: receipts(note)[1] is not None, timeout=RECEIPT_S, what="seen_at")
+    assert receipts(note)[2] is None
+    assert anna.errors == []
+
+
+def test_a_frame_replayed_after_a_reconnect_is_delivered(live_server_url, people, publish_through_redis):
+    client = ClientFactory()
+    anna = people(live_server_url, client)
+    page = anna.goto_live("/jobs/mine/")
+    anna.context.set_offline(True)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    missed = alert(client, "Sent while offline")
+    publish(missed)  # to nobody: the page is away
+
+    page.wait_for_timeout(1200)
+    assert receipts(missed) == (None, None, None)
+    anna.context.set_offline(False)
+    expect(page.locator(f'#bell-list [data-notification-id="{missed.pk}"]')).to_have_count(1, timeout=10_000)
+
+    wait_for(lambda: receipts(missed)[0] is not None, timeout=RECEIPT_S, what="delivered_at of the replayed frame")
+    assert anna.errors == []
+
+
+def test_another_users_page_acks_change_nothing_for_my_notifications(live_server_url, people):
+    client, other = ClientFactory(), ClientFactory()
+    mine = alert(client, "Mine")
+    page = people(live_server_url, other).goto_live("/jobs/mine/")
+
+    status = page.evaluate(
+        """id => fetch(Live.catalog.urls.receipts, {
+            method: "POST", credentials: "same-origin",
+            headers: {"Content-Type": "application/json", "X-CSRFToken": Live.csrfToken()},
+            body: JSON.stringify({delivered: [id], seen: [id], clicked: [id]})
+        }).then(r => r.status)""",
+        mine.pk,
+    )
+
+    assert status == 200
+    assert receipts(mine) == (None, None, None)
+
+
+def test_opening_the_bell_dropdown_or_the_list_marks_what_it_shows_seen(live_server_url, people):
+    client = ClientFactory()
+    in_bell, in_list = alert(client, "In the bell"), alert(client, "Older, on the list")
+    anna = people(live_server_url, client)
+    page = anna.goto_live("/jobs/mine/")
+    page.wait_for_timeout(1200)
+    assert receipts(in_bell)[1] is None  # rendered in the closed dropdown: not seen yet
+
+    page.click("#bell")
+    wait_for(lambda: receipts(in_bell)[1] is not None and receipts(in_list)[1] is not None, timeout=RECEIPT_S, what="seen_at")
+    Notification.objects.filter(pk=in_list.pk).update(seen_at=None, delivered_at=None)
+
+    anna.goto_live("/notifications/")
+    wait_for(lambda: receipts(in_list)[1] is not None, timeout=RECEIPT_S, what="seen_at from the list page")
+    assert receipts(in_list)[0] is not None  # seen implies delivered
+    assert anna.errors == []
