@@ -84,19 +84,25 @@ def notification_frame(notification) -> str:
     return frame(Event.NOTIFICATION, notification_payload(notification), notification.seq)
 
 
+# A notification's own state, which differs between the rows of one event (a re-publish after acks).
+ROW_STATE_KEYS = ("is_read", "read_at", "is_delivered", "delivered_at", "seen_at", "clicked_at")
+ROW_STATE_COLUMNS = ("is_read", "read_at", "delivered_at", "seen_at", "clicked_at")
+FRESH_ROW_STATE = '"is_read":false,"read_at":null,"is_delivered":false,"delivered_at":null,"seen_at":null,"clicked_at":null,'
+
+
 class NotificationFrames:
     """The frames of one event's notifications: the serializer runs once per chunk, not per row.
 
-    Everything but id, recipient and read state is shared by an event's rows, so the
-    serializer runs once (on a sample row), the shared part is encoded once, and each
-    row's id and read state are spliced in front of it (a fresh row's read state is
-    encoded once too). An offer's metadata and reason also carry the cleaner's own
+    Everything but id, recipient and the row's state (read, delivered, seen, clicked) is
+    shared by an event's rows, so the serializer runs once (on a sample row), the shared
+    part is encoded once, and each row's id and state are spliced in front of it (a fresh
+    row's state is encoded once too). An offer's metadata and reason also carry the cleaner's own
     distance and radius: those two numbers come with each row (per_row_columns).
     """
 
     def __init__(self, sample):
         shared = notification_payload(sample)
-        for per_row in ("id", "is_read", "read_at"):
+        for per_row in ("id", *ROW_STATE_KEYS):
             del shared[per_row]
         self.per_row_columns: tuple = ()
         if reasons.has_per_recipient_reason(sample.metadata):
@@ -105,21 +111,30 @@ class NotificationFrames:
             del shared["reason"]  # built per row from the same numbers, in notifications.reasons
             self._why_json = self._why_encoder(shared.pop("metadata"))
         self._shared_json = dumps(shared)[1:]  # without the opening brace: the per-row keys come first
-        self._unread_json = '"is_read":false,"read_at":null,' + self._shared_json
-        self._read_at = NotificationSerializer().fields["read_at"]
+        self._fresh_json = FRESH_ROW_STATE + self._shared_json
+        self._datetime = NotificationSerializer().fields["read_at"]
 
     def for_rows(self, rows: Iterable[tuple]) -> Iterator[tuple[int, str]]:
-        """(recipient_id, frame) for each (pk, recipient_id, is_read, read_at, seq, *per_row_columns) row; the SSE id is the seq."""
+        """(recipient_id, frame) for each (pk, recipient_id, seq, *ROW_STATE_COLUMNS, *per_row_columns) row; the SSE id is the seq."""
         head = f"event: {Event.NOTIFICATION}\ndata: "
-        for pk, recipient_id, is_read, read_at, seq, *why in rows:
-            body = self._unread_json if not is_read and read_at is None else self._read_state(is_read, read_at)
+        for pk, recipient_id, seq, is_read, read_at, delivered_at, seen_at, clicked_at, *why in rows:
+            if not is_read and read_at is delivered_at is seen_at is clicked_at is None:
+                body = self._fresh_json
+            else:
+                body = self._row_state(is_read, read_at, delivered_at, seen_at, clicked_at) + self._shared_json
             if why:
                 body = self._why_json(*why) + body
             yield recipient_id, f'id: {seq}\n{head}{{"id":{pk},{body}\n\n'
 
-    def _read_state(self, is_read: bool, read_at: datetime | None) -> str:
-        read_at_json = "null" if read_at is None else json.dumps(self._read_at.to_representation(read_at))
-        return f'"is_read":{"true" if is_read else "false"},"read_at":{read_at_json},{self._shared_json}'
+    def _row_state(self, is_read: bool, read_at, delivered_at, seen_at, clicked_at) -> str:
+        def moment(value: datetime | None) -> str:
+            return "null" if value is None else json.dumps(self._datetime.to_representation(value))
+
+        return (
+            f'"is_read":{"true" if is_read else "false"},"read_at":{moment(read_at)},'
+            f'"is_delivered":{"false" if delivered_at is None else "true"},"delivered_at":{moment(delivered_at)},'
+            f'"seen_at":{moment(seen_at)},"clicked_at":{moment(clicked_at)},'
+        )
 
     @staticmethod
     def _why_encoder(metadata: dict):

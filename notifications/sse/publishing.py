@@ -23,9 +23,9 @@ def publish_notifications(notifications) -> int:
     """Push stored notifications, one frame each, without a query per recipient.
 
     Accepts a queryset (read once, a few columns at a time) of one event's
-    notifications: everything but id, recipient and read state is shared, so the
-    serializer runs once on the first row and its JSON is encoded once; only the id and
-    the read state are spliced in. Retracted (expired) rows are not
+    notifications: everything but id, recipient and the row's state (read, receipts) is
+    shared, so the serializer runs once on the first row and its JSON is encoded once;
+    only the id and the state are spliced in. Retracted (expired) rows are not
     sent: a re-publish must not bring them back. The SSE id is the seq.
     """
     notifications = notifications.filter(expired_at__isnull=True)
@@ -33,6 +33,6 @@ def publish_notifications(notifications) -> int:
     if first is None:
         return 0
     event_frames = frames.NotificationFrames(first)
-    columns = ("pk", "recipient_id", "is_read", "read_at", "seq", *event_frames.per_row_columns)
+    columns = ("pk", "recipient_id", "seq", *frames.ROW_STATE_COLUMNS, *event_frames.per_row_columns)
     rows = notifications.values_list(*columns).iterator(chunk_size=PUBLISH_BATCH)
     return transports.current().send_frames(event_frames.for_rows(rows))

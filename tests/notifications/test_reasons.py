@@ -124,7 +124,7 @@ def test_the_sse_frames_carry_each_cleaners_own_metadata_and_reason_as_the_api_d
     rows = Notification.objects.filter(notification_type=NotificationType.JOB_CREATED).order_by("recipient_id")
 
     event_frames = frames.NotificationFrames(rows.first())
-    columns = ("pk", "recipient_id", "is_read", "read_at", "seq", *event_frames.per_row_columns)
+    columns = ("pk", "recipient_id", "seq", *frames.ROW_STATE_COLUMNS, *event_frames.per_row_columns)
     sent = {recipient: frame for recipient, frame in event_frames.for_rows(rows.values_list(*columns))}
 
     assert len(sent) == 2

@@ -55,3 +55,26 @@ def test_a_republished_chunk_sends_each_row_its_own_read_state_and_skips_retract
     read.refresh_from_db()
     assert frames == [expected_frame(read), expected_frame(unread), expected_frame(unread_too)]
     assert [data["is_read"] for *_, data in frames] == [True, False, False]
+
+
+def test_a_republished_chunk_sends_each_row_its_own_receipts(frames, monkeypatch):
+    """The first row's delivered/seen/clicked times must not be copied onto the others."""
+    monkeypatch.setattr(dispatch, "FANOUT_CHUNK_SIZE", 10)
+    cleaners = CleanerFactory.create_batch(3)
+    event = OutboxEvent.objects.create(
+        event_type=NotificationType.SYSTEM_ALERT, payload={"audience": "cleaners", "title": "Hi", "message": "News"}
+    )
+    dispatch.outbox_event_dispatch(event_id=event.pk)
+    clicked, fresh, delivered = (Notification.objects.get(recipient=c, event=event) for c in cleaners)
+    now = timezone.now()
+    Notification.objects.filter(pk=clicked.pk).update(delivered_at=now, seen_at=now, clicked_at=now)
+    Notification.objects.filter(pk=delivered.pk).update(delivered_at=now)
+
+    frames.clear()
+    OutboxChunk.objects.filter(event=event).update(is_done=False)
+    delivery.outbox_chunk_deliver(chunk_id=OutboxChunk.objects.get(event=event).pk)
+
+    for row in (clicked, fresh, delivered):
+        row.refresh_from_db()
+    assert frames == [expected_frame(clicked), expected_frame(fresh), expected_frame(delivered)]
+    assert [data["is_delivered"] for *_, data in frames] == [True, False, True]
