@@ -146,3 +146,24 @@ def test_a_session_ack_needs_the_csrf_header(user):
     assert without.status_code == 403
     assert with_header.status_code == 200
     assert states(notification)[0] is not None
+
+
+def test_the_first_delivery_of_each_notification_is_timed_once_from_its_events_commit(user, django_capture_on_commit_callbacks):
+    from prometheus_client import REGISTRY
+
+    from notifications.models import OutboxEvent
+
+    def observed() -> float:
+        return REGISTRY.get_sample_value("notification_commit_to_delivered_seconds_count") or 0.0
+
+    first, second = (
+        NotificationFactory(recipient=user, event=OutboxEvent.objects.create(event_type="bid_received", payload={}))
+        for _ in range(2)
+    )
+    before = observed()
+    with django_capture_on_commit_callbacks(execute=True):
+        notification_receipts_record(user=user, delivered=[first.pk], seen=[], clicked=[])
+    with django_capture_on_commit_callbacks(execute=True):
+        notification_receipts_record(user=user, delivered=[first.pk, second.pk], seen=[second.pk], clicked=[])
+
+    assert observed() - before == 2  # first once, second once; the repeat ack is not a delivery
