@@ -33,15 +33,8 @@ def outbox_chunk_deliver(*, chunk_id: int, plan: plans.DeliveryPlan | None = Non
     run later builds it again, which re-checks the world (is the job still open?).
     A non-transient error counts an attempt; the last one fails the chunk and its event.
     """
-    try:
+    with failures.counting_failed_attempts(failures.outbox_chunk_attempt_failed, chunk_id=chunk_id):
         _deliver(chunk_id=chunk_id, plan=plan)
-    except failures.TRANSIENT_ERRORS:
-        raise
-    except Exception as exc:
-        failures.outbox_chunk_attempt_failed(
-            chunk_id=chunk_id, error=failures.describe_error(exc), max_attempts=failures.OUTBOX_MAX_ATTEMPTS
-        )
-        raise
 
 
 @shared_task(name="notifications.outbox_chunk_deliver", **failures.RETRY_TRANSIENT)

@@ -28,15 +28,8 @@ def outbox_event_dispatch(*, event_id: int) -> None:
     insert is ON CONFLICT DO NOTHING on (event, recipient). A non-transient error
     is stored on the event, which fails at its last attempt.
     """
-    try:
+    with failures.counting_failed_attempts(failures.outbox_event_attempt_failed, event_id=event_id):
         _dispatch(event_id=event_id)
-    except failures.TRANSIENT_ERRORS:
-        raise
-    except Exception as exc:
-        failures.outbox_event_attempt_failed(
-            event_id=event_id, error=failures.describe_error(exc), max_attempts=failures.OUTBOX_MAX_ATTEMPTS
-        )
-        raise
 
 
 @shared_task(name="notifications.outbox_event_dispatch", **failures.RETRY_TRANSIENT)

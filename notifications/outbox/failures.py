@@ -7,6 +7,8 @@ sweeper skips, the admin lists and /healthz reports, until staff retry it.
 """
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 
 from django.db import InterfaceError, OperationalError, transaction
@@ -33,6 +35,21 @@ RETRY_TRANSIENT = {
     "retry_jitter": True,
     "max_retries": 8,
 }
+
+
+@contextmanager
+def counting_failed_attempts(record: Callable[..., None], **row) -> Iterator[None]:
+    """Run one attempt of outbox work; a non-transient error is recorded on the row, then re-raised.
+
+    `record` is outbox_event_attempt_failed or outbox_chunk_attempt_failed, `row` its id.
+    """
+    try:
+        yield
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:
+        record(**row, error=describe_error(exc), max_attempts=OUTBOX_MAX_ATTEMPTS)
+        raise
 
 
 def describe_error(exc: BaseException) -> str:
