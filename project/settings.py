@@ -295,7 +295,7 @@ SSE_MAX_STREAMS_PER_PROCESS = env_int("SSE_MAX_STREAMS_PER_PROCESS", 20000, mini
 # read by prometheus-client itself from the environment (an empty directory per service).
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 # The worker's own metrics port (0: none) and the address it listens on.
-METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0, minimum=0)
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0, minimum=0, maximum=65535)
 METRICS_WORKER_ADDR = env_str("METRICS_WORKER_ADDR", "127.0.0.1")
 if not DEBUG:
     SECURE_REDIRECT_EXEMPT.append(r"^metrics$")  # Prometheus scrapes over plain http inside the network
