@@ -36,6 +36,19 @@ from .rendering import template_preview
 PREVIEW_LINE_CHARS = 110
 
 
+def _preview_of(template: NotificationTemplate):
+    """(the template rendered with sample data, or None; the problems that stopped it)."""
+    try:
+        rendered = template_preview(
+            notification_type=template.notification_type,
+            title_template=template.title_template,
+            message_template=template.message_template,
+        )
+    except ValidationError as exc:
+        return None, exc.messages
+    return rendered, []
+
+
 def _shortened(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -57,14 +70,9 @@ class NotificationTemplateAdmin(admin.ModelAdmin):
     @admin.display(description="preview with sample data")
     def preview_line(self, obj):
         """What the next notification of this type will say, on one short line."""
-        try:
-            rendered = template_preview(
-                notification_type=obj.notification_type,
-                title_template=obj.title_template,
-                message_template=obj.message_template,
-            )
-        except ValidationError as exc:
-            return format_html('<span class="errornote">invalid: {}</span>', " ".join(exc.messages))
+        rendered, problems = _preview_of(obj)
+        if problems:
+            return format_html('<span class="errornote">invalid: {}</span>', " ".join(problems))
         return _shortened(f"{rendered.title} — {rendered.message}", PREVIEW_LINE_CHARS)
 
     @admin.display(description="Available variables")
@@ -78,14 +86,9 @@ class NotificationTemplateAdmin(admin.ModelAdmin):
     def preview(self, obj):
         if obj is None or obj.pk is None:
             return "Save the template to see a preview."
-        try:
-            rendered = template_preview(
-                notification_type=obj.notification_type,
-                title_template=obj.title_template,
-                message_template=obj.message_template,
-            )
-        except ValidationError as exc:
-            return format_html_join("", "<p class='errornote'>{}</p>", ((m,) for m in exc.messages))
+        rendered, problems = _preview_of(obj)
+        if problems:
+            return format_html_join("", "<p class='errornote'>{}</p>", ((m,) for m in problems))
         # Plain text, shown as such: format_html escapes it.
         return format_html(
             '<div class="notification-preview"><p><strong>{}</strong></p>'
