@@ -16,6 +16,11 @@ MAX_SERVICE_RADIUS_KM = 100
 MAX_BUDGET = Decimal("100000.00")
 
 
+
+def user_display_name(user) -> str:
+    """How a person is named on pages and in notification texts: their full name, else their username."""
+    return user.get_full_name() or user.username
+
 class ServiceType(models.TextChoices):
     STANDARD = "standard", "Standard cleaning"
     DEEP = "deep", "Deep cleaning"

@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus, Payment, Weekday
+from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus, Payment, Weekday, user_display_name
 from jobs.money import format_money
 from jobs.selectors import cleaners_eligible_for_job, job_local_date, job_price
 
@@ -46,10 +46,6 @@ class Content:
 class DeliveryPlan:
     audience: QuerySet  # of users: a lazy query, run once per event, by the dispatch
     content: Content
-
-
-def user_display_name(user) -> str:
-    return user.get_full_name() or user.username
 
 
 def format_when(moment) -> str:

@@ -77,7 +77,3 @@ def perform(request, target: str, action, success=None):
     return redirect(target)
 
 
-
-
-def display_name(user) -> str:
-    return user.get_full_name() or user.username

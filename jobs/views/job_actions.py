@@ -13,8 +13,8 @@ from project.exceptions import DomainError
 from .. import selectors, services
 from ..forms import BidForm, MessageForm, add_service_errors
 from ..money import format_money
-from ..models import PaymentStatus
-from .common import display_name, job_url, perform, throttled, too_many, visible_bid, visible_job
+from ..models import PaymentStatus, user_display_name
+from .common import job_url, perform, throttled, too_many, visible_bid, visible_job
 from .job_page import client_recipients, render_job
 
 User = get_user_model()
@@ -47,7 +47,7 @@ def bid_accept(request, bid_id: int):
     bid = visible_bid(request, bid_id)
     return perform(
         request, job_url(bid.job_id), lambda: services.bid_accept(bid=bid, client=request.user),
-        f"You accepted {display_name(bid.cleaner)}'s bid. The other bidders are told.",
+        f"You accepted {user_display_name(bid.cleaner)}'s bid. The other bidders are told.",
     )
 
 
@@ -57,7 +57,7 @@ def bid_reject(request, bid_id: int):
     bid = visible_bid(request, bid_id)
     return perform(
         request, job_url(bid.job_id), lambda: services.bid_reject(bid=bid, client=request.user),
-        f"You declined {display_name(bid.cleaner)}'s bid.",
+        f"You declined {user_display_name(bid.cleaner)}'s bid.",
     )
 
 

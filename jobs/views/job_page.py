@@ -10,8 +10,8 @@ from notifications.reasons import offer_reason_for
 from .. import selectors
 from ..actions import job_actions_for
 from ..forms import BidForm, MessageForm
-from ..models import LIVE_BID_STATUSES, BidStatus, CleaningJob, JobStatus, PaymentStatus
-from .common import display_name, is_cleaner, visible_job
+from ..models import LIVE_BID_STATUSES, BidStatus, CleaningJob, JobStatus, PaymentStatus, user_display_name
+from .common import is_cleaner, visible_job
 
 FRAGMENTS = {
     "status": "jobs/_job_status.html",
@@ -86,7 +86,7 @@ def client_recipients(job: CleaningJob, bids) -> list[tuple[int, str]]:
         people[job.assigned_cleaner_id] = job.assigned_cleaner
     for bid in bids:
         people.setdefault(bid.cleaner_id, bid.cleaner)
-    return [(pk, display_name(person)) for pk, person in people.items()]
+    return [(pk, user_display_name(person)) for pk, person in people.items()]
 
 
 def _timeline_position(job: CleaningJob, paid: bool) -> int:
