@@ -110,14 +110,17 @@
 
   // --- receipts: what reached this screen (notifications/receipts.py) --------------------------
   //
-  // Ids are queued per state and sent in batches (every second, or at 50 ids, and on pagehide)
-  // to one endpoint. fetch with keepalive, not sendBeacon: it outlives the page the same way
+  // Ids are queued per state and sent in batches to one endpoint: the first ack of a quiet spell
+  // after 50 ms (so a frame's delivered and seen go together, and the latency the server observes
+  // is the frame's, not the batch's), then at most one a second, at 50 ids, and on pagehide. fetch with keepalive, not sendBeacon: it outlives the page the same way
   // and, unlike a beacon, sends the X-CSRFToken header the session's CSRF check needs.
   // The server sets each time once and only moves forward, so a repeat costs nothing.
   var RECEIPT_BATCH = 50;
   var RECEIPT_DELAY_MS = 1000;
+  var RECEIPT_QUICK_MS = 50;
   var receiptQueue = { delivered: [], seen: [], clicked: [] };
   var receiptTimer = null;
+  var receiptSentAt = 0;
 
   function sendReceipts() {
     clearTimeout(receiptTimer);
@@ -128,6 +131,7 @@
       if (ids.length) { body[state] = ids; any = true; }
     });
     if (!any) return;
+    receiptSentAt = Date.now();
     fetch(Live.catalog.urls.receipts, {
       method: "POST",
       credentials: "same-origin",
@@ -139,7 +143,8 @@
   }
 
   function scheduleReceipts() {
-    if (!receiptTimer) receiptTimer = setTimeout(sendReceipts, RECEIPT_DELAY_MS);
+    if (receiptTimer) return;
+    receiptTimer = setTimeout(sendReceipts, Math.max(RECEIPT_QUICK_MS, receiptSentAt + RECEIPT_DELAY_MS - Date.now()));
   }
 
   function receipt(state, id, now) {

@@ -14,7 +14,8 @@ from .helpers import toast
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-# A page acks every second (or at 50 ids): a receipt lands within the live budget plus one batch.
+# A page acks a lone frame at once, then at most every second (or at 50 ids): a receipt lands
+# within the live budget plus one batch.
 RECEIPT_S = (LIVE_MS + 2000) / 1000
 
 
@@ -61,6 +62,35 @@ def test_a_toast_on_a_visible_page_is_delivered_and_seen_and_its_click_recorded(
     wait_for(lambda: receipts(note)[2] is not None, timeout=RECEIPT_S, what="clicked_at")
     delivered_at, seen_at, clicked_at = receipts(note)
     assert delivered_at <= seen_at <= clicked_at
+    assert anna.errors == []
+
+
+def test_a_lone_notification_is_acked_at_once_with_delivered_and_seen_in_one_request(live_server_url, people, publish_through_redis):
+    # The commit-to-delivered histogram measures the frame, not the page's one-second batch.
+    client = ClientFactory()
+    anna = people(live_server_url, client)
+    page = anna.goto_live("/jobs/mine/")
+    page.evaluate(
+        """() => {
+            window.__acks = [];
+            Live.stream.on("notification", () => { window.__frameAt = performance.now(); });
+            const original = window.fetch;
+            window.fetch = (url, options) => {
+                if (String(url) === Live.catalog.urls.receipts) window.__acks.push({at: performance.now(), body: JSON.parse(options.body)});
+                return original(url, options);
+            };
+        }"""
+    )
+    note = alert(client, "Just one")
+
+    publish(note)
+    expect(toast(page, "Just one")).to_be_visible(timeout=LIVE_MS)
+    wait_for(lambda: all(receipts(note)[:2]), timeout=RECEIPT_S, what="delivered_at and seen_at")
+
+    acks = page.evaluate("() => window.__acks")
+    frame_at = page.evaluate("() => window.__frameAt")
+    assert [ack["body"] for ack in acks] == [{"delivered": [note.pk], "seen": [note.pk]}]
+    assert acks[0]["at"] - frame_at < 500  # a batch would wait a second
     assert anna.errors == []
 
 
