@@ -73,9 +73,8 @@ class NotificationReceiptsView(APIView):
         },
     )
     def post(self, request):
-        serializer = ReceiptsSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        changed = receipts.notification_receipts_record(user=request.user, **serializer.validated_data)
+        # Parsed as the receipts door parses it (ReceiptsSerializer documents the shape).
+        changed = receipts.notification_receipts_record(user=request.user, **receipts.receipt_acks_parse(request.data))
         return Response(ReceiptsRecordedSerializer(changed).data)
 
 

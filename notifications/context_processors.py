@@ -10,6 +10,7 @@ from jobs.selectors import user_is_cleaner
 from . import selectors, sequencing
 from .live_catalog import notification_catalog
 from .models import Notification
+from .receipts_door import receipt_token_for
 
 DROPDOWN_SIZE = 8
 
@@ -39,8 +40,9 @@ class LiveNotifications:
 
     @cached_property
     def catalog(self) -> dict:
-        """The catalog's facts for the page scripts (live_catalog.py), rendered with json_script."""
-        return notification_catalog()
+        """The catalog's facts for the page scripts (live_catalog.py), rendered with json_script,
+        and this user's receipt token for the pages' acks."""
+        return {**notification_catalog(), "receipt_token": receipt_token_for(self.user.pk)}
 
     @cached_property
     def is_cleaner(self) -> bool:

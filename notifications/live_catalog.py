@@ -11,6 +11,7 @@ from django.urls import reverse
 from jobs.models import BidStatus
 
 from .catalog import CATALOG, NotificationType, Priority
+from .receipts_door import RECEIPTS_PATH
 from .sse.endpoint import EVENTS_PATH
 
 T = NotificationType
@@ -54,6 +55,8 @@ def notification_catalog() -> dict:
             "unread_count": reverse("notifications-api:unread-count"),
             "read_all": reverse("notifications-api:read-all"),
             "receipts": reverse("notifications-api:receipts"),
+            # The pages' own door for acks, with the receipt token below (receipts_door.py).
+            "receipts_door": RECEIPTS_PATH,
             "read": _read_url_pattern(),
             # Where a notification without a (safe) link of its own leads.
             "fallback": reverse("notifications:list"),

@@ -1,4 +1,4 @@
-"""ASGI entry point: /events/ goes to the SSE app, everything else to Django.
+"""ASGI entry point: /events/ goes to the SSE app, /receipts/ to the receipts door, the rest to Django.
 
 The SSE app runs outside Django's request cycle so that an open stream holds
 no thread and no database connection (see notifications/sse/).
@@ -45,6 +45,7 @@ class BoundedASGIHandler(ASGIHandler):
 django_application = BoundedASGIHandler(settings.WEB_MAX_CONCURRENT_REQUESTS)
 
 from demo import activity as demo_activity  # noqa: E402  (needs Django set up)
+from notifications import receipts_door  # noqa: E402
 from notifications.sse.endpoint import EVENTS_PATH, sse_app  # noqa: E402
 from notifications.sse.hub import hub  # noqa: E402
 
@@ -54,6 +55,8 @@ EVENTS_PATHS = (EVENTS_PATH, EVENTS_PATH.rstrip("/"))
 async def application(scope, receive, send):
     if scope["type"] == "http" and scope["path"] in EVENTS_PATHS:
         await sse_app(scope, receive, send)
+    elif scope["type"] == "http" and scope["path"] == receipts_door.RECEIPTS_PATH:
+        await receipts_door.receipts_app(scope, receive, send)
     elif scope["type"] == "lifespan":
         await _lifespan(receive, send)
     else:
@@ -71,5 +74,6 @@ async def _lifespan(receive, send):
             if demo is not None:
                 await asyncio.to_thread(demo.stop)
             await hub.shutdown()
+            await receipts_door.writer.close()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -223,6 +223,9 @@ REST_FRAMEWORK = {
 # --- Receipts (notifications/receipts.py) ----------------------------------------------
 # The most ids one ack may carry per state; pages send every 50 ids or 1 s, whichever first.
 NOTIFICATION_RECEIPTS_MAX_IDS = env_int("NOTIFICATION_RECEIPTS_MAX_IDS", 200, minimum=1)
+# How long a page's receipt token (notifications/receipts_door.py) is good for; past it the page
+# acks through the API instead. A page is rendered again at least this often in practice.
+NOTIFICATION_RECEIPT_TOKEN_MAX_AGE = env_seconds("NOTIFICATION_RECEIPT_TOKEN_MAX_AGE", 86400)
 
 # --- Failed logins (jobs/login_limits.py) ---------------------------------------------
 # Counted over /login/ and POST /api/auth/token/ together, per (username, address) and

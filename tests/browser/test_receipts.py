@@ -76,7 +76,7 @@ def test_a_lone_notification_is_acked_at_once_with_delivered_and_seen_in_one_req
             Live.stream.on("notification", () => { window.__frameAt = performance.now(); });
             const original = window.fetch;
             window.fetch = (url, options) => {
-                if (String(url) === Live.catalog.urls.receipts) window.__acks.push({at: performance.now(), body: JSON.parse(options.body)});
+                if ([Live.catalog.urls.receipts, Live.catalog.urls.receipts_door].includes(String(url))) window.__acks.push({url: String(url), at: performance.now(), body: JSON.parse(options.body)});
                 return original(url, options);
             };
         }"""
@@ -89,8 +89,22 @@ def test_a_lone_notification_is_acked_at_once_with_delivered_and_seen_in_one_req
 
     acks = page.evaluate("() => window.__acks")
     frame_at = page.evaluate("() => window.__frameAt")
-    assert [ack["body"] for ack in acks] == [{"delivered": [note.pk], "seen": [note.pk]}]
+    assert [(ack["url"], ack["body"]) for ack in acks] == [("/receipts/", {"delivered": [note.pk], "seen": [note.pk]})]
     assert acks[0]["at"] - frame_at < 500  # a batch would wait a second
+    assert anna.errors == []
+
+
+def test_a_page_whose_receipt_token_is_refused_acks_through_the_api(live_server_url, people, publish_through_redis):
+    client = ClientFactory()
+    anna = people(live_server_url, client)
+    page = anna.goto_live("/jobs/mine/")
+    page.evaluate("() => { Live.catalog.receipt_token = 'expired:or:forged'; }")
+    note = alert(client, "Token refused")
+
+    publish(note)
+    expect(toast(page, "Token refused")).to_be_visible(timeout=LIVE_MS)
+
+    wait_for(lambda: all(receipts(note)[:2]), timeout=RECEIPT_S, what="delivered_at and seen_at through the API")
     assert anna.errors == []
 
 

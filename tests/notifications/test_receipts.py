@@ -110,10 +110,15 @@ def test_too_many_ids_is_a_400_with_the_field(api_as, user, settings):
     assert "delivered" in str(response.json())
 
 
-def test_ids_must_be_positive_integers(api_as, user):
-    response = api_as(user).post(RECEIPTS_URL, {"seen": ["x"]}, format="json")
+@pytest.mark.parametrize("ids", [["x"], [0], [-3], [2**63], [True], 5], ids=["string", "zero", "negative", "past-bigint", "bool", "not-a-list"])
+def test_ids_must_be_positive_integers_within_a_bigint(api_as, user, ids):
+    notification = NotificationFactory(recipient=user)
+
+    response = api_as(user).post(RECEIPTS_URL, {"seen": ids, "delivered": [notification.pk]}, format="json")
 
     assert response.status_code == 400
+    assert response.json()["errors"] == {"seen": ["Expected a list of notification ids (positive integers)."]}
+    assert states(notification) == (None, None, None)
 
 
 def test_a_flood_of_acks_is_throttled(api_as, user, throttle_rate):
