@@ -18,6 +18,8 @@ from django.core.management.base import CommandError
 
 from devtools.sse import SSEFrameParser
 
+from .receipt_acks import AckProcess
+
 # One INFO line per SSE connect would bury the tables.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -32,10 +34,14 @@ class StreamStats:
 class SSEFleet:
     """Many SSE connections driven by one asyncio loop in a thread."""
 
-    def __init__(self, base_url: str, tokens: dict[int, str], *, event: str = "notification"):
+    def __init__(self, base_url: str, tokens: dict[int, str], *, event: str = "notification", ack: bool = False):
         self.base_url = base_url
         self.tokens = tokens
         self.event = event
+        # Ack each notification's receipt as the page does (bench/receipt_acks.py); forked now,
+        # before this process starts the fleet's thread.
+        self._acker = AckProcess(base_url) if ack else None
+        self.ack_statuses: dict[str, int] = {}
         self.stats = StreamStats()
         self.loop = asyncio.new_event_loop()
         self._opened = threading.Event()
@@ -60,6 +66,8 @@ class SSEFleet:
             semaphore = asyncio.Semaphore(200)  # connect in waves; the server accepts them all
             tasks = [asyncio.create_task(self._one(client, user_id, token, semaphore)) for user_id, token in self.tokens.items()]
             await self._stop.wait()
+            if self._acker is not None:
+                self.ack_statuses = await asyncio.to_thread(self._acker.close)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -84,6 +92,8 @@ class SSEFleet:
                         self._opened.set()
                 elif event.event == self.event:
                     received.append((int(event.id) if event.id else None, time.time()))
+                    if self._acker is not None:
+                        self._acker.delivered(user_id, event.json()["id"])
         except (httpx.HTTPError, asyncio.CancelledError):
             pass
         except Exception:  # noqa: BLE001 - count it, keep the others going
@@ -167,7 +177,7 @@ async def _client_stream(state, uid: int, header: str, semaphore) -> None:
         state["check"]()
         parser = SSEFrameParser()
         target, key = state["event"], state["key"]
-        receipts = state["receipts"]
+        receipts, acker = state["receipts"], state["acker"]
         async for piece in body:
             now = time.time()
             buffer += piece.decode()
@@ -176,7 +186,10 @@ async def _client_stream(state, uid: int, header: str, semaphore) -> None:
                 event = parser.feed(line)
                 if event is not None and event.event == target and event.data:
                     try:
-                        receipts.append((uid, _dig(event.json(), key), now))
+                        data = event.json()
+                        receipts.append((uid, _dig(data, key), now))
+                        if acker is not None:
+                            acker.delivered(uid, data["id"])
                     except (ValueError, KeyError, TypeError):
                         pass
         state["ended"]["closed by server"] += 1
@@ -194,7 +207,7 @@ async def _client_stream(state, uid: int, header: str, semaphore) -> None:
             writer.close()
 
 
-def _client_process(conn, host, port, path, auths, event, key, concurrency, timeout, source_ip) -> None:
+def _client_process(conn, host, port, path, auths, event, key, concurrency, timeout, source_ip, acker) -> None:
     """A client process: hold its share of the streams until told to stop, then report."""
     import collections
 
@@ -213,6 +226,7 @@ def _client_process(conn, host, port, path, auths, event, key, concurrency, time
             "host": host, "port": port, "path": path, "event": event, "key": tuple(key.split(".")),
             "timeout": timeout, "source_ip": source_ip, "opened": 0, "opened_ids": [],
             "failed": collections.Counter(), "ended": collections.Counter(), "receipts": [],
+            "acker": acker,
         }
 
         def check():
@@ -237,17 +251,27 @@ def _client_process(conn, host, port, path, auths, event, key, concurrency, time
     asyncio.run(main())
 
 
+def _acker(base_url: str, ack: str | None, auths) -> AckProcess | None:
+    """None, or acks through the receipts door ("door") or the API ("api", by each stream's DRF token)."""
+    if ack is None:
+        return None
+    api_tokens = {uid: header.rsplit(" ", 1)[-1] for uid, header in auths} if ack == "api" else None
+    return AckProcess(base_url, api_tokens=api_tokens)
+
+
 class StreamLoad:
     """Many authenticated SSE streams, spread over several client processes (raw asyncio, no httpx).
 
     auths: (user id, request header line) pairs, e.g. (7, "Authorization: Token abc").
     Receipts are (user id, value at `key` in the JSON data of each `event`, receive time).
+    With ack="door" (or "api") each stream also acks the `id` of every such event as the page does
+    (bench/receipt_acks.py) through the receipts door (or the API's); the answers are counted in `acks`.
     Each process connects from its own loopback address (127.0.0.2, .3, ...) so the
     streams do not run out of ephemeral ports.
     """
 
     def __init__(self, base_url: str, path: str, auths: list[tuple[int, str]], *, event: str, key: str,
-                 processes: int = 2, concurrency: int = 200, timeout: float = 120):
+                 processes: int = 2, concurrency: int = 200, timeout: float = 120, ack: str | None = None):
         import multiprocessing
         from urllib.parse import urlsplit
 
@@ -256,6 +280,7 @@ class StreamLoad:
         self.processes = max(1, min(processes, len(auths) or 1))
         self._ctx = multiprocessing.get_context("fork")
         self._args = (url.hostname, url.port, path, event, key, max(1, concurrency // self.processes), timeout)
+        self._ack = ack
         self._shares = [auths[i::self.processes] for i in range(self.processes)]
         self._pipes, self._procs = [], []
         self.opened = 0
@@ -263,6 +288,7 @@ class StreamLoad:
         self.failed: dict[str, int] = {}
         self.ended: dict[str, int] = {}
         self.alive = 0
+        self.acks: dict[str, int] = {}
 
     def start(self, timeout: float = 600) -> float:
         """Open every stream; returns the seconds until all are open (or have failed)."""
@@ -273,11 +299,13 @@ class StreamLoad:
         connections.close_all()  # forked children must not share the parent's database socket
         started = time.time()
         host, port, path, event, key, concurrency, stream_timeout = self._args
-        for i, share in enumerate(self._shares):
+        # One ack process per client process (client processes are daemons: they cannot fork).
+        self._ackers = [_acker(f"http://{host}:{port}", self._ack, share) for share in self._shares]
+        for i, (share, acker) in enumerate(zip(self._shares, self._ackers)):
             parent, child = self._ctx.Pipe()
             proc = self._ctx.Process(
                 target=_client_process,
-                args=(child, host, port, path, share, event, key, concurrency, stream_timeout, f"127.0.0.{2 + i}"),
+                args=(child, host, port, path, share, event, key, concurrency, stream_timeout, f"127.0.0.{2 + i}", acker),
                 daemon=True,
             )
             proc.start()
@@ -298,7 +326,7 @@ class StreamLoad:
     def stop(self) -> list[tuple[int, object, float]]:
         from collections import Counter
 
-        receipts, failed, ended = [], Counter(self.failed), Counter()
+        receipts, failed, ended, acks = [], Counter(self.failed), Counter(), Counter()
         for pipe in self._pipes:
             pipe.send("stop")
         for pipe, proc in zip(self._pipes, self._procs):
@@ -310,5 +338,9 @@ class StreamLoad:
             proc.join(timeout=10)
             if proc.is_alive():
                 proc.kill()
+        for acker in self._ackers:
+            if acker is not None:
+                acks.update(acker.close())
         self.ended = dict(ended)
+        self.acks = dict(acks)
         return receipts

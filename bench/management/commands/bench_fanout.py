@@ -10,6 +10,11 @@ sample of connected SSE clients. Timed from the commit to (a) every
 notification stored, (b) every SSE event published, (c) the last sample client's
 receipt.
 
+With --receipts on (or both, taking turns with off in the same run) the sample clients ack
+each notification's receipt the way the page does (bench/receipt_acks.py), and the run reports
+commit-to-delivered from the server's histogram (notification_commit_to_delivered_seconds,
+scraped from /metrics before and after) and, exactly, from the rows (notifications/trace.py).
+
 Stock path: one Notification.objects.create and one django-eventstream
 send_event (DjangoModelStorage, published to Redis) per recipient, in this process.
 """
@@ -29,6 +34,7 @@ from rest_framework.authtoken.models import Token
 from bench.data import require_full_stack
 from bench.measure import peak_rss_mb, reset_peak_rss, rss_mb
 from bench.processes import start_server, start_worker
+from bench.receipt_acks import histogram_quantile, latency_buckets
 from bench.sse_clients import SSEFleet
 from bench.tables import median, print_table
 from celery_app import app as celery_app
@@ -37,6 +43,7 @@ from jobs.models import CleanerProfile, CleaningJob, JobStatus, ServiceType, Wee
 from notifications.catalog import NotificationType
 from notifications.models import Notification, OutboxEvent, OutboxStatus
 from notifications.outbox.dispatch import outbox_event_dispatch
+from notifications.trace import outbox_event_delivery_latency
 
 User = get_user_model()
 
@@ -59,6 +66,10 @@ class Command(BaseCommand):
             help="largest audience the stock path runs for real; bigger ones use its measured rate (marked ~)",
         )
         parser.add_argument("--stock-runs", type=int, default=None, help="runs of the stock path (default: --runs)")
+        parser.add_argument(
+            "--receipts", choices=("off", "on", "both"), default="off",
+            help="sample clients ack receipts as the page does; both: runs with and without take turns",
+        )
 
     def handle(self, *args, **options):
         require_full_stack()
@@ -66,6 +77,7 @@ class Command(BaseCommand):
         if not sizes or sizes[0] < 1:
             raise CommandError("--recipients needs positive integers")
         runs, sample = options["runs"], options["sample"]
+        variants = {"off": [False], "on": [True], "both": [False, True]}[options["receipts"]]
         stock_runs = options["stock_runs"] or runs
 
         self.stdout.write(f"Preparing {max(sizes):,} benchmark cleaners ...")
@@ -79,10 +91,13 @@ class Command(BaseCommand):
             for size in sizes:
                 audience = cleaner_ids[:size]
                 self._set_audience(audience)
-                ours = [self._run_ours(client, audience, sample, base_url, worker) for _ in range(runs)]
+                ours = {ack: [] for ack in variants}
+                for _ in range(runs):  # the variants take turns: a noisy minute hits them alike
+                    for ack, variant_runs in ours.items():
+                        variant_runs.append(self._run_ours(client, audience, sample, base_url, worker, ack=ack))
                 queries, chunks = self._count_queries(client, audience)
                 stock = self._run_stock(audience, stock_runs, options["stock_max"])
-                results.append((size, ours, queries, chunks, stock))
+                results.extend((size, ack, variant_runs, queries, chunks, stock) for ack, variant_runs in ours.items())
                 self.stdout.write(f"  {size:,} recipients done")
         finally:
             server.stop()
@@ -90,6 +105,7 @@ class Command(BaseCommand):
             self._set_audience([])
 
         self._report(results, runs)
+        self._report_latency([r for r in results if r[1]], runs)
 
     # --- data --------------------------------------------------------------------
 
@@ -147,12 +163,13 @@ class Command(BaseCommand):
 
     # --- our path ------------------------------------------------------------------
 
-    def _run_ours(self, client, audience, sample, base_url, worker) -> dict:
+    def _run_ours(self, client, audience, sample, base_url, worker, *, ack: bool = False) -> dict:
         step = max(1, len(audience) // max(1, sample))
         sample_ids = audience[::step][:sample]
         tokens = {uid: Token.objects.get_or_create(user_id=uid)[0].key for uid in sample_ids}
-        fleet = SSEFleet(base_url, tokens)
+        fleet = SSEFleet(base_url, tokens, ack=ack)
         fleet.start()
+        buckets_before = latency_buckets(base_url) if ack else {}
         pool = worker.children()
         for pid in pool:
             reset_peak_rss(pid)
@@ -165,7 +182,17 @@ class Command(BaseCommand):
         event = self._wait_for_done(event.pk)
         published_at = event.processed_at.timestamp()
         received_at = self._wait_for_receipt(fleet, sample_ids)
-        fleet.stop()
+        fleet.stop()  # sends the acks still queued and waits for their answers
+        latency = {}
+        if ack:
+            buckets_after = latency_buckets(base_url)
+            exact = outbox_event_delivery_latency(event) or {}
+            latency = {
+                "acked": Notification.objects.filter(event_id=event.pk, delivered_at__isnull=False).count(),
+                "ack_statuses": fleet.ack_statuses,
+                **{f"hist_p{round(q * 100)}": histogram_quantile(q, buckets_before, buckets_after) for q in (0.5, 0.95, 0.99)},
+                **{f"exact_p{round(q * 100)}": value for q, value in exact.items()},
+            }
         growth = max((peak_rss_mb(pid) - baseline[pid] for pid in pool), default=float("nan"))
         peak = max((peak_rss_mb(pid) for pid in pool), default=float("nan"))
         self._retire([job.pk])
@@ -177,6 +204,7 @@ class Command(BaseCommand):
             "sample": len(sample_ids),
             "peak_mb": peak,
             "growth_mb": growth,
+            **latency,
         }
 
     def _wait_for_event(self, job_id: int, timeout: float = 60) -> OutboxEvent:
@@ -284,15 +312,16 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(f"Fan-out, medians of {runs} runs (seconds from commit; ~ = stock time extrapolated from its measured rate)")
         headers = [
-            "recipients", "stored s", "published s", "SSE sample received s", "notifications/s",
+            "recipients", "receipts", "stored s", "published s", "SSE sample received s", "notifications/s",
             "SQL queries", "chunks", "worker peak MB", "worker growth MB", "stock s", "stock/s", "speed-up",
         ]
         rows = []
         summary = []
-        for size, ours, queries, chunks, stock in results:
+        for size, ack, ours, queries, chunks, stock in results:
             published = median(r["published"] for r in ours)
             rows.append([
                 size,
+                "acked" if ack else "off",
                 median(r["stored"] for r in ours),
                 published,
                 median(r["received"] for r in ours),
@@ -306,6 +335,30 @@ class Command(BaseCommand):
                 f"{stock['seconds'] / published:,.0f}x",
             ])
             delivered = [f"{r['delivered']}/{r['sample']}" for r in ours]
-            summary.append(f"  {size:,}: SSE sample deliveries per run {', '.join(delivered)}")
+            summary.append(f"  {size:,}{' (acked)' if ack else ''}: SSE sample deliveries per run {', '.join(delivered)}")
         print_table(self.stdout.write, headers, rows)
         self.stdout.write("\n".join(summary))
+
+    def _report_latency(self, results, runs) -> None:
+        """Commit-to-delivered of the acked runs: the operator's histogram next to the rows' exact figure."""
+        if not results:
+            return
+        self.stdout.write("")
+        self.stdout.write(
+            f"Commit to delivered (first receipt stored), medians of {runs} runs, seconds: from the "
+            "notification_commit_to_delivered_seconds histogram (bucket-interpolated) and exact from the rows"
+        )
+        headers = ["recipients", "clients acking", "receipts stored", "hist p50", "hist p95", "hist p99", "exact p50", "exact p95", "exact p99"]
+        rows = []
+        for size, _, ours, *_ in results:
+            rows.append([
+                size, ours[0]["sample"], f"{median(r['acked'] for r in ours):,.0f}",
+                *(median(r.get(key) for r in ours) for key in ("hist_p50", "hist_p95", "hist_p99", "exact_p50", "exact_p95", "exact_p99")),
+            ])
+        print_table(self.stdout.write, headers, rows)
+        answers = {}
+        for _, _, ours, *_ in results:
+            for r in ours:
+                for status, count in r["ack_statuses"].items():
+                    answers[status] = answers.get(status, 0) + count
+        self.stdout.write("  ack answers: " + (", ".join(f"{k} x{v}" for k, v in sorted(answers.items())) or "none"))

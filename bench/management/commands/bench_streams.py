@@ -15,6 +15,12 @@ vs sent, and latency from publish to receipt.
 Paths compared in the same run (--paths):
   direct   /events/ served by uvicorn itself (Redis pub/sub to the process's hub)
   direct-nofreeze  the same with STREAM_GC_FREEZE=0 (notifications/sse/gc_policy.py off)
+  direct-acks  the same as direct, and every client acks each event's receipt the way the page
+           does (bench/receipt_acks.py: POST /api/notifications/receipts/ to the same server);
+           the ids are the events' own (no rows behind them), so each ack costs the request and
+           one indexed UPDATE that finds nothing (batched by the door's writer)
+  direct-api-acks  the same, the acks sent through the API's door (POST /api/notifications/receipts/,
+           Django and DRF, by DRF token) instead of the pages' receipts door
   pushpin  Pushpin in front (GRIP): the app answers at once, Pushpin holds the streams,
            the publisher POSTs to Pushpin; the proxy's own RSS and threads are reported too
   stock    the stock django-eventstream view (DjangoModelStorage, EVENTSTREAM_REDIS) on
@@ -51,6 +57,8 @@ CAPPED_ROLE = "bench_capped"
 PATH_LABELS = {
     "direct": "direct (uvicorn)",
     "direct-nofreeze": "direct, no gc.freeze",
+    "direct-acks": "direct, pages ack receipts",
+    "direct-api-acks": "direct, acks through the API",
     "pushpin": "Pushpin (GRIP)",
     "stock": "stock django-eventstream",
 }
@@ -112,9 +120,12 @@ class Command(BaseCommand):
         results = []  # (path, size, [run dicts])
         try:
             for size in sizes:
-                for path in [p for p in paths if p != "stock"]:
-                    runs = [self._run(path, size, r) for r in range(options["runs"])]
-                    results.append((path, size, runs))
+                # Runs of the paths take turns, so a noisy minute of the machine hits them alike.
+                by_path = {p: [] for p in paths if p != "stock"}
+                for r in range(options["runs"]):
+                    for path, runs in by_path.items():
+                        runs.append(self._run(path, size, r))
+                results.extend((path, size, runs) for path, runs in by_path.items())
             if "stock" in paths:
                 size = options["stock_connections"]
                 runs = [self._run("stock", size, r) for r in range(options["runs"])]
@@ -130,7 +141,7 @@ class Command(BaseCommand):
         env = {"DEBUG": "false", "SECURE_SSL_REDIRECT": "0", "SECRET_KEY": settings.SECRET_KEY, "LOG_LEVEL": "WARNING", "GRIP_URL": ""}
         if path == "direct-nofreeze":
             env["STREAM_GC_FREEZE"] = "0"
-        if path in ("direct", "direct-nofreeze", "stock"):
+        if path in ("direct", "direct-nofreeze", "direct-acks", "direct-api-acks", "stock"):
             env["BENCH_STOCK_EVENTSTREAM"] = "1"  # one server for both, as the issue compares them
             if self.options["stock_db_limit"] > 0:
                 env["DATABASE_URL"] = capped_database_url(role=CAPPED_ROLE, limit=self.options["stock_db_limit"])
@@ -165,6 +176,7 @@ class Command(BaseCommand):
             load = StreamLoad(
                 base_url, url_path, auths, event="bench", key="seq", processes=opts["client_processes"],
                 concurrency=opts["connect_concurrency"], timeout=60,
+                ack={"direct-acks": "door", "direct-api-acks": "api"}.get(path),
             )
             connect_s = load.start(timeout=max(600, size / 10))
             connected = load.opened_ids
@@ -207,12 +219,14 @@ class Command(BaseCommand):
             "pg_max": max(pg.values, default=float("nan")), "pg_median": median(pg.values),
             "sent": len(sent), "delivered": len(delivered), "wrong": wrong,
             "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "max": max(latencies, default=float("nan")),
+            "acks": load.acks,
         }
         failures = ", ".join(f"{k} x{v}" for k, v in sorted(result["failed"].items())) or "none"
         self.stdout.write(
             f"    open {result['opened']:,}/{size:,} in {connect_s:.1f}s (failed: {failures}); "
             f"delivered {result['delivered']}/{result['sent']}; p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms; "
             f"PG max {result['pg_max']}; RSS {result['rss']:.0f} MB, {threads} threads"
+            + (f"; acks {', '.join(f'{k} x{v}' for k, v in sorted(load.acks.items()))}" if load.acks else "")
         )
         return result
 
@@ -244,7 +258,7 @@ class Command(BaseCommand):
                 time.sleep(delay)
             uid = self.random.choice(connected)
             published_at = time.time()
-            data = {"seq": seq, "ts": published_at}
+            data = {"seq": seq, "id": seq + 1, "ts": published_at}  # id: what a receipt acks
             try:
                 if stock_send:
                     stock_send(f"user-{uid}", "bench", data)
