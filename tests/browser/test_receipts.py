@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from devtools.processes import wait_for
 from notifications.models import Notification
 from notifications.sse import publishing
-from tests.factories import ClientFactory
+from tests.factories import CleanerFactory, ClientFactory
 from tests.notifications.factories import NotificationFactory
 
 from .conftest import LIVE_MS
@@ -178,3 +178,43 @@ def test_opening_the_bell_dropdown_or_the_list_marks_what_it_shows_seen(live_ser
     wait_for(lambda: receipts(in_list)[1] is not None, timeout=RECEIPT_S, what="seen_at from the list page")
     assert receipts(in_list)[0] is not None  # seen implies delivered
     assert anna.errors == []
+
+
+def test_the_operator_sees_an_events_funnel_and_a_cleaner_sees_why_an_offer_reached_them(worker, live_server_url, people):
+    """A real fan-out, acked by the cleaners' open pages, then read where support and the cleaner read it."""
+    from jobs.models import CleaningJob
+    from notifications.models import OutboxEvent
+
+    from .conftest import screenshot
+    from .helpers import post_job
+
+    client = ClientFactory(first_name="Anna", last_name="de Vries")
+    cleaners = [CleanerFactory(first_name=name) for name in ("Ben", "Cleo", "Dana")]
+    watching = [people(live_server_url, cleaner) for cleaner in cleaners[:2]]  # Dana has no page open
+    for person in watching:
+        person.goto_live("/board/")
+    anna = people(live_server_url, client)
+
+    job_id = post_job(anna.page, title="Spring clean of a 2-bedroom flat", service="deep", budget="140")
+    for person in watching:
+        expect(toast(person.page, "New Deep cleaning job in Amsterdam")).to_be_visible(timeout=LIVE_MS)
+    event = OutboxEvent.objects.get(event_type="job_created", payload__job_id=job_id)
+    offers = Notification.objects.filter(event=event)
+    wait_for(lambda: offers.filter(seen_at__isnull=False).count() == 2, timeout=RECEIPT_S, what="two offers seen")
+
+    staff = ClientFactory(is_staff=True, is_superuser=True)
+    operator = people(live_server_url, staff)
+    operator.page.goto(f"/admin/notifications/outboxevent/{event.pk}/change/")
+    funnel = operator.page.locator(".outbox-funnel")
+    expect(funnel.locator("th")).to_have_text(["recipients", "stored", "published", "delivered", "seen", "read", "clicked"])
+    expect(funnel.locator("td")).to_have_text(["3", "3", "3", "2", "2", "0", "0"])
+    expect(operator.page.locator(".field-commit_to_delivered")).to_contain_text("p50")
+    screenshot(operator.page, "admin-outbox-funnel-laptop", full_page=True)
+
+    ben = watching[0]
+    ben.goto_live("/notifications/")
+    expect(ben.page.locator(".notif-reason").first).to_contain_text("km from you, within your")
+    screenshot(ben.page, "notifications-why-laptop")
+    ben.goto_live(f"/jobs/{job_id}/")
+    expect(ben.page.locator(".offer-reason")).to_contain_text("you offer Deep cleaning")
+    assert CleaningJob.objects.filter(pk=job_id).exists()
