@@ -47,6 +47,7 @@ django_application = BoundedASGIHandler(settings.WEB_MAX_CONCURRENT_REQUESTS)
 from demo import activity as demo_activity  # noqa: E402  (needs Django set up)
 from notifications import receipts_door  # noqa: E402
 from notifications.sse.endpoint import EVENTS_PATH, sse_app  # noqa: E402
+from notifications.sse import database as stream_database  # noqa: E402
 from notifications.sse.hub import hub  # noqa: E402
 
 EVENTS_PATHS = (EVENTS_PATH, EVENTS_PATH.rstrip("/"))
@@ -74,6 +75,7 @@ async def _lifespan(receive, send):
             if demo is not None:
                 await asyncio.to_thread(demo.stop)
             await hub.shutdown()
+            await asyncio.to_thread(stream_database.threads.close)
             await receipts_door.writer.close()
             await send({"type": "lifespan.shutdown.complete"})
             return

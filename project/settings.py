@@ -286,6 +286,9 @@ GRIP_SIG_ISS = env_str("GRIP_SIG_ISS", "pushpin")
 # Freeze the objects of open streams out of the garbage collector's full passes
 # (notifications/sse/gc_policy.py): at 10,000 streams such a pass stalls every stream.
 STREAM_GC_FREEZE = env_bool("STREAM_GC_FREEZE", True)
+# Threads (each keeping one database connection) for the streams' reads: authentication, the
+# opening's replay and unread count, credential re-checks (notifications/sse/database.py).
+STREAM_DB_THREADS = env_int("STREAM_DB_THREADS", 4, minimum=1)
 
 # --- /events/ caps (notifications/sse/limits.py) ------------------------------------
 # Open streams per user in one web process; one more closes that user's oldest stream.

@@ -27,6 +27,15 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def stream_database_threads_closed():
+    # The streams' database threads keep their connections; a test's database must not outlive them.
+    yield
+    from notifications.sse import database
+
+    database.threads.close()
+
+
+@pytest.fixture(autouse=True)
 def fresh_cache():
     # Throttle budgets and failed-login counts live in the cache: a test must not
     # inherit another's (every test logs in from 127.0.0.1).

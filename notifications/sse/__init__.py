@@ -15,6 +15,7 @@ Layers, bottom to top; a module imports only from the rows below it (never upwar
     channels      names of the publish channels (user, session, token, password, control)
     gc_policy     the garbage-collector freeze policy of long-lived streams
     sequence      per-connection SSE id: the contiguous watermark of the user's seq
+    database      the few threads (kept connections) that run every database read of the streams
 
 tests/notifications/test_sse_layers.py checks this order.
 

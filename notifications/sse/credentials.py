@@ -1,4 +1,4 @@
-"""What an open /events/ stream was opened with, and whether that still holds; runs in worker threads.
+"""What an open /events/ stream was opened with, and whether that still holds; runs on database.threads.
 
 A stream authenticates once. Its credential (a session key, or a digest of an API
 token) is kept with it so that revoking the credential closes the stream within a
@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import close_old_connections, connection
 from django.http.cookie import parse_cookie
 
 from .channels import password_channel, token_channel, token_digest
@@ -52,50 +51,41 @@ def _session_user(session_key: str):
 
 
 def authenticate(headers: dict[str, str]) -> Credential | None:
-    """The credential of a request (session cookie or `Authorization: Token`); runs in a worker thread."""
+    """The credential of a request (session cookie or `Authorization: Token`)."""
     from rest_framework.authtoken.models import Token
 
-    close_old_connections()
-    try:
-        authorization = headers.get("authorization", "")
-        if authorization:
-            scheme, _, key = authorization.partition(" ")
-            if scheme.lower() != "token" or not key.strip():
-                return None
-            token = Token.objects.select_related("user").filter(key=key.strip()).first()
-            if token is None or not token.user.is_active:
-                return None
-            return Credential(token.user.pk, token_digest=token_digest(token.key))
-        # Exactly as Django reads cookies: one odd cookie must not hide the session's.
-        session_key = parse_cookie(headers.get("cookie", "")).get(settings.SESSION_COOKIE_NAME)
-        if not session_key:
+    authorization = headers.get("authorization", "")
+    if authorization:
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "token" or not key.strip():
             return None
-        user, session_key = _session_user(session_key)
-        if user is None:
+        token = Token.objects.select_related("user").filter(key=key.strip()).first()
+        if token is None or not token.user.is_active:
             return None
-        return Credential(user.pk, session_key=session_key, password_channel=password_channel(user.pk, user.password))
-    finally:
-        # An open stream must not hold a database connection.
-        connection.close()
+        return Credential(token.user.pk, token_digest=token_digest(token.key))
+    # Exactly as Django reads cookies: one odd cookie must not hide the session's.
+    session_key = parse_cookie(headers.get("cookie", "")).get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return None
+    user, session_key = _session_user(session_key)
+    if user is None:
+        return None
+    return Credential(user.pk, session_key=session_key, password_channel=password_channel(user.pk, user.password))
 
 
 def revoked(credentials: list[Credential]) -> list[bool]:
-    """For each credential, whether it no longer authenticates its user; runs in a worker thread."""
+    """For each credential, whether it no longer authenticates its user."""
     from rest_framework.authtoken.models import Token
 
-    close_old_connections()
-    try:
-        live_tokens: dict[int, set[str]] = {}
-        answers = []
-        for credential in credentials:
-            if credential.session_key:
-                user, _ = _session_user(credential.session_key)
-                answers.append(user is None or user.pk != credential.user_id)
-            else:
-                if credential.user_id not in live_tokens:
-                    keys = Token.objects.filter(user_id=credential.user_id, user__is_active=True).values_list("key", flat=True)
-                    live_tokens[credential.user_id] = {token_digest(key) for key in keys}
-                answers.append(credential.token_digest not in live_tokens[credential.user_id])
-        return answers
-    finally:
-        connection.close()
+    live_tokens: dict[int, set[str]] = {}
+    answers = []
+    for credential in credentials:
+        if credential.session_key:
+            user, _ = _session_user(credential.session_key)
+            answers.append(user is None or user.pk != credential.user_id)
+        else:
+            if credential.user_id not in live_tokens:
+                keys = Token.objects.filter(user_id=credential.user_id, user__is_active=True).values_list("key", flat=True)
+                live_tokens[credential.user_id] = {token_digest(key) for key in keys}
+            answers.append(credential.token_digest not in live_tokens[credential.user_id])
+    return answers

@@ -15,11 +15,10 @@ import asyncio
 import json
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from .. import metrics
-from . import credentials, frames, limits, transports
+from . import credentials, database, frames, limits, transports
 from .gc_policy import StreamGarbagePolicy
 from .grip import GripSignature, grip_hold, grip_signature
 from .hub import DISCONNECTED, Listener, hub
@@ -88,7 +87,7 @@ async def sse_app(scope, receive, send) -> None:
             await _respond(send, 421, {"detail": "Streams are served through the GRIP proxy (Pushpin).", "code": "misdirected"})
             return
 
-    credential = await sync_to_async(credentials.authenticate, thread_sensitive=False)(headers)
+    credential = await database.threads.run(credentials.authenticate, headers)
     if credential is None:
         await _respond(send, 403, {"detail": "Authentication required.", "code": "not_authenticated"})
         return
@@ -122,7 +121,7 @@ async def _stream(send, receive, listener: Listener, last_seq: int | None) -> No
             ],
         }
     )
-    opening = await sync_to_async(read_opening, thread_sensitive=False)(user_id=listener.user_id, last_seq=last_seq)
+    opening = await database.threads.run(read_opening, user_id=listener.user_id, last_seq=last_seq)
     await send({"type": "http.response.body", "body": opening.body.encode(), "more_body": True})
     # Live frames carry their seq; the browser gets this connection's contiguous watermark instead.
     watermark = Watermark(opening.seq, drop_through=0 if last_seq is None else None)

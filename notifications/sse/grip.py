@@ -16,7 +16,7 @@ import time
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from . import revocation, transports
+from . import database, revocation, transports
 from .channels import session_channel, user_channel
 from .credentials import Credential, grip_channels
 from .opening import CatchUpQuery, read_catch_up, read_opening
@@ -66,7 +66,7 @@ async def grip_hold(send, credential: Credential, last_seq: int | None) -> None:
     """Answer at once and let Pushpin hold the stream on the user's channel and its credential's (to revoke it)."""
     opened_at = time.time()
     user_id, session_key = credential.user_id, credential.session_key
-    opening = await sync_to_async(read_opening, thread_sensitive=False)(user_id=user_id, last_seq=last_seq)
+    opening = await database.threads.run(read_opening, user_id=user_id, last_seq=last_seq)
     channels = [user_channel(user_id)] + ([session_channel(session_key)] if session_key else [])
     channels += grip_channels(credential)
     payload = opening.body.encode()
@@ -105,7 +105,7 @@ async def _catch_up(query: CatchUpQuery) -> None:
     """
     try:
         await asyncio.sleep(GRIP_CATCHUP_SECONDS)
-        catch_up = await sync_to_async(read_catch_up, thread_sensitive=False)(query)
+        catch_up = await database.threads.run(read_catch_up, query)
         channel = session_channel(query.session_key) if query.session_key else user_channel(query.user_id)
         pushpin = transports.current()
         if not catch_up.still_allowed:

@@ -15,9 +15,9 @@ import logging
 import threading
 from collections import defaultdict
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from . import database
 from .channels import CONTROL_CHANNEL, user_channel, user_of_channel
 from .credentials import Credential, revoked
 
@@ -151,7 +151,7 @@ class StreamHub:
         if not listeners:
             return
         try:
-            answers = await sync_to_async(revoked, thread_sensitive=False)([listener.credential for listener in listeners])
+            answers = await database.threads.run(revoked, [listener.credential for listener in listeners])
         except Exception:  # noqa: BLE001 - the database is down: keep the streams, the next reconnect re-checks
             logger.warning("Could not re-check the streams of user %s", user_id, exc_info=True)
             return

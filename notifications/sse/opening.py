@@ -1,6 +1,6 @@
 """The database reads of a stream's first answer: the replay of what it missed, the unread count.
 
-All of these run in worker threads and close their connection: an open stream holds none.
+All of these run on database.threads (kept connections): an open stream holds none.
 The user's delivery seq (notifications.sequencing) is read first: every row up to it is
 committed, so the replay is exact up to it, and everything above it arrives live (the
 stream subscribed first).
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
 
-from django.db import close_old_connections, connection
 from django.db.models import Q
 
 from . import frames
@@ -41,21 +40,17 @@ def read_opening(*, user_id: int, last_seq: int | None) -> Opening:
     from ..selectors import notification_unread_count
     from ..sequencing import seq_current
 
-    close_old_connections()
-    try:
-        if last_seq is None:
-            unread, current = notification_unread_count(user_id=user_id), seq_current(user_id=user_id)
-            missed = []
-        else:
-            current = seq_current(user_id=user_id)
-            missed = list(
-                Notification.objects.filter(
-                    recipient_id=user_id, seq__gt=last_seq, seq__lte=current, expired_at__isnull=True
-                ).order_by("seq")[: REPLAY_LIMIT + 1]
-            )
-            unread = notification_unread_count(user_id=user_id)
-    finally:
-        connection.close()
+    if last_seq is None:
+        unread, current = notification_unread_count(user_id=user_id), seq_current(user_id=user_id)
+        missed = []
+    else:
+        current = seq_current(user_id=user_id)
+        missed = list(
+            Notification.objects.filter(
+                recipient_id=user_id, seq__gt=last_seq, seq__lte=current, expired_at__isnull=True
+            ).order_by("seq")[: REPLAY_LIMIT + 1]
+        )
+        unread = notification_unread_count(user_id=user_id)
     body = frames.PREAMBLE + frames.stream_open_frame()
     reset = len(missed) > REPLAY_LIMIT
     if reset:
@@ -94,7 +89,6 @@ def read_catch_up(query: CatchUpQuery) -> CatchUp:
     seq of the last frame it got, so a frame published after a higher seq while the page was
     away is not replayed (the page shows it on its next load).
 
-    One database connection for a token stream (a session stream needs a second, to check the session).
     """
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -107,20 +101,16 @@ def read_catch_up(query: CatchUpQuery) -> CatchUp:
         credential = authenticate({"cookie": f"{settings.SESSION_COOKIE_NAME}={query.session_key}"})
         if credential is None or credential.user_id != query.user_id:
             return CatchUp(still_allowed=False, frames=[])
-    close_old_connections()
-    try:
-        if not query.session_key and not get_user_model().objects.filter(pk=query.user_id, is_active=True).exists():
-            return CatchUp(still_allowed=False, frames=[])
-        since_at = datetime.fromtimestamp(query.created_since, tz=dt_timezone.utc)
-        missed = list(
-            Notification.objects.filter(recipient_id=query.user_id, seq__gt=query.last_seq, expired_at__isnull=True)
-            .filter(Q(seq__gt=query.opening_seq) | Q(created_at__gte=since_at))
-            .exclude(seq__in=query.replayed)
-            .order_by("seq")[: REPLAY_LIMIT + 1]
-        )
-        unread = notification_unread_count(user_id=query.user_id) if missed else 0
-    finally:
-        connection.close()
+    if not query.session_key and not get_user_model().objects.filter(pk=query.user_id, is_active=True).exists():
+        return CatchUp(still_allowed=False, frames=[])
+    since_at = datetime.fromtimestamp(query.created_since, tz=dt_timezone.utc)
+    missed = list(
+        Notification.objects.filter(recipient_id=query.user_id, seq__gt=query.last_seq, expired_at__isnull=True)
+        .filter(Q(seq__gt=query.opening_seq) | Q(created_at__gte=since_at))
+        .exclude(seq__in=query.replayed)
+        .order_by("seq")[: REPLAY_LIMIT + 1]
+    )
+    unread = notification_unread_count(user_id=query.user_id) if missed else 0
     if len(missed) > REPLAY_LIMIT:
         return CatchUp(still_allowed=True, frames=[frames.stream_reset_frame()])
     sent = [frames.notification_frame(n) for n in missed]

@@ -18,7 +18,7 @@ import logging
 
 from asgiref.sync import sync_to_async
 
-from . import transports
+from . import database, transports
 from .channels import password_channel, session_channel, token_channel, token_digest, user_channel
 from .credentials import Credential, revoked
 
@@ -79,7 +79,7 @@ def recheck_held_token_stream(credential: Credential, *, delay: float) -> None:
 async def _recheck_held_token_stream(credential: Credential, delay: float) -> None:
     await asyncio.sleep(delay)
     try:
-        [gone] = await sync_to_async(revoked, thread_sensitive=False)([credential])
+        [gone] = await database.threads.run(revoked, [credential])
         if gone:
             await sync_to_async(_cut_off, thread_sensitive=False)(
                 user_id=credential.user_id, control={}, grip_channel=token_channel(credential.token_digest)

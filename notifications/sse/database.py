@@ -1,0 +1,85 @@
+"""The streams' database work: a few threads that keep their connections between streams.
+
+Opening a stream reads the credential, then the replay and the unread count. On threads of
+their own each read opened a PostgreSQL connection and closed it (two per stream: 10,000
+streams took a minute to open). Here STREAM_DB_THREADS threads each keep one connection, so
+opening a stream costs its queries only, and the process never holds more connections for
+streams than that, however many are open. An open stream still holds none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+
+
+class DatabaseThreads:
+    def __init__(self):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    async def run(self, function, /, *args, **kwargs):
+        """function(*args, **kwargs) on one of the threads (a read: it may run twice, see _call)."""
+        self._start()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._jobs.put((function, args, kwargs, future, loop))
+        return await future
+
+    def _start(self) -> None:
+        if self._threads:
+            return
+        with self._lock:
+            if not self._threads:
+                for i in range(settings.STREAM_DB_THREADS):
+                    thread = threading.Thread(target=self._work, name=f"stream-db-{i}", daemon=True)
+                    thread.start()
+                    self._threads.append(thread)
+
+    def _work(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not None:
+                function, args, kwargs, future, loop = job
+                try:
+                    outcome = (_settle, future, _call(function, args, kwargs), None)
+                except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                    outcome = (_settle, future, None, exc)
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(*outcome)
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        """Stop the threads and close their connections (shutdown; tests)."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+            for _ in threads:
+                self._jobs.put(None)
+            for thread in threads:
+                thread.join(timeout=10)
+
+
+def _call(function, args, kwargs):
+    try:
+        return function(*args, **kwargs)
+    except (OperationalError, InterfaceError):
+        # The kept connection may have died (a database restart): once more, on a new one.
+        connection.close()
+        return function(*args, **kwargs)
+
+
+def _settle(future: asyncio.Future, result, exc: BaseException | None) -> None:
+    if future.done():  # the stream went away meanwhile
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+threads = DatabaseThreads()
