@@ -25,11 +25,16 @@ def push_payload(*, title: str, body: str, url: str, notification_id: int, type:
         # Same tag, same notification on the screen: a repeat replaces it instead of showing twice.
         "tag": tag or f"notification-{notification_id}",
     }
-    excess = len(payload_encode(payload, check=False)) - MAX_PAYLOAD_BYTES
-    if excess > 0:
-        payload["body"] = _shortened(body, max(0, len(body) - excess - 1))
-        while len(payload_encode(payload, check=False)) > MAX_PAYLOAD_BYTES:  # multi-byte characters
-            payload["body"] = _shortened(payload["body"], len(payload["body"]) - 8)
+    raw_body = body.encode("utf-8")
+    budget = len(raw_body)
+    size = len(payload_encode(payload, check=False))
+    while size > MAX_PAYLOAD_BYTES and budget > 0:
+        # Cut the body's UTF-8 bytes (not characters: "é" takes two), keeping room for "…" (three);
+        # again if JSON escapes ("\n", '\"') made it longer than its bytes.
+        budget = max(0, budget - (size - MAX_PAYLOAD_BYTES) - len("…".encode("utf-8")))
+        payload["body"] = raw_body[:budget].decode("utf-8", "ignore").rstrip() + "…"
+        size = len(payload_encode(payload, check=False))
+    payload_encode(payload)  # a URL or tag too long to fit even with no body: the caller's bug
     return payload
 
 
