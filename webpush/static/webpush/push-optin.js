@@ -9,6 +9,8 @@
   var workerUrl = root.dataset.worker;
   var publicKey = root.dataset.publicKey;
   var isOn = false;
+  // A browser whose push service cannot be reached (offline, blocked) may never settle subscribe().
+  var SUBSCRIBE_TIMEOUT_MS = Number(root.dataset.subscribeTimeoutMs) || 20000;
 
   var TEXT = {
     on: "Push is on for this browser.",
@@ -66,6 +68,13 @@
     });
   }
 
+  function withTimeout(promise, message) {
+    return new Promise(function (resolve, reject) {
+      var timer = setTimeout(function () { reject(new Error(message)); }, SUBSCRIBE_TIMEOUT_MS);
+      promise.then(function (value) { clearTimeout(timer); resolve(value); }, function (error) { clearTimeout(timer); reject(error); });
+    });
+  }
+
   function currentSubscription() {
     return navigator.serviceWorker.getRegistration("/").then(function (registration) {
       return registration ? registration.pushManager.getSubscription() : null;
@@ -96,7 +105,10 @@
             }
             return existing;
           }).then(function (existing) {
-            return existing || registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) });
+            return existing || withTimeout(
+              registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) }),
+              "the browser's push service did not answer"
+            );
           });
         })
         .then(function (subscription) { return call("POST", subscription.toJSON()); })
