@@ -135,6 +135,15 @@ def _handler_for(service: PushService):
             self.send_header("Content-Length", "0")
             self.end_headers()
 
+        def do_GET(self):
+            """/stats: what a service in another process counted (the benchmark reads it)."""
+            body = json.dumps({"requests": service.request_count, "connections": service.connections}).encode()
+            self.send_response(200 if self.path == "/stats" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def log_message(self, format, *args):  # quiet
             pass
 
@@ -186,3 +195,37 @@ def vapid_claims(authorization: str, *, public_key: str) -> dict:
     except InvalidSignature:
         raise ValueError("the VAPID signature does not verify") from None
     return json.loads(_unb64url(claims_b64))
+
+
+def start_push_service_process(log_dir, *, port: int | None = None):
+    """A push service in a process of its own (a benchmark must not share its sender's GIL); (Process, origin)."""
+    import sys
+
+    from devtools.processes import Process, free_port, wait_for
+
+    port = port or free_port()
+    process = Process("push-service", [sys.executable, "-m", "devtools.push_service", "--port", str(port)], dict(os.environ), log_dir)
+    process.wait_for_output("push service ready", timeout=30)
+    origin = f"http://127.0.0.1:{port}"
+    wait_for(lambda: push_service_stats(origin), timeout=10, what="the push service's /stats")
+    return process, origin
+
+
+def push_service_stats(origin: str) -> dict | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{origin}/stats", timeout=2) as response:
+            return json.loads(response.read())
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local Web Push service answering 201 to every push (counts only).")
+    parser.add_argument("--port", type=int, required=True)
+    service = PushService(record_bodies=False, port=parser.parse_args().port).start()
+    print(f"push service ready on {service.origin}", flush=True)
+    threading.Event().wait()
