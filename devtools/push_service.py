@@ -132,6 +132,8 @@ def _handler_for(service: PushService):
             self.send_response(int(answer))
             if int(answer) == 201:
                 self.send_header("Location", f"{service.origin}/message/{service.request_count}")
+            elif 300 <= int(answer) < 400:
+                self.send_header("Location", f"{service.origin}/push/redirected")
             self.send_header("Content-Length", "0")
             self.end_headers()
 

@@ -347,6 +347,11 @@ VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY", pattern=r"[A-Za-z0-9_-]{87}", acc
 VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY", pattern=r"[A-Za-z0-9_-]{43}", accepts="a base64url P-256 private key (43 characters)")
 if bool(VAPID_PUBLIC_KEY) != bool(VAPID_PRIVATE_KEY):
     raise ImproperlyConfigured("VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are set together or not at all")
+if VAPID_PRIVATE_KEY:
+    from webpush.vapid import vapid_pair_problem
+
+    if _vapid_problem := vapid_pair_problem(VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY):
+        raise ImproperlyConfigured(_vapid_problem)
 if DEBUG and not VAPID_PRIVATE_KEY and (BASE_DIR / ".venv").is_dir():
     from webpush.vapid import dev_vapid_keys
 

@@ -45,6 +45,8 @@ def push_session() -> requests.Session:
     with _session_lock:
         if _session is None or _session[0] != pid:
             session = requests.Session()
+            # A push service does not redirect; following one would let an endpoint point our POSTs elsewhere.
+            session.max_redirects = 0
             adapter = HTTPAdapter(pool_connections=16, pool_maxsize=settings.WEBPUSH_POOL_SIZE, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
@@ -70,6 +72,8 @@ def push_send(subscription: PushSubscription, payload: dict, *, session: request
             data, headers, ttl=settings.WEBPUSH_TTL_SECONDS, content_encoding="aes128gcm",
             timeout=settings.WEBPUSH_TIMEOUT_SECONDS,
         )
+    except requests.TooManyRedirects:
+        return PushOutcome("failed", None, "the push service answered with a redirect (not followed)")
     except requests.Timeout:
         return PushOutcome("failed", None, f"timed out after {settings.WEBPUSH_TIMEOUT_SECONDS:g} s")
     except requests.RequestException as error:

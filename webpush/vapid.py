@@ -49,6 +49,17 @@ def vapid_public_key_of(private_key_b64: str) -> str:
     return b64url_encode(public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
 
 
+def vapid_pair_problem(public_key_b64: str, private_key_b64: str) -> str:
+    """Why these two keys are not one P-256 pair ("" if they are): every push would be refused (403)."""
+    try:
+        derived = vapid_public_key_of(private_key_b64)
+    except ValueError:
+        return "VAPID_PRIVATE_KEY is not a P-256 private key"
+    if derived != public_key_b64:
+        return "VAPID_PUBLIC_KEY is not the public key of VAPID_PRIVATE_KEY (make a new pair with manage.py webpush_vapid_keys)"
+    return ""
+
+
 def dev_vapid_keys(path: Path) -> tuple[str, str]:
     """Development keys kept in `path` (created once, first writer wins), so `make run` has Web Push without setup.
 

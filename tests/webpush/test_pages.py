@@ -93,3 +93,13 @@ def test_without_keys_and_debug_off_push_is_off():
     result = load_settings()
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_keys_that_are_not_one_pair_stop_the_process_with_one_line():
+    from webpush.vapid import vapid_keys_generate
+
+    public, _ = vapid_keys_generate()
+    _, private = vapid_keys_generate()
+    result = load_settings(VAPID_PUBLIC_KEY=public, VAPID_PRIVATE_KEY=private)
+    assert result.returncode != 0
+    assert "VAPID_PUBLIC_KEY is not the public key of VAPID_PRIVATE_KEY" in result.stderr

@@ -169,3 +169,14 @@ def test_bodies_that_json_escaping_lengthens_are_shortened_to_fit_too(body):
 
     assert len(payload_encode(payload)) <= MAX_PAYLOAD_BYTES
     assert payload["body"].endswith("…") and body.startswith(payload["body"][:-1])
+
+
+@pytest.mark.parametrize("status", [301, 307, 308])
+def test_a_redirect_is_not_followed(push_service, status):
+    subscription, _ = subscription_on(push_service.endpoint("ann"))
+    push_service.answer("ann", status)
+
+    outcome = push_send(subscription, PAYLOAD)
+
+    assert outcome.status == "failed" and "redirect" in outcome.detail
+    assert push_service.pushes_to("redirected") == []
