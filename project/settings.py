@@ -344,3 +344,47 @@ GEOCODER_CACHE_SECONDS = env_int("GEOCODER_CACHE_SECONDS", 30 * 24 * 3600, minim
 # the form working all the same.
 MAP_TILES_URL = env_str("MAP_TILES_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 MAP_TILES_ATTRIBUTION = env_str("MAP_TILES_ATTRIBUTION", "© OpenStreetMap contributors")
+
+# --- Web Push (webpush/) -------------------------------------------------------------------
+# The application's VAPID key pair (RFC 8292), base64url: `manage.py webpush_vapid_keys` makes one.
+# Without both, Web Push is off (the preferences page says so). With DEBUG on and none set,
+# development keys are made once into .venv/vapid-dev.json, so `make run` has push as it is.
+VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY", pattern=r"[A-Za-z0-9_-]{87}", accepts="a base64url P-256 public key (87 characters)")
+VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY", pattern=r"[A-Za-z0-9_-]{43}", accepts="a base64url P-256 private key (43 characters)")
+if bool(VAPID_PUBLIC_KEY) != bool(VAPID_PRIVATE_KEY):
+    raise ImproperlyConfigured("VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY are set together or not at all")
+if VAPID_PRIVATE_KEY:
+    from webpush.vapid import vapid_pair_problem
+
+    if _vapid_problem := vapid_pair_problem(VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY):
+        raise ImproperlyConfigured(_vapid_problem)
+if DEBUG and not VAPID_PRIVATE_KEY and (BASE_DIR / ".venv").is_dir():
+    from webpush.vapid import dev_vapid_keys
+
+    VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY = dev_vapid_keys(BASE_DIR / ".venv" / "vapid-dev.json")
+# Who the push services may contact about this sender (the JWT's sub claim): mailto: or https:.
+VAPID_SUBJECT = env_str(
+    "VAPID_SUBJECT", "mailto:push@spotless.example", pattern=r"mailto:[^@\s]+@[^@\s]+|https://\S+",
+    accepts="a mailto: address or an https:// URL",
+)
+# One push request's connect and read timeout; past it the send counts as failed (retried by the caller).
+WEBPUSH_TIMEOUT_SECONDS = env_seconds("WEBPUSH_TIMEOUT_SECONDS", 10.0)
+# How long a push service keeps a message for a browser that is offline (the TTL header).
+WEBPUSH_TTL_SECONDS = env_int("WEBPUSH_TTL_SECONDS", 24 * 3600, minimum=0, maximum=28 * 24 * 3600)
+# Browsers (subscriptions) per user; one more replaces that user's oldest.
+WEBPUSH_MAX_SUBSCRIPTIONS_PER_USER = env_int("WEBPUSH_MAX_SUBSCRIPTIONS_PER_USER", 10, minimum=1)
+# Endpoints must be https; http on 127.0.0.1/localhost is accepted only with DEBUG on or this
+# (the local test push service of devtools/push_service.py).
+WEBPUSH_ALLOW_INSECURE_ENDPOINTS = env_bool("WEBPUSH_ALLOW_INSECURE_ENDPOINTS", False)
+# Connections kept per push service host by each process's pooled session (webpush/sending.py).
+WEBPUSH_POOL_SIZE = env_int("WEBPUSH_POOL_SIZE", 32, minimum=1)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["push_subscriptions"] = env_rate("THROTTLE_PUSH_SUBSCRIPTIONS", "30/min")
+# Push service hosts an endpoint may point at (a host, or a suffix starting with a dot): the
+# worker POSTs to whatever URL a browser hands in, so only the browsers' push services are
+# accepted (Chrome/Edge/Opera: FCM, Firefox: Mozilla, Edge: WNS, Safari: Apple). Empty: any
+# public https host. Loopback endpoints follow WEBPUSH_ALLOW_INSECURE_ENDPOINTS instead.
+WEBPUSH_ENDPOINT_HOSTS = env_list(
+    "WEBPUSH_ENDPOINT_HOSTS",
+    ["fcm.googleapis.com", ".push.services.mozilla.com", ".notify.windows.com", ".push.apple.com"],
+    pattern=r"\.?[A-Za-z0-9.-]+", accepts="comma-separated host names or .suffixes",
+)

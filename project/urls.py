@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("jobs.api_urls")),
     path("api/", include("notifications.api_urls")),
+    path("api/", include("webpush.api_urls")),
+    path("", include("webpush.urls")),
     path("", include("notifications.urls")),
     path("", include("jobs.urls")),
 ]
