@@ -23,4 +23,6 @@ RUN useradd --create-home --uid 10001 app
 USER app
 
 EXPOSE 8000
+# uvicorn takes its number of processes from WEB_CONCURRENCY (default 2 here; each holds its own streams).
+ENV WEB_CONCURRENCY=2
 CMD ["uvicorn", "project.asgi:application", "--host", "0.0.0.0", "--port", "8000"]

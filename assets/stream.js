@@ -49,7 +49,8 @@
 
   function scheduleReconnect() {
     clearTimeout(retryTimer);
-    retryTimer = setTimeout(function () { connect(true); }, retryDelay);
+    // Jittered, like the server's retry hint: pages that lost the same server come back spread out.
+    retryTimer = setTimeout(function () { connect(true); }, retryDelay * (0.5 + Math.random()));
     retryDelay = Math.min(retryDelay * 2, 30000);
   }
 

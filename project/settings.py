@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from project.env import env_bool, env_choice, env_int, env_list, env_rate, env_seconds, env_str, env_timezone, env_url
+from project.env import env_bool, env_choice, env_int, env_list, env_rate, env_seconds, env_str, env_timezone, env_url, invalid
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -289,6 +289,18 @@ STREAM_GC_FREEZE = env_bool("STREAM_GC_FREEZE", True)
 # Threads (each keeping one database connection) for the streams' reads: authentication, the
 # opening's replay and unread count, credential re-checks (notifications/sse/database.py).
 STREAM_DB_THREADS = env_int("STREAM_DB_THREADS", 4, minimum=1)
+
+# The reconnect delay each stream tells its browser (SSE `retry:`), drawn per stream between
+# these (ms): after a restart, pages come back spread out rather than all at once.
+# Web processes (uvicorn reads WEB_CONCURRENCY itself): each holds its own streams, so every
+# event must go through Redis to reach them all.
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1, minimum=1)
+if WEB_CONCURRENCY > 1 and not REDIS_URL:
+    raise invalid("WEB_CONCURRENCY", "1 without REDIS_URL (streams on other processes would miss events)", str(WEB_CONCURRENCY))
+SSE_RETRY_MIN_MS = env_int("SSE_RETRY_MIN_MS", 1000, minimum=0)
+SSE_RETRY_MAX_MS = env_int("SSE_RETRY_MAX_MS", 8000, minimum=0)
+if SSE_RETRY_MAX_MS < SSE_RETRY_MIN_MS:
+    raise invalid("SSE_RETRY_MAX_MS", f"at least SSE_RETRY_MIN_MS ({SSE_RETRY_MIN_MS})", str(SSE_RETRY_MAX_MS))
 
 # --- /events/ caps (notifications/sse/limits.py) ------------------------------------
 # Open streams per user in one web process; one more closes that user's oldest stream.

@@ -72,6 +72,10 @@ BAD_VALUES = [
     ({"TIME_ZONE": "Europe"}, "TIME_ZONE must be an IANA time zone such as Europe/Amsterdam, got 'Europe'"),
     ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'verbose'"),
     ({"DEBUG": "false", "SECRET_KEY": ""}, "SECRET_KEY must be set when DEBUG is off"),
+    ({"SSE_RETRY_MIN_MS": "soon"}, "SSE_RETRY_MIN_MS must be a whole number >= 0, got 'soon'"),
+    ({"SSE_RETRY_MIN_MS": "5000", "SSE_RETRY_MAX_MS": "2000"}, "SSE_RETRY_MAX_MS must be at least SSE_RETRY_MIN_MS (5000), got '2000'"),
+    ({"STREAM_DB_THREADS": "0"}, "STREAM_DB_THREADS must be a whole number >= 1, got '0'"),
+    ({"REDIS_URL": "", "WEB_CONCURRENCY": "2"}, "WEB_CONCURRENCY must be 1 without REDIS_URL (streams on other processes would miss events), got '2'"),
 ]
 
 

@@ -15,6 +15,7 @@ tests/notifications/test_sse_contract.py pins each shape through the code that s
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,9 +44,17 @@ class Event(StrEnum):
 SIGNED_OUT = {"reason": "signed out"}
 TOO_MANY_STREAMS = {"reason": "too many open streams", "code": "too_many_streams"}
 TOO_MANY_MISSED = {"reason": "too many missed; reload from the API"}
-RETRY_MS = 2000
 # 2 KiB of comment first: some proxies buffer a response's first bytes.
-PREAMBLE = f": {' ' * 2048}\nretry: {RETRY_MS}\n\n"
+PADDING = f": {' ' * 2048}\n"
+
+
+def preamble() -> str:
+    """The padding, then the browser's reconnect delay: a random one per stream, so that after a
+    web process restarts its pages come back spread over SSE_RETRY_MIN_MS..SSE_RETRY_MAX_MS,
+    not all in the same second."""
+    from django.conf import settings
+
+    return f"{PADDING}retry: {random.randint(settings.SSE_RETRY_MIN_MS, settings.SSE_RETRY_MAX_MS)}\n\n"
 
 
 @dataclass(frozen=True)

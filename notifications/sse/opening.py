@@ -51,7 +51,7 @@ def read_opening(*, user_id: int, last_seq: int | None) -> Opening:
             ).order_by("seq")[: REPLAY_LIMIT + 1]
         )
         unread = notification_unread_count(user_id=user_id)
-    body = frames.PREAMBLE + frames.stream_open_frame()
+    body = frames.preamble() + frames.stream_open_frame()
     reset = len(missed) > REPLAY_LIMIT
     if reset:
         # With the id the page resumes from once it has reloaded through the API.

@@ -8,6 +8,7 @@ is the API's NotificationSerializer output for the same row, whether replayed or
 
 import asyncio
 import json
+import re
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -194,3 +195,14 @@ def test_a_stream_closed_for_a_newer_one_gets_stream_error_with_a_code(in_proces
     assert event == "stream_error"
     assert_shape(event, data, TOO_MANY_STREAMS_ERROR)
     assert data == {"reason": "too many open streams", "code": "too_many_streams"}
+
+
+def test_each_stream_tells_its_browser_a_reconnect_delay_drawn_within_the_settings(in_process_hub, settings):
+    # After a restart every page reconnects after its own delay: spread out, not all at once.
+    settings.SSE_RETRY_MIN_MS, settings.SSE_RETRY_MAX_MS = 1000, 8000
+    user = ClientFactory()
+
+    delays = [int(re.search(r"^retry: (\d+)$", opening.read_opening(user_id=user.pk, last_seq=None).body, re.M).group(1)) for _ in range(50)]
+
+    assert all(1000 <= delay <= 8000 for delay in delays)
+    assert len(set(delays)) > 25
