@@ -1,9 +1,12 @@
 """Reads for notifications: lists, counts, preferences, and each event's audience."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import CharField, Count, DecimalField, Exists, F, Max, Min, OuterRef, Q, QuerySet, Window
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, RowNumber
 
 from .catalog import NotificationType
+from .grouping import MEMBERS_SHOWN, NotificationGroup
 from .models import Notification, NotificationPreference
 
 User = get_user_model()
@@ -12,9 +15,13 @@ User = get_user_model()
 UNMUTABLE_TYPES = frozenset({NotificationType.SYSTEM_ALERT})
 
 
-def notifications_for_user(*, user, unread: bool | None = None, notification_type: str | None = None) -> QuerySet:
-    """A user's live notifications, latest first; expired ones are hidden."""
+def notifications_for_user(
+    *, user, unread: bool | None = None, notification_type: str | None = None, group_key: str | None = None
+) -> QuerySet:
+    """A user's live notifications, latest first; expired ones are hidden. With group_key: that group's members."""
     queryset = Notification.objects.filter(recipient_id=user.pk, expired_at__isnull=True)
+    if group_key is not None:
+        queryset = queryset.filter(group_key=group_key)
     if unread is True:
         queryset = queryset.filter(is_read=False)
     elif unread is False:
@@ -22,6 +29,84 @@ def notifications_for_user(*, user, unread: bool | None = None, notification_typ
     if notification_type:
         queryset = queryset.filter(notification_type=notification_type)
     return queryset.order_by("-id")
+
+
+class NotificationGroups:
+    """A user's notifications as groups, latest group first: sliced lazily, so a Paginator can page it.
+
+    A group is its live members matching the filters (a notification without a key is a group of
+    one); the newest member represents it and orders the groups. One query for a page's groups
+    (GROUP BY the key), one for their newest members, one for the members listed under them.
+    """
+
+    def __init__(self, notifications: QuerySet):
+        self.notifications = notifications.order_by()
+
+    def count(self) -> int:
+        counts = self.notifications.aggregate(
+            singles=Count("id", filter=Q(group_key__isnull=True)), groups=Count("group_key", distinct=True)
+        )
+        return counts["singles"] + counts["groups"]
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        # An ungrouped row is its own group: its id as the key (never equal to a real key, which has a colon).
+        amount = Cast(KT("metadata__amount"), DecimalField(max_digits=12, decimal_places=2))
+        rows = list(
+            self.notifications.annotate(entry=Coalesce("group_key", Cast("id", CharField())))
+            .values("entry")
+            .annotate(
+                latest_id=Max("id"),
+                count=Count("id"),
+                unread_count=Count("id", filter=Q(is_read=False)),
+                min_amount=Min(amount),
+                max_amount=Max(amount),
+            )
+            .order_by("-latest_id")[index]
+        )
+        latest = Notification.objects.select_related("job").in_bulk([row["latest_id"] for row in rows])
+        keys = [latest[row["latest_id"]].group_key for row in rows if row["count"] > 1]
+        members: dict[str, list[Notification]] = {key: [] for key in keys}
+        if keys:
+            ranked = self.notifications.filter(group_key__in=keys).annotate(
+                rank=Window(RowNumber(), partition_by=F("group_key"), order_by=F("id").desc())
+            )
+            for member in ranked.filter(rank__lte=MEMBERS_SHOWN).order_by("-id"):
+                members[member.group_key].append(member)
+        groups = []
+        for row in rows:
+            newest = latest[row["latest_id"]]
+            groups.append(
+                NotificationGroup(
+                    key=newest.group_key,
+                    count=row["count"],
+                    unread_count=row["unread_count"],
+                    latest=newest,
+                    members=members.get(newest.group_key, [newest]) if row["count"] > 1 else [newest],
+                    min_amount=row["min_amount"],
+                    max_amount=row["max_amount"],
+                )
+            )
+        return groups
+
+
+def notification_groups_for_user(
+    *, user, unread: bool | None = None, notification_type: str | None = None, group_key: str | None = None
+) -> NotificationGroups:
+    """The grouped listing of notifications_for_user (same filters), latest group first."""
+    return NotificationGroups(
+        notifications_for_user(user=user, unread=unread, notification_type=notification_type, group_key=group_key)
+    )
+
+
+def notification_group_for_user(*, user, group_key: str) -> NotificationGroup | None:
+    """One of the user's groups, as the grouped listing shows it; None when they have no live member of it."""
+    groups = notification_groups_for_user(user=user, group_key=group_key)[:1]
+    return groups[0] if groups else None
 
 
 def notification_unread_count(*, user_id: int) -> int:
