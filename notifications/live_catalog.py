@@ -37,6 +37,11 @@ def _read_url_pattern() -> str:
     return reverse("notifications-api:read", kwargs={"notification_id": 0}).replace("/0/", "/{id}/")
 
 
+def _group_url_pattern(name: str) -> str:
+    # A group's URL, with "{key}" where the script puts the (encoded) group key.
+    return reverse(name, kwargs={"group_key": "KEY"}).replace("/KEY/", "/{key}/")
+
+
 def notification_catalog() -> dict:
     return {
         "priorities": list(Priority.values),
@@ -55,6 +60,9 @@ def notification_catalog() -> dict:
             "read_all": reverse("notifications-api:read-all"),
             "receipts": reverse("notifications-api:receipts"),
             "read": _read_url_pattern(),
+            "group": _group_url_pattern("notifications-api:group"),
+            "group_read": _group_url_pattern("notifications-api:group-read"),
+            "group_read_form": _group_url_pattern("notifications:group-read"),
             # Where a notification without a (safe) link of its own leads.
             "fallback": reverse("notifications:list"),
         },
