@@ -13,7 +13,7 @@ from .catalog import NotificationType
 from .models import Notification
 
 # One group's members listed under its entry (bell, list page, API); the rest are one link away.
-MEMBERS_SHOWN = 20
+MEMBERS_SHOWN = 5
 
 
 @dataclass

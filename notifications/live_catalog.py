@@ -63,6 +63,8 @@ def notification_catalog() -> dict:
             "group": _group_url_pattern("notifications-api:group"),
             "group_read": _group_url_pattern("notifications-api:group-read"),
             "group_read_form": _group_url_pattern("notifications:group-read"),
+            # The list page; with ?group=<key>, one group's members one by one.
+            "list_page": reverse("notifications:list"),
             # Where a notification without a (safe) link of its own leads.
             "fallback": reverse("notifications:list"),
         },

@@ -1,9 +1,9 @@
 """Reads for notifications: lists, counts, preferences, and each event's audience."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import CharField, Count, DecimalField, Exists, F, Max, Min, OuterRef, Q, QuerySet, Window
+from django.db.models import Count, DecimalField, Exists, F, Max, Min, OuterRef, Q, QuerySet, Window
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce, RowNumber
+from django.db.models.functions import Cast, RowNumber
 
 from .catalog import NotificationType
 from .grouping import MEMBERS_SHOWN, NotificationGroup
@@ -35,8 +35,8 @@ class NotificationGroups:
     """A user's notifications as groups, latest group first: sliced lazily, so a Paginator can page it.
 
     A group is its live members matching the filters (a notification without a key is a group of
-    one); the newest member represents it and orders the groups. One query for a page's groups
-    (GROUP BY the key), one for their newest members, one for the members listed under them.
+    one); the newest member represents it and orders the groups. One query for a page's entries
+    (each group's newest member), one for their counts, one for the members listed under them.
     """
 
     def __init__(self, notifications: QuerySet):
@@ -54,41 +54,44 @@ class NotificationGroups:
     def __getitem__(self, index):
         if not isinstance(index, slice):
             return self[index : index + 1][0]
-        # An ungrouped row is its own group: its id as the key (never equal to a real key, which has a colon).
-        amount = Cast(KT("metadata__amount"), DecimalField(max_digits=12, decimal_places=2))
-        rows = list(
-            self.notifications.annotate(entry=Coalesce("group_key", Cast("id", CharField())))
-            .values("entry")
-            .annotate(
-                latest_id=Max("id"),
-                count=Count("id"),
-                unread_count=Count("id", filter=Q(is_read=False)),
-                min_amount=Min(amount),
-                max_amount=Max(amount),
-            )
-            .order_by("-latest_id")[index]
+        # The entries: rows with no newer row of their group. Read newest first through the
+        # (recipient, -id) index, each checked against the (recipient, group_key, -id) one, so a
+        # page costs the rows it walks past, not all of the user's notifications.
+        newer_of_group = self.notifications.filter(group_key=OuterRef("group_key"), id__gt=OuterRef("id"))
+        entries = list(
+            self.notifications.filter(Q(group_key__isnull=True) | ~Exists(newer_of_group))
+            .select_related("job")
+            .order_by("-id")[index]
         )
-        latest = Notification.objects.select_related("job").in_bulk([row["latest_id"] for row in rows])
-        keys = [latest[row["latest_id"]].group_key for row in rows if row["count"] > 1]
-        members: dict[str, list[Notification]] = {key: [] for key in keys}
-        if keys:
-            ranked = self.notifications.filter(group_key__in=keys).annotate(
+        keys = [entry.group_key for entry in entries if entry.group_key is not None]
+        amount = Cast(KT("metadata__amount"), DecimalField(max_digits=12, decimal_places=2))
+        stats = {
+            row["group_key"]: row
+            for row in self.notifications.filter(group_key__in=keys)
+            .values("group_key")
+            .annotate(
+                count=Count("id"), unread_count=Count("id", filter=Q(is_read=False)), min_amount=Min(amount), max_amount=Max(amount)
+            )
+        } if keys else {}
+        members: dict[str, list[Notification]] = {key: [] for key, row in stats.items() if row["count"] > 1}
+        if members:
+            ranked = self.notifications.filter(group_key__in=list(members)).annotate(
                 rank=Window(RowNumber(), partition_by=F("group_key"), order_by=F("id").desc())
             )
             for member in ranked.filter(rank__lte=MEMBERS_SHOWN).order_by("-id"):
                 members[member.group_key].append(member)
         groups = []
-        for row in rows:
-            newest = latest[row["latest_id"]]
+        for entry in entries:
+            row = stats.get(entry.group_key) or {"count": 1, "unread_count": int(not entry.is_read)}
             groups.append(
                 NotificationGroup(
-                    key=newest.group_key,
+                    key=entry.group_key,
                     count=row["count"],
                     unread_count=row["unread_count"],
-                    latest=newest,
-                    members=members.get(newest.group_key, [newest]) if row["count"] > 1 else [newest],
-                    min_amount=row["min_amount"],
-                    max_amount=row["max_amount"],
+                    latest=entry,
+                    members=members.get(entry.group_key) or [entry],
+                    min_amount=row.get("min_amount"),
+                    max_amount=row.get("max_amount"),
                 )
             )
         return groups

@@ -60,7 +60,7 @@ class NotificationGroupSerializer(serializers.Serializer):
     unread_count = serializers.IntegerField()
     summary = serializers.CharField(help_text='The entry\'s line: "4 new bids on Spring clean, from €95.00 to €120.00".')
     latest = NotificationSerializer(help_text="The newest member, which represents the group.")
-    members = NotificationSerializer(many=True, help_text="The newest members, latest first (at most 20).")
+    members = NotificationSerializer(many=True, help_text="The newest members, latest first (at most 5).")
     member_ids = serializers.SerializerMethodField()
     members_url = serializers.SerializerMethodField(help_text="Every member: the flat listing filtered by this group.")
 

@@ -143,6 +143,11 @@
     var members = el("ul", "bell-members");
     (g.members || []).forEach(function (m) { members.appendChild(buildItem(m)); });
     more.appendChild(members);
+    if ((g.members || []).length < g.count) {
+      var all = el("a", "bell-group-all", "See all " + g.count);
+      all.href = Live.catalog.urls.list_page + "?group=" + encodeURIComponent(g.key);
+      more.appendChild(all);
+    }
     if (g.unread_count) {
       var form = el("form");
       form.method = "post";
