@@ -271,6 +271,8 @@ def test_bids_in_quick_succession_show_as_one_live_group_with_one_toast(live_ser
     page.wait_for_timeout(500)  # past the last bid: a late second toast would show by now
     expect(page.locator("#toasts .toast")).to_have_count(1)
     expect(page.locator("#toasts .toast .toast-title")).to_have_text(summary)
+    # The toast's line counts all three: each is seen (the tab is visible), not only the first.
+    wait_for(lambda: Notification.objects.filter(recipient=client, seen_at__isnull=False).count() == 3, timeout=5, what="3 seen")
 
     page.click("#bell")
     group.locator("[data-group-toggle]").click()
@@ -293,3 +295,34 @@ def test_bids_in_quick_succession_show_as_one_live_group_with_one_toast(live_ser
     assert not Notification.objects.filter(recipient=client, is_read=False).exists()
     assert_not_reloaded(page)
     assert anna.errors == [] and anna.dialogs == []
+
+
+def test_a_new_member_of_a_listed_group_updates_it_in_place_and_moves_it_to_the_top(live_server_url, people, publish_through_redis):
+    client = ClientFactory(first_name="Anna")
+    job = CleaningJobFactory(client=client, title="Spring clean")
+    key = f"bids:job:{job.pk}"
+    earlier = [
+        NotificationFactory(recipient=client, title="New bid on Spring clean", message=f"Offer of €{amount}.00.", group_key=key,
+                            job=job, metadata={"job_id": job.pk, "amount": f"{amount}.00"}, action_url=f"/jobs/{job.pk}/")
+        for amount in (95, 110)
+    ]
+    alert = NotificationFactory(recipient=client, notification_type="system_alert", priority="urgent", title="Maintenance tonight")
+    anna = people(live_server_url, client)
+    page = anna.goto_live("/jobs/mine/")
+    mark_no_reload(page)
+    entries = page.locator("#bell-list > li")
+    expect(entries.first).to_have_attribute("data-notification-id", str(alert.pk))
+    expect(entries.nth(1).locator("[data-group-summary]")).to_have_text("2 new bids on Spring clean, from €95.00 to €110.00")
+
+    job_services.bid_place(job=job, cleaner=CleanerFactory(first_name="Dev"), amount=Decimal("130"), message="Free on Friday")
+
+    expect(entries.first.locator("[data-group-summary]")).to_have_text("3 new bids on Spring clean, from €95.00 to €130.00", timeout=LIVE_MS)
+    expect(entries).to_have_count(2)
+    expect(entries.nth(1)).to_have_attribute("data-notification-id", str(alert.pk))
+    expect(badge(page)).to_have_text("4")
+    expect(page.locator("#toasts .toast")).to_have_count(1)
+    members = entries.first.locator(".bell-members [data-notification-id]")
+    expect(members).to_have_count(3)
+    assert {int(i) for i in members.evaluate_all("nodes => nodes.map(n => n.dataset.notificationId)")} > {n.pk for n in earlier}
+    assert_not_reloaded(page)
+    assert anna.errors == []

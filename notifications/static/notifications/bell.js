@@ -210,7 +210,7 @@
     if (entry) {
       // A new member of a group already listed: in its entry now, then the entry re-read.
       var members = entry.querySelector(".bell-members");
-      if (members) {
+      if (members && !members.querySelector('[data-notification-id="' + Number(n.id) + '"]')) {
         members.insertBefore(buildItem(n), members.firstChild);
         entry.setAttribute("data-latest-id", String(n.id));
         if (!n.is_read) entry.classList.add("is-unread");
