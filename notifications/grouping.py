@@ -24,7 +24,8 @@ class NotificationGroup:
     count: int
     unread_count: int
     latest: Notification  # the newest member represents the group
-    members: list[Notification] = field(default_factory=list)  # latest first, at most MEMBERS_SHOWN
+    members: list[Notification] = field(default_factory=list)  # latest first, at most MEMBERS_SHOWN (or none: ids only)
+    member_ids: list[int] = field(default_factory=list)  # the same members' ids
     min_amount: Decimal | None = None
     max_amount: Decimal | None = None
 

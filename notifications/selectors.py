@@ -39,8 +39,10 @@ class NotificationGroups:
     (each group's newest member), one for their counts, one for the members listed under them.
     """
 
-    def __init__(self, notifications: QuerySet):
+    def __init__(self, notifications: QuerySet, *, member_rows: bool = True):
         self.notifications = notifications.order_by()
+        # False: the members' ids only (the bell on every page: the rows load when a group is opened).
+        self.member_rows = member_rows
 
     def count(self) -> int:
         counts = self.notifications.aggregate(
@@ -74,12 +76,18 @@ class NotificationGroups:
             )
         } if keys else {}
         members: dict[str, list[Notification]] = {key: [] for key, row in stats.items() if row["count"] > 1}
+        member_ids: dict[str, list[int]] = {key: [] for key in members}
         if members:
             ranked = self.notifications.filter(group_key__in=list(members)).annotate(
                 rank=Window(RowNumber(), partition_by=F("group_key"), order_by=F("id").desc())
-            )
-            for member in ranked.filter(rank__lte=MEMBERS_SHOWN).order_by("-id"):
-                members[member.group_key].append(member)
+            ).filter(rank__lte=MEMBERS_SHOWN).order_by("-id")
+            if self.member_rows:
+                for member in ranked:
+                    members[member.group_key].append(member)
+                    member_ids[member.group_key].append(member.pk)
+            else:
+                for pk, key in ranked.values_list("id", "group_key"):
+                    member_ids[key].append(pk)
         groups = []
         for entry in entries:
             row = stats.get(entry.group_key) or {"count": 1, "unread_count": int(not entry.is_read)}
@@ -89,7 +97,8 @@ class NotificationGroups:
                     count=row["count"],
                     unread_count=row["unread_count"],
                     latest=entry,
-                    members=members.get(entry.group_key) or [entry],
+                    members=members[entry.group_key] if entry.group_key in members else [entry],
+                    member_ids=member_ids.get(entry.group_key) or [entry.pk],
                     min_amount=row.get("min_amount"),
                     max_amount=row.get("max_amount"),
                 )
@@ -98,11 +107,13 @@ class NotificationGroups:
 
 
 def notification_groups_for_user(
-    *, user, unread: bool | None = None, notification_type: str | None = None, group_key: str | None = None
+    *, user, unread: bool | None = None, notification_type: str | None = None, group_key: str | None = None,
+    member_rows: bool = True,
 ) -> NotificationGroups:
     """The grouped listing of notifications_for_user (same filters), latest group first."""
     return NotificationGroups(
-        notifications_for_user(user=user, unread=unread, notification_type=notification_type, group_key=group_key)
+        notifications_for_user(user=user, unread=unread, notification_type=notification_type, group_key=group_key),
+        member_rows=member_rows,
     )
 
 

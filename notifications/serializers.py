@@ -65,7 +65,7 @@ class NotificationGroupSerializer(serializers.Serializer):
     members_url = serializers.SerializerMethodField(help_text="Every member: the flat listing filtered by this group.")
 
     def get_member_ids(self, group) -> list[int]:
-        return [member.pk for member in group.members]
+        return group.member_ids
 
     def get_members_url(self, group) -> str | None:
         if group.key is None:

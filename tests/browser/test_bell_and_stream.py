@@ -313,6 +313,11 @@ def test_a_new_member_of_a_listed_group_updates_it_in_place_and_moves_it_to_the_
     entries = page.locator("#bell-list > li")
     expect(entries.first).to_have_attribute("data-notification-id", str(alert.pk))
     expect(entries.nth(1).locator("[data-group-summary]")).to_have_text("2 new bids on Spring clean, from €95.00 to €110.00")
+    # Rendered without its members' rows (they would weigh on every page): opening the group loads them.
+    page.click("#bell")
+    entries.nth(1).locator("[data-group-toggle]").click()
+    expect(entries.nth(1).locator(".bell-members [data-notification-id]")).to_have_count(2, timeout=LIVE_MS)
+    expect(entries.nth(1).locator(".bell-members [data-notification-id]").first).to_be_visible()
 
     job_services.bid_place(job=job, cleaner=CleanerFactory(first_name="Dev"), amount=Decimal("130"), message="Free on Friday")
 

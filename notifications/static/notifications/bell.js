@@ -38,6 +38,10 @@
   forEach(document.querySelectorAll("[data-notification-id]"), function (node) {
     seen.add(Number(node.getAttribute("data-notification-id")));
   });
+  // A group entry rendered without its members' rows: their ids (a replay of one is not new).
+  forEach(document.querySelectorAll("[data-member-ids]"), function (node) {
+    node.getAttribute("data-member-ids").split(",").forEach(function (id) { if (Number(id)) seen.add(Number(id)); });
+  });
 
   // --- the badge ---------------------------------------------------------------------------
 
@@ -179,7 +183,7 @@
 
   // Re-read a group from the API (debounced per key) and put it in place; null when it has no live member.
   var groupTimers = {};
-  function refreshGroup(key) {
+  function refreshGroup(key, delay) {
     clearTimeout(groupTimers[key]);
     groupTimers[key] = setTimeout(function () {
       delete groupTimers[key];
@@ -195,14 +199,26 @@
             if (open && entry.querySelector("details")) entry.querySelector("details").open = true;
             if (old) list.replaceChild(entry, old);
             placeEntry(entry);
-            if (!panel.hidden) Live.refreshTimes(entry);
+            if (!panel.hidden) {
+              Live.refreshTimes(entry);
+              markShown(entry);
+            }
             updateGroupToast(g);
           }
           Live.announce("live:group", g);
         })
         .catch(function () {});
-    }, GROUP_REFRESH_MS);
+    }, delay === undefined ? GROUP_REFRESH_MS : delay);
   }
+
+  // A group rendered without its members (the server leaves them out of every page): loaded when opened.
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.open || !details.hasAttribute || !details.hasAttribute("data-lazy-members") || !list.contains(details)) return;
+    details.removeAttribute("data-lazy-members");
+    var key = groupOf(details);
+    if (key) refreshGroup(key, 0);
+  }, true); // toggle does not bubble
 
   function addToDropdown(n) {
     var key = groupKey(n.group_key);
@@ -255,15 +271,21 @@
     empty.hidden = list.children.length > 0;
   }
 
+  function markShown(root) {
+    // The dropdown is on screen: what it lists is seen; a group's entry shows its newest
+    // member's text (and its other members once they are listed under it).
+    forEach(root.querySelectorAll("[data-notification-id], [data-group-key][data-latest-id]"), function (item) {
+      Live.receipts.shown(item.getAttribute("data-notification-id") || item.getAttribute("data-latest-id"));
+    });
+    if (root.hasAttribute && root.hasAttribute("data-latest-id")) Live.receipts.shown(root.getAttribute("data-latest-id"));
+  }
+
   function openPanel(open) {
     panel.hidden = !open;
     bell.setAttribute("aria-expanded", open ? "true" : "false");
     if (open) {
       Live.refreshTimes(panel);
-      // The dropdown is on screen: what it lists is seen.
-      forEach(list.querySelectorAll("[data-notification-id]"), function (item) {
-        Live.receipts.shown(item.getAttribute("data-notification-id"));
-      });
+      markShown(list);
     }
   }
 
