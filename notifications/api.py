@@ -7,12 +7,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs.throttles import ScopedWriteRateThrottle
+from project.exceptions import NotFound
 
 from . import receipts, selectors, services
 from .serializers import (
     MarkedReadSerializer,
     ReceiptsRecordedSerializer,
     ReceiptsSerializer,
+    NotificationGroupSerializer,
     NotificationListFilterSerializer,
     NotificationPreferencesSerializer,
     NotificationSerializer,
@@ -24,18 +26,52 @@ TAGS = ["notifications"]
 
 @extend_schema(tags=TAGS, parameters=[NotificationListFilterSerializer])
 class NotificationListView(generics.ListAPIView):
-    """The caller's live notifications, latest first."""
+    """The caller's live notifications, latest first; with grouped=true, one entry per group."""
 
     serializer_class = NotificationSerializer
 
     def get_queryset(self):
         filters = NotificationListFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        return selectors.notifications_for_user(
+        listing = selectors.notification_groups_for_user if filters.validated_data["grouped"] else selectors.notifications_for_user
+        return listing(
             user=self.request.user,
             unread=filters.validated_data["unread"],
             notification_type=filters.validated_data.get("type"),
+            group_key=filters.validated_data.get("group"),
         )
+
+    def get_serializer_class(self):
+        grouped = isinstance(getattr(self, "_listing", None), selectors.NotificationGroups)
+        return NotificationGroupSerializer if grouped else NotificationSerializer
+
+    def list(self, request, *args, **kwargs):
+        self._listing = self.get_queryset()
+        page = self.paginate_queryset(self._listing)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+class NotificationGroupView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        responses={200: NotificationGroupSerializer, 404: OpenApiResponse(description="No live notification of the caller's in it.")},
+    )
+    def get(self, request, group_key: str):
+        group = selectors.notification_group_for_user(user=request.user, group_key=group_key)
+        if group is None:
+            raise NotFound("No such notification group.")
+        return Response(NotificationGroupSerializer(group).data)
+
+
+class NotificationGroupReadView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses={200: MarkedReadSerializer, 404: OpenApiResponse(description="No live notification of the caller's in it.")},
+    )
+    def post(self, request, group_key: str):
+        changed = services.notifications_mark_group_read(user=request.user, group_key=group_key)
+        return Response({"marked_read": len(changed)})
 
 
 class NotificationMarkReadView(APIView):

@@ -131,3 +131,20 @@ def sample_context(notification_type: str) -> dict[str, str]:
         "message": "The site will be read-only from 02:00 to 02:30 UTC.",
     }
     return {name: samples[name] for name in CATALOG[notification_type].variables}
+
+
+# --- grouping: which notifications show as one entry ------------------------------------
+
+# A type's group key, filled from the notification's metadata; a type not listed is never grouped.
+# Bids group by job; messages by job and sender (one conversation partner per entry).
+GROUP_KEYS: dict[str, str] = {
+    NotificationType.BID_RECEIVED: "bids:job:{job_id}",
+    NotificationType.MESSAGE_RECEIVED: "messages:job:{job_id}:from:{sender_id}",
+}
+GROUP_KEY_MAX_LENGTH = 100
+
+
+def group_key_for(notification_type: str, metadata: dict) -> str | None:
+    """The group a notification of this type joins, from its metadata; None: shown on its own."""
+    pattern = GROUP_KEYS.get(notification_type)
+    return pattern.format(**metadata) if pattern else None

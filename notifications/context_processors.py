@@ -29,6 +29,17 @@ class LiveNotifications:
         return list(selectors.notifications_for_user(user=self.user)[:DROPDOWN_SIZE])
 
     @cached_property
+    def latest_groups(self) -> list:
+        """The dropdown's entries: the latest groups (a notification without a group is one), newest first.
+
+        Without their members' rows: on every page, they would be most of the HTML; the bell
+        loads them when a group is opened (and links to them without JavaScript). Their ids are
+        rendered, so a member replayed by the stream is known as already shown.
+        """
+        self.last_event_id  # noqa: B018 - read first, see last_event_id
+        return selectors.notification_groups_for_user(user=self.user, member_rows=False)[:DROPDOWN_SIZE]
+
+    @cached_property
     def last_event_id(self) -> int:
         """Where the page's stream starts: the user's delivery seq, read before the latest notifications.
 

@@ -38,6 +38,11 @@ def _read_url_pattern() -> str:
     return reverse("notifications-api:read", kwargs={"notification_id": 0}).replace("/0/", "/{id}/")
 
 
+def _group_url_pattern(name: str) -> str:
+    # A group's URL, with "{key}" where the script puts the (encoded) group key.
+    return reverse(name, kwargs={"group_key": "KEY"}).replace("/KEY/", "/{key}/")
+
+
 def notification_catalog() -> dict:
     return {
         "priorities": list(Priority.values),
@@ -58,6 +63,11 @@ def notification_catalog() -> dict:
             # The pages' own door for acks, with the receipt token below (receipts_door.py).
             "receipts_door": RECEIPTS_PATH,
             "read": _read_url_pattern(),
+            "group": _group_url_pattern("notifications-api:group"),
+            "group_read": _group_url_pattern("notifications-api:group-read"),
+            "group_read_form": _group_url_pattern("notifications:group-read"),
+            # The list page; with ?group=<key>, one group's members one by one.
+            "list_page": reverse("notifications:list"),
             # Where a notification without a (safe) link of its own leads.
             "fallback": reverse("notifications:list"),
         },

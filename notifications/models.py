@@ -5,7 +5,7 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from . import sequencing
-from .catalog import NotificationType, Priority
+from .catalog import GROUP_KEY_MAX_LENGTH, NotificationType, Priority
 
 
 class OutboxStatus(models.TextChoices):
@@ -122,6 +122,8 @@ class Notification(models.Model):
     job = models.ForeignKey(
         "jobs.CleaningJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
+    # Notifications sharing a key show as one entry (catalog.GROUP_KEYS); NULL: shown on its own.
+    group_key = models.CharField(max_length=GROUP_KEY_MAX_LENGTH, null=True, blank=True)
     # Retracted (e.g. the job was taken): hidden from lists and counts.
     expired_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -146,6 +148,12 @@ class Notification(models.Model):
                 fields=["recipient"],
                 condition=Q(is_read=False, expired_at__isnull=True),
                 name="notif_recipient_unread_idx",
+            ),
+            # A group's members, latest first; partial, so a fan-out of ungrouped offers never touches it.
+            models.Index(
+                fields=["recipient", "group_key", "-id"],
+                condition=Q(group_key__isnull=False),
+                name="notif_recipient_group_idx",
             ),
             models.Index(
                 fields=["job", "notification_type"],

@@ -21,7 +21,7 @@ from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus, P
 from jobs.money import format_money
 from jobs.selectors import cleaners_eligible_for_job, job_local_date, job_price
 
-from .catalog import NotificationType
+from .catalog import NotificationType, group_key_for
 from .selectors import recipients_not_muting
 
 User = get_user_model()
@@ -40,6 +40,8 @@ class Content:
     # (latitude, longitude): the insert adds each recipient's distance to it, and their
     # radius, to metadata["why"] in its own SQL (the rest of "why" is shared).
     why_distance_from: tuple[float, float] | None = None
+    # Notifications sharing it show as one entry (catalog.GROUP_KEYS); set by delivery_plan_for.
+    group_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,9 @@ def plan_bid_received(payload: dict) -> DeliveryPlan | None:
     if bid is None:
         return None
     context = {"cleaner_name": user_display_name(bid.cleaner), "bid_amount": format_money(bid.amount)}
-    return DeliveryPlan(_users(bid.job.client_id), about_job(bid.job, context=context, bid_id=bid.pk))
+    # The amount as a number too: a group of bids sums up their range (notifications.grouping).
+    content = about_job(bid.job, context=context, bid_id=bid.pk, amount=str(bid.amount))
+    return DeliveryPlan(_users(bid.job.client_id), content)
 
 
 def plan_bid_accepted(payload: dict) -> DeliveryPlan | None:
@@ -194,7 +198,11 @@ def plan_message_received(payload: dict) -> DeliveryPlan | None:
         return None
     preview = message.body if len(message.body) <= MESSAGE_PREVIEW_CHARS else message.body[: MESSAGE_PREVIEW_CHARS - 1] + "…"
     context = {"sender_name": user_display_name(message.sender), "message_preview": preview}
-    content = about_job(message.job, context=context, anchor="#messages", message_id=message.pk)
+    # The sender: a group of messages is one job's thread from one person (notifications.grouping).
+    content = about_job(
+        message.job, context=context, anchor="#messages", message_id=message.pk,
+        sender_id=message.sender_id, sender_name=context["sender_name"],
+    )
     return DeliveryPlan(_users(message.recipient_id), content)
 
 
@@ -253,7 +261,8 @@ def delivery_plan_for(*, event_type: str, payload: dict) -> DeliveryPlan | None:
     plan = PLAN_BUILDERS[event_type](payload)
     if plan is None:
         return None
-    return replace(plan, audience=recipients_not_muting(plan.audience, notification_type=event_type))
+    content = replace(plan.content, group_key=group_key_for(event_type, plan.content.metadata))
+    return replace(plan, audience=recipients_not_muting(plan.audience, notification_type=event_type), content=content)
 
 
 def plan_still_current(*, event_type: str, payload: dict) -> bool:

@@ -1,9 +1,12 @@
 """Reads for notifications: lists, counts, preferences, and each event's audience."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, DecimalField, Exists, F, Max, Min, OuterRef, Q, QuerySet, Window
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, RowNumber
 
 from .catalog import NotificationType
+from .grouping import MEMBERS_SHOWN, NotificationGroup
 from .models import Notification, NotificationPreference
 
 User = get_user_model()
@@ -12,9 +15,13 @@ User = get_user_model()
 UNMUTABLE_TYPES = frozenset({NotificationType.SYSTEM_ALERT})
 
 
-def notifications_for_user(*, user, unread: bool | None = None, notification_type: str | None = None) -> QuerySet:
-    """A user's live notifications, latest first; expired ones are hidden."""
+def notifications_for_user(
+    *, user, unread: bool | None = None, notification_type: str | None = None, group_key: str | None = None
+) -> QuerySet:
+    """A user's live notifications, latest first; expired ones are hidden. With group_key: that group's members."""
     queryset = Notification.objects.filter(recipient_id=user.pk, expired_at__isnull=True)
+    if group_key is not None:
+        queryset = queryset.filter(group_key=group_key)
     if unread is True:
         queryset = queryset.filter(is_read=False)
     elif unread is False:
@@ -22,6 +29,98 @@ def notifications_for_user(*, user, unread: bool | None = None, notification_typ
     if notification_type:
         queryset = queryset.filter(notification_type=notification_type)
     return queryset.order_by("-id")
+
+
+class NotificationGroups:
+    """A user's notifications as groups, latest group first: sliced lazily, so a Paginator can page it.
+
+    A group is its live members matching the filters (a notification without a key is a group of
+    one); the newest member represents it and orders the groups. One query for a page's entries
+    (each group's newest member), one for their counts, one for the members listed under them.
+    """
+
+    def __init__(self, notifications: QuerySet, *, member_rows: bool = True):
+        self.notifications = notifications.order_by()
+        # False: the members' ids only (the bell on every page: the rows load when a group is opened).
+        self.member_rows = member_rows
+
+    def count(self) -> int:
+        counts = self.notifications.aggregate(
+            singles=Count("id", filter=Q(group_key__isnull=True)), groups=Count("group_key", distinct=True)
+        )
+        return counts["singles"] + counts["groups"]
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        # The entries: rows with no newer row of their group. Read newest first through the
+        # (recipient, -id) index, each checked against the (recipient, group_key, -id) one, so a
+        # page costs the rows it walks past, not all of the user's notifications.
+        newer_of_group = self.notifications.filter(group_key=OuterRef("group_key"), id__gt=OuterRef("id"))
+        entries = list(
+            self.notifications.filter(Q(group_key__isnull=True) | ~Exists(newer_of_group))
+            .select_related("job")
+            .order_by("-id")[index]
+        )
+        keys = [entry.group_key for entry in entries if entry.group_key is not None]
+        amount = Cast(KT("metadata__amount"), DecimalField(max_digits=12, decimal_places=2))
+        stats = {
+            row["group_key"]: row
+            for row in self.notifications.filter(group_key__in=keys)
+            .values("group_key")
+            .annotate(
+                count=Count("id"), unread_count=Count("id", filter=Q(is_read=False)), min_amount=Min(amount), max_amount=Max(amount)
+            )
+        } if keys else {}
+        members: dict[str, list[Notification]] = {key: [] for key, row in stats.items() if row["count"] > 1}
+        member_ids: dict[str, list[int]] = {key: [] for key in members}
+        if members:
+            ranked = self.notifications.filter(group_key__in=list(members)).annotate(
+                rank=Window(RowNumber(), partition_by=F("group_key"), order_by=F("id").desc())
+            ).filter(rank__lte=MEMBERS_SHOWN).order_by("-id")
+            if self.member_rows:
+                for member in ranked:
+                    members[member.group_key].append(member)
+                    member_ids[member.group_key].append(member.pk)
+            else:
+                for pk, key in ranked.values_list("id", "group_key"):
+                    member_ids[key].append(pk)
+        groups = []
+        for entry in entries:
+            row = stats.get(entry.group_key) or {"count": 1, "unread_count": int(not entry.is_read)}
+            groups.append(
+                NotificationGroup(
+                    key=entry.group_key,
+                    count=row["count"],
+                    unread_count=row["unread_count"],
+                    latest=entry,
+                    members=members[entry.group_key] if entry.group_key in members else [entry],
+                    member_ids=member_ids.get(entry.group_key) or [entry.pk],
+                    min_amount=row.get("min_amount"),
+                    max_amount=row.get("max_amount"),
+                )
+            )
+        return groups
+
+
+def notification_groups_for_user(
+    *, user, unread: bool | None = None, notification_type: str | None = None, group_key: str | None = None,
+    member_rows: bool = True,
+) -> NotificationGroups:
+    """The grouped listing of notifications_for_user (same filters), latest group first."""
+    return NotificationGroups(
+        notifications_for_user(user=user, unread=unread, notification_type=notification_type, group_key=group_key),
+        member_rows=member_rows,
+    )
+
+
+def notification_group_for_user(*, user, group_key: str) -> NotificationGroup | None:
+    """One of the user's groups, as the grouped listing shows it; None when they have no live member of it."""
+    groups = notification_groups_for_user(user=user, group_key=group_key)[:1]
+    return groups[0] if groups else None
 
 
 def notification_unread_count(*, user_id: int) -> int:

@@ -1,8 +1,10 @@
 """API shapes for notifications; validation of input only, the rules live in services."""
 
+from django.urls import reverse
+from django.utils.http import urlencode
 from rest_framework import serializers
 
-from .catalog import NotificationType
+from .catalog import GROUP_KEY_MAX_LENGTH, NotificationType
 from .models import Notification
 from .reasons import reason_text
 
@@ -28,6 +30,7 @@ class NotificationSerializer(serializers.ModelSerializer):
             "metadata",
             "created_at",
             "reason",
+            "group_key",
         ]
         read_only_fields = fields
 
@@ -41,6 +44,33 @@ class NotificationListFilterSerializer(serializers.Serializer):
     # default=None: in query strings DRF would otherwise read a missing boolean as False.
     unread = serializers.BooleanField(required=False, allow_null=True, default=None)
     type = serializers.ChoiceField(choices=NotificationType.choices, required=False, allow_blank=True)
+    grouped = serializers.BooleanField(
+        required=False, default=False, help_text="true: one entry per group (NotificationGroup), latest group first."
+    )
+    group = serializers.CharField(
+        required=False, max_length=GROUP_KEY_MAX_LENGTH, help_text="Only this group's members (a group_key)."
+    )
+
+
+class NotificationGroupSerializer(serializers.Serializer):
+    """One entry of the grouped listing: a group, or a notification without one (key null, count 1)."""
+
+    key = serializers.CharField(allow_null=True)
+    count = serializers.IntegerField(help_text="Live members matching the filters.")
+    unread_count = serializers.IntegerField()
+    summary = serializers.CharField(help_text='The entry\'s line: "4 new bids on Spring clean, from €95.00 to €120.00".')
+    latest = NotificationSerializer(help_text="The newest member, which represents the group.")
+    members = NotificationSerializer(many=True, help_text="The newest members, latest first (at most 5).")
+    member_ids = serializers.SerializerMethodField()
+    members_url = serializers.SerializerMethodField(help_text="Every member: the flat listing filtered by this group.")
+
+    def get_member_ids(self, group) -> list[int]:
+        return group.member_ids
+
+    def get_members_url(self, group) -> str | None:
+        if group.key is None:
+            return None
+        return f"{reverse('notifications-api:list')}?{urlencode({'group': group.key})}"
 
 
 class StrictBooleanField(serializers.BooleanField):

@@ -68,6 +68,30 @@ def notifications_mark_all_read(*, user) -> int:
     return changed
 
 
+@transaction.atomic
+def notifications_mark_group_read(*, user, group_key: str) -> list[int]:
+    """Mark a group's unread live members read (one UPDATE) and tell the user's other open pages; returns their ids.
+
+    Only the user's own rows: a key they have no live notification in is "not found", whoever else has it.
+    """
+    members = Notification.objects.filter(recipient_id=user.pk, group_key=group_key, expired_at__isnull=True)
+    # Locked, so the ids pushed to the pages are exactly the rows this UPDATE changes.
+    ids = list(members.select_for_update().filter(is_read=False).order_by("id").values_list("pk", flat=True))
+    if not ids:
+        if not members.exists():
+            raise NotFound("No such notification group.")
+        return []
+    Notification.objects.filter(pk__in=ids).update(is_read=True, read_at=timezone.now())
+    count = selectors.notification_unread_count(user_id=user.pk)
+    _push_after_commit(
+        [
+            frames.notifications_read_event(user_id=user.pk, notification_ids=ids),
+            frames.unread_count_event(user_id=user.pk, count=count),
+        ]
+    )
+    return ids
+
+
 # --- preferences ----------------------------------------------------------------
 
 

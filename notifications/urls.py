@@ -7,6 +7,7 @@ app_name = "notifications"
 urlpatterns = [
     path("notifications/", views.notification_list, name="list"),
     path("notifications/read-all/", views.notification_read_all, name="read-all"),
+    path("notifications/groups/<str:group_key>/read/", views.notification_group_read, name="group-read"),
     path("notifications/preferences/", views.preferences, name="preferences"),
     path("notifications/<int:notification_id>/read/", views.notification_read, name="read"),
     path("notifications/<int:notification_id>/open/", views.notification_open, name="open"),

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from project.exceptions import DomainError, NotFound
 
 from . import selectors, services
-from .catalog import NotificationType
+from .catalog import GROUP_KEY_MAX_LENGTH, NotificationType
 
 PAGE_SIZE = 20
 
@@ -41,8 +41,13 @@ WHEN_SENT = {
 class NotificationFilterForm(forms.Form):
     STATES = [("", "All"), ("unread", "Unread"), ("read", "Read")]
 
+    LAYOUTS = [("", "Grouped"), ("flat", "One by one")]
+
     state = forms.ChoiceField(choices=STATES, required=False, label="Show")
     type = forms.ChoiceField(choices=[("", "All types")] + list(NotificationType.choices), required=False, label="Type")
+    layout = forms.ChoiceField(choices=LAYOUTS, required=False, label="Layout")
+    # One group's members, one by one (the "see all" of a group entry).
+    group = forms.CharField(required=False, max_length=GROUP_KEY_MAX_LENGTH, widget=forms.HiddenInput)
 
 
 class PreferencesForm(forms.Form):
@@ -79,18 +84,22 @@ def _safe_next(request, default: str) -> str:
 @require_GET
 def notification_list(request):
     form = NotificationFilterForm(request.GET or None)
-    state, notification_type = "", ""
+    state, notification_type, layout, group_key = "", "", "", ""
     if form.is_valid():
         state, notification_type = form.cleaned_data["state"], form.cleaned_data["type"]
+        layout, group_key = form.cleaned_data["layout"], form.cleaned_data["group"]
     unread = {"unread": True, "read": False}.get(state)
-    notifications = selectors.notifications_for_user(user=request.user, unread=unread, notification_type=notification_type or None)
-    page = Paginator(notifications, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = {k: v for k, v in (("state", state), ("type", notification_type)) if v}
+    filters = {"user": request.user, "unread": unread, "notification_type": notification_type or None, "group_key": group_key or None}
+    # Groups by default; one group's members, or the "one by one" layout, flat.
+    grouped = not layout and not group_key
+    listing = selectors.notification_groups_for_user(**filters) if grouped else selectors.notifications_for_user(**filters)
+    page = Paginator(listing, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = {k: v for k, v in (("state", state), ("type", notification_type), ("layout", layout), ("group", group_key)) if v}
     status = 400 if form.is_bound and not form.is_valid() else 200
     return render(
         request,
         "notifications/list.html",
-        {"form": form, "page": page, "filter_query": urlencode(query), "filtered": bool(query)},
+        {"form": form, "page": page, "grouped": grouped, "group_key": group_key, "filter_query": urlencode(query), "filtered": bool(query)},
         status=status,
     )
 
@@ -117,6 +126,18 @@ def notification_open(request, notification_id: int):
     if not (target.startswith("/") and not target.startswith("//") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})):
         target = reverse("notifications:list")
     return redirect(target)
+
+
+@login_required
+@require_POST
+def notification_group_read(request, group_key: str):
+    try:
+        changed = services.notifications_mark_group_read(user=request.user, group_key=group_key)
+    except NotFound:
+        raise Http404 from None
+    if changed:
+        messages.success(request, f"Marked {len(changed)} notification{'s' if len(changed) != 1 else ''} as read.")
+    return redirect(_safe_next(request, reverse("notifications:list")))
 
 
 @login_required

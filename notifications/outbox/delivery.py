@@ -100,8 +100,8 @@ def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendere
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (recipient_id, event_id, notification_type, title, message, priority, "
-            f"is_read, action_url, metadata, job_id, created_at, seq) "
-            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s, r.seq FROM {ids_sql} {why_join} {still_reachable} "
+            f"is_read, action_url, metadata, job_id, group_key, created_at, seq) "
+            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s, %s, r.seq FROM {ids_sql} {why_join} {still_reachable} "
             f"ON CONFLICT (event_id, recipient_id) DO NOTHING RETURNING recipient_id",
             [
                 event.pk,
@@ -114,6 +114,7 @@ def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendere
                 json.dumps(content.metadata, cls=DjangoJSONEncoder),
                 *why_params,
                 content.job_id,
+                content.group_key,
                 connection.ops.adapt_datetimefield_value(timezone.now()),
                 *ids_params,
                 *still_reachable_params,

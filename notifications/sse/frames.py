@@ -4,6 +4,7 @@
     unread_count            {"count": int}                      after the opening, and after reads
     notification            NotificationSerializer's output     id: the user's delivery seq
     notification_read       {"id": int}
+    notifications_read      {"ids": [int]}                      several marked read at once (a group)
     notifications_read_all  {}
     notification_expired    {"ids": [int], "job_id": int}       an offer taken by someone else
     stream_reset            {"reason": str}                     missed too many: reload from the API
@@ -35,6 +36,7 @@ class Event(StrEnum):
     UNREAD_COUNT = "unread_count"
     NOTIFICATION = "notification"
     NOTIFICATION_READ = "notification_read"
+    NOTIFICATIONS_READ = "notifications_read"
     NOTIFICATIONS_READ_ALL = "notifications_read_all"
     NOTIFICATION_EXPIRED = "notification_expired"
     STREAM_RESET = "stream_reset"
@@ -197,6 +199,10 @@ def unread_count_event(*, user_id: int, count: int) -> StreamEvent:
 
 def notification_read_event(*, user_id: int, notification_id: int) -> StreamEvent:
     return StreamEvent(user_id, Event.NOTIFICATION_READ, {"id": notification_id})
+
+
+def notifications_read_event(*, user_id: int, notification_ids: list[int]) -> StreamEvent:
+    return StreamEvent(user_id, Event.NOTIFICATIONS_READ, {"ids": list(notification_ids)})
 
 
 def notifications_read_all_event(*, user_id: int) -> StreamEvent:

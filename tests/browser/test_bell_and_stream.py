@@ -99,7 +99,7 @@ def test_offline_page_catches_up_on_every_missed_notification_once(live_server_u
     expected = sorted(Notification.objects.filter(recipient=client).values_list("pk", flat=True))
     expect(page.locator("#bell-list [data-notification-id]")).to_have_count(3, timeout=LIVE_MS)
     expect(badge(page)).to_have_text("3")
-    expect(page.locator("#toasts .toast")).to_have_count(3)
+    expect(page.locator("#toasts .toast")).to_have_count(1)  # three bids on one job: one group, one toast
     expect(page.locator("#bids .bid")).to_have_count(3, timeout=LIVE_MS)
 
     # A retried publish repeats them: nothing shows twice.
@@ -107,7 +107,7 @@ def test_offline_page_catches_up_on_every_missed_notification_once(live_server_u
     page.wait_for_timeout(700)
     assert sorted(bell_ids(page)) == expected
     expect(badge(page)).to_have_text("3")
-    expect(page.locator("#toasts .toast")).to_have_count(3)
+    expect(page.locator("#toasts .toast")).to_have_count(1)
     assert_not_reloaded(page)
     assert anna.errors == []
 
@@ -169,7 +169,9 @@ def test_server_restart_page_reconnects_and_replays_once(transactional_db, clean
         assert sorted(bell_ids(page)) == expected
         assert before.pk in expected
         expect(badge(page)).to_have_text("4")
-        expect(page.locator("#toasts .toast")).to_have_count(3)  # the three new ones, not the one already shown
+        # The three new bids join the one already shown: one group, one toast (not one per bid).
+        expect(page.locator("#toasts .toast")).to_have_count(1)
+        expect(page.locator(f'#bell-list > [data-group-key="bids:job:{job.pk}"]')).to_have_attribute("data-group-count", "4")
         expect(page.locator("#bids .bid")).to_have_count(4, timeout=LIVE_MS)
         assert_not_reloaded(page)
         assert anna.errors == []
@@ -248,3 +250,84 @@ def test_a_tab_past_the_per_user_cap_pauses_the_oldest_tab_without_a_reconnect_l
         assert anna.errors == []
     finally:
         server.stop()
+
+
+def test_bids_in_quick_succession_show_as_one_live_group_with_one_toast(live_server_url, people, publish_through_redis):
+    client = ClientFactory(first_name="Anna")
+    job = CleaningJobFactory(client=client, title="Spring clean")
+    cleaners = [CleanerFactory(first_name=name) for name in ("Ben", "Cleo", "Dev")]
+    anna = people(live_server_url, client)
+    page = anna.goto_live("/jobs/mine/")
+    mark_no_reload(page)
+
+    for cleaner, amount in zip(cleaners, ("95", "120", "100"), strict=True):
+        job_services.bid_place(job=job, cleaner=cleaner, amount=Decimal(amount), message="Happy to help")
+
+    summary = "3 new bids on Spring clean, from €95.00 to €120.00"
+    group = page.locator(f'#bell-list > [data-group-key="bids:job:{job.pk}"]')
+    expect(group.locator("[data-group-summary]")).to_have_text(summary, timeout=LIVE_MS)
+    expect(page.locator("#bell-list > li")).to_have_count(1)
+    expect(badge(page)).to_have_text("3")  # the badge counts notifications
+    page.wait_for_timeout(500)  # past the last bid: a late second toast would show by now
+    expect(page.locator("#toasts .toast")).to_have_count(1)
+    expect(page.locator("#toasts .toast .toast-title")).to_have_text(summary)
+    # The toast's line counts all three: each is seen (the tab is visible), not only the first.
+    wait_for(lambda: Notification.objects.filter(recipient=client, seen_at__isnull=False).count() == 3, timeout=5, what="3 seen")
+
+    page.click("#bell")
+    group.locator("[data-group-toggle]").click()
+    members = group.locator(".bell-members [data-notification-id]")
+    expect(members).to_have_count(3)
+    expect(members.first).to_be_visible()
+    ids = sorted(Notification.objects.filter(recipient=client).values_list("pk", flat=True), reverse=True)
+    assert [int(i) for i in members.evaluate_all("nodes => nodes.map(n => n.dataset.notificationId)")] == ids
+    screenshot(page, "bell-grouped-laptop")
+
+    other_tab = anna.new_tab()
+    anna.goto_live("/notifications/", other_tab)
+    expect(other_tab.locator(f'.notif-list > [data-group-key="bids:job:{job.pk}"] [data-group-summary]')).to_have_text(summary)
+    # "Mark these read" in the bell: the whole group, in this tab and the other one, without a reload.
+    group.locator("form[data-group-read] button").click()
+    expect(badge(page)).to_be_hidden()
+    expect(badge(other_tab)).to_be_hidden(timeout=LIVE_MS)
+    expect(other_tab.locator(f'.notif-list > [data-group-key="bids:job:{job.pk}"]')).not_to_have_class("is-unread", timeout=LIVE_MS)
+    expect(group.locator("[data-group-summary]")).to_have_text("3 bids on Spring clean, from €95.00 to €120.00", timeout=LIVE_MS)
+    assert not Notification.objects.filter(recipient=client, is_read=False).exists()
+    assert_not_reloaded(page)
+    assert anna.errors == [] and anna.dialogs == []
+
+
+def test_a_new_member_of_a_listed_group_updates_it_in_place_and_moves_it_to_the_top(live_server_url, people, publish_through_redis):
+    client = ClientFactory(first_name="Anna")
+    job = CleaningJobFactory(client=client, title="Spring clean")
+    key = f"bids:job:{job.pk}"
+    earlier = [
+        NotificationFactory(recipient=client, title="New bid on Spring clean", message=f"Offer of €{amount}.00.", group_key=key,
+                            job=job, metadata={"job_id": job.pk, "amount": f"{amount}.00"}, action_url=f"/jobs/{job.pk}/")
+        for amount in (95, 110)
+    ]
+    alert = NotificationFactory(recipient=client, notification_type="system_alert", priority="urgent", title="Maintenance tonight")
+    anna = people(live_server_url, client)
+    page = anna.goto_live("/jobs/mine/")
+    mark_no_reload(page)
+    entries = page.locator("#bell-list > li")
+    expect(entries.first).to_have_attribute("data-notification-id", str(alert.pk))
+    expect(entries.nth(1).locator("[data-group-summary]")).to_have_text("2 new bids on Spring clean, from €95.00 to €110.00")
+    # Rendered without its members' rows (they would weigh on every page): opening the group loads them.
+    page.click("#bell")
+    entries.nth(1).locator("[data-group-toggle]").click()
+    expect(entries.nth(1).locator(".bell-members [data-notification-id]")).to_have_count(2, timeout=LIVE_MS)
+    expect(entries.nth(1).locator(".bell-members [data-notification-id]").first).to_be_visible()
+
+    job_services.bid_place(job=job, cleaner=CleanerFactory(first_name="Dev"), amount=Decimal("130"), message="Free on Friday")
+
+    expect(entries.first.locator("[data-group-summary]")).to_have_text("3 new bids on Spring clean, from €95.00 to €130.00", timeout=LIVE_MS)
+    expect(entries).to_have_count(2)
+    expect(entries.nth(1)).to_have_attribute("data-notification-id", str(alert.pk))
+    expect(badge(page)).to_have_text("4")
+    expect(page.locator("#toasts .toast")).to_have_count(1)
+    members = entries.first.locator(".bell-members [data-notification-id]")
+    expect(members).to_have_count(3)
+    assert {int(i) for i in members.evaluate_all("nodes => nodes.map(n => n.dataset.notificationId)")} > {n.pk for n in earlier}
+    assert_not_reloaded(page)
+    assert anna.errors == []

@@ -52,7 +52,7 @@ def test_list_returns_only_the_callers_live_notifications_latest_first(client, u
     assert ids(response) == [newer.pk, older.pk]
     assert set(body["results"][0]) == {
         "id", "notification_type", "title", "message", "priority", "is_read", "read_at", "is_delivered",
-        "delivered_at", "seen_at", "clicked_at", "action_url", "metadata", "created_at", "reason",
+        "delivered_at", "seen_at", "clicked_at", "action_url", "metadata", "created_at", "reason", "group_key",
     }
     assert body["results"][0]["metadata"] == {"job_id": 7}
 
@@ -209,4 +209,6 @@ def test_openapi_schema_has_no_warnings_for_these_views():
         "/api/notifications/unread-count/",
         "/api/notifications/preferences/",
         "/api/notifications/receipts/",
+        "/api/notifications/groups/{group_key}/",
+        "/api/notifications/groups/{group_key}/read/",
     }

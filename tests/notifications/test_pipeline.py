@@ -202,7 +202,10 @@ def test_message_notifies_the_other_party_only(run):
     notification = Notification.objects.get(notification_type=NotificationType.MESSAGE_RECEIVED)
     assert (notification.title, notification.message) == ("New message from Cora", "Do you bring supplies?")
     assert notification.action_url == f"/jobs/{job.pk}/#messages"
-    assert notification.metadata == {"job_id": job.pk, "message_id": job.messages.get().pk}
+    assert notification.metadata == {
+        "job_id": job.pk, "message_id": job.messages.get().pk, "sender_id": client.pk, "sender_name": "Cora",
+    }
+    assert notification.group_key == f"messages:job:{job.pk}:from:{client.pk}"
 
 
 def test_announcement_reaches_its_audience(run):

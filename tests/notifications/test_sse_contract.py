@@ -29,7 +29,7 @@ NOTIFICATION_KEYS = {
     "id": int, "notification_type": str, "title": str, "message": str, "priority": str, "is_read": bool,
     "read_at": (str, type(None)), "is_delivered": bool, "delivered_at": (str, type(None)),
     "seen_at": (str, type(None)), "clicked_at": (str, type(None)), "action_url": str, "metadata": dict,
-    "created_at": str, "reason": str,
+    "created_at": str, "reason": str, "group_key": (str, type(None)),
 }
 # Event -> {key: type}: the whole payload, no more keys, no fewer.
 SHAPES = {
@@ -37,6 +37,7 @@ SHAPES = {
     Event.UNREAD_COUNT: {"count": int},
     Event.NOTIFICATION: NOTIFICATION_KEYS,
     Event.NOTIFICATION_READ: {"id": int},
+    Event.NOTIFICATIONS_READ: {"ids": list},
     Event.NOTIFICATIONS_READ_ALL: {},
     Event.NOTIFICATION_EXPIRED: {"ids": list, "job_id": int},
     Event.STREAM_RESET: {"reason": str},
@@ -206,3 +207,32 @@ def test_each_stream_tells_its_browser_a_reconnect_delay_drawn_within_the_settin
 
     assert all(1000 <= delay <= 8000 for delay in delays)
     assert len(set(delays)) > 25
+
+
+def test_marking_a_group_read_sends_its_ids_then_the_count(in_process_hub):
+    user = ClientFactory()
+    members = [
+        Notification.objects.create(recipient=user, notification_type=NotificationType.BID_RECEIVED, title=f"Bid {i}", group_key="bids:job:1")
+        for i in range(2)
+    ]
+    other = Notification.objects.create(recipient=user, notification_type=NotificationType.SYSTEM_ALERT, title="Other")
+    headers = token_headers(user)
+
+    async def scenario():
+        stream = InProcessStream(headers)
+        await stream.wait_open()
+        await stream.wait(lambda s: "unread_count" in s.body)
+        await asyncio.to_thread(services.notifications_mark_group_read, user=user, group_key="bids:job:1")
+        await stream.wait(lambda s: s.body.count("unread_count") == 2)
+        received = stream.frames()
+        await stream.hang_up()
+        return received
+
+    received = asyncio.run(scenario())
+
+    assert [e for _, e, _ in received] == ["stream_open", "unread_count", "notifications_read", "unread_count"]
+    for _, event, data in received:
+        assert_shape(event, data)
+    assert received[2][2] == {"ids": [m.pk for m in members]}
+    assert received[3][2] == {"count": 1}
+    assert not Notification.objects.get(pk=other.pk).is_read

@@ -46,6 +46,9 @@ def test_the_catalog_urls_are_the_live_routes(as_client):
     assert resolve(urls["read_all"]).url_name == "read-all"
     assert urls["read"] == "/api/notifications/{id}/read/"
     assert resolve(urls["read"].replace("{id}", "7")).kwargs == {"notification_id": 7}
+    for name, url_name in (("group", "group"), ("group_read", "group-read"), ("group_read_form", "group-read")):
+        match = resolve(urls[name].replace("{key}", "bids:job:7"))
+        assert (match.url_name, match.kwargs) == (url_name, {"group_key": "bids:job:7"})
     assert resolve(urls["fallback"]).view_name == "notifications:list"
     assert as_client.get(urls["unread_count"], HTTP_ACCEPT="application/json").json() == {"count": 0}
 
