@@ -168,7 +168,7 @@ class Command(BaseCommand):
         sample_ids = audience[::step][:sample]
         tokens = {uid: Token.objects.get_or_create(user_id=uid)[0].key for uid in sample_ids}
         fleet = SSEFleet(base_url, tokens, ack=ack)
-        fleet.start()
+        fleet.start(timeout=max(300, len(tokens) / 10))
         buckets_before = latency_buckets(base_url) if ack else {}
         pool = worker.children()
         for pid in pool:
