@@ -6,6 +6,7 @@ templates (data migration) and the built-in fallback all read from.
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import models
 
 
@@ -131,3 +132,28 @@ def sample_context(notification_type: str) -> dict[str, str]:
         "message": "The site will be read-only from 02:00 to 02:30 UTC.",
     }
     return {name: samples[name] for name in CATALOG[notification_type].variables}
+
+
+# --- retention (notifications/retention.py) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long a type's rows are kept, in days: after being read (counted from read_at),
+    unread (from created_at). Retracted offers go `EXPIRED_DAYS` after expired_at whatever the type."""
+
+    read_days: int
+    unread_days: int
+
+
+def retention_rules() -> dict[str, Retention]:
+    """Every type's rule (settings RETENTION_DAYS_*), read when asked so overrides apply."""
+    default = Retention(read_days=settings.RETENTION_DAYS_READ, unread_days=settings.RETENTION_DAYS_UNREAD)
+    # Announcements are news: read ones go sooner, and nobody needs last season's unread one.
+    alerts = Retention(read_days=settings.RETENTION_DAYS_ALERT_READ, unread_days=settings.RETENTION_DAYS_ALERT_UNREAD)
+    return {value: alerts if value == NotificationType.SYSTEM_ALERT else default for value in NotificationType.values}
+
+
+def retention_expired_days() -> int:
+    """Days a retracted offer (expired_at set: the job went to someone else) is kept."""
+    return settings.RETENTION_DAYS_EXPIRED

@@ -41,6 +41,8 @@ class NotificationListFilterSerializer(serializers.Serializer):
     # default=None: in query strings DRF would otherwise read a missing boolean as False.
     unread = serializers.BooleanField(required=False, allow_null=True, default=None)
     type = serializers.ChoiceField(choices=NotificationType.choices, required=False, allow_blank=True)
+    # Keyset pagination: the rows older than this id (the `next_before` of the page before).
+    before = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -81,3 +83,11 @@ class MarkedReadSerializer(serializers.Serializer):
 
 class UnreadCountSerializer(serializers.Serializer):
     count = serializers.IntegerField()
+
+
+class AccountDeleteSerializer(serializers.Serializer):
+    password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+
+
+class AccountDeletionSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text='"deleting": the account is deactivated; its data goes in the background.')

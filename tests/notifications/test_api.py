@@ -209,4 +209,6 @@ def test_openapi_schema_has_no_warnings_for_these_views():
         "/api/notifications/unread-count/",
         "/api/notifications/preferences/",
         "/api/notifications/receipts/",
+        "/api/notifications/export/",
+        "/api/account/delete/",
     }
