@@ -139,8 +139,9 @@ def sample_context(notification_type: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Retention:
-    """How long a type's rows are kept, in days: after being read (counted from read_at),
-    unread (from created_at). Retracted offers go `EXPIRED_DAYS` after expired_at whatever the type."""
+    """How long a type's rows are kept, in days: `read_days` after being read (from read_at), and
+    `unread_days` at most after arriving (from created_at), read or not: a row read late in its
+    life does not outlive that. Retracted offers go RETENTION_DAYS_EXPIRED after expired_at, whatever the type."""
 
     read_days: int
     unread_days: int

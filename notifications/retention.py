@@ -41,8 +41,8 @@ def retention_due(*, now: datetime) -> Q:
     for rule, types in by_rule.items():
         read_before = now - timedelta(days=rule.read_days)
         read_due = Q(read_at__lt=read_before) | Q(read_at__isnull=True, created_at__lt=read_before)
-        unread_due = Q(created_at__lt=now - timedelta(days=rule.unread_days))
-        due |= Q(notification_type__in=types) & ((Q(is_read=True) & read_due) | (Q(is_read=False) & unread_due))
+        too_old = Q(created_at__lt=now - timedelta(days=rule.unread_days))  # read or not: the most any row lives
+        due |= Q(notification_type__in=types) & ((Q(is_read=True) & read_due) | too_old)
     return due
 
 
