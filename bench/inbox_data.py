@@ -82,7 +82,7 @@ def load(*, rows: int, heavy_user: int, regular_users: list[int], heavy_rows: in
                    CASE WHEN heavy THEN g / %(step)s ELSE r / %(n_users)s + 1 END
             FROM (
                 SELECT g, g %% %(step)s = 0 AS heavy, g - g / %(step)s - 1 AS r,
-                       (g * 2654435761) %% 1000 AS h, (g * 40503) %% 100 < %(read)s AS read,
+                       abs(hashint8(g)) %% 1000 AS h, abs(hashint8(g + 7919)) %% 100 < %(read)s AS read,
                        now() - make_interval(days => %(days)s) + make_interval(days => %(days)s) * (g::float8 / %(rows)s) AS created
                 FROM generate_series(1::bigint, %(rows)s) AS g
             ) AS s
