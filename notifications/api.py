@@ -29,9 +29,9 @@ TAGS = ["notifications"]
 
 class KeysetOrPagePagination(PageNumberPagination):
     """`?before=<id>`: the page of rows older than that id (keyset: every page costs the same);
-    otherwise `?page=<n>` as before (fine for the first pages). Both bodies carry `next`
-    (the older page's URL), `previous` and `results`; page-number bodies also carry `count`,
-    and every body carries `next_before`, the id to pass as `before` for the older page.
+    otherwise `?page=<n>` as before (fine for the first pages). Both bodies carry `next` (the
+    older page's URL, always a `?before=` one), `previous` and `results`; page-number bodies
+    also carry `count`, and every body carries `next_before`, the id to pass as `before`.
     """
 
     def paginate_queryset(self, queryset, request, view=None):
@@ -46,14 +46,19 @@ class KeysetOrPagePagination(PageNumberPagination):
         self.next_before = self.keyset.older_than
         return self.keyset.object_list
 
+    def get_next_link(self):
+        # Always the keyset link, from a numbered page too: rows arriving meanwhile cannot shift it.
+        if self.next_before is None:
+            return None
+        url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
+        return replace_query_param(url, "before", self.next_before)
+
     def get_paginated_response(self, data):
         if self.keyset is None:
             response = super().get_paginated_response(data)
             response.data["next_before"] = self.next_before
             return response
-        url = self.request.build_absolute_uri()
-        older = replace_query_param(remove_query_param(url, self.page_query_param), "before", self.next_before)
-        return Response({"next": older if self.next_before else None, "previous": None, "next_before": self.next_before, "results": data})
+        return Response({"next": self.get_next_link(), "previous": None, "next_before": self.next_before, "results": data})
 
     def get_paginated_response_schema(self, schema):
         schema = super().get_paginated_response_schema(schema)
