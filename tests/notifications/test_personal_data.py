@@ -179,10 +179,13 @@ def test_export_streams_batch_by_batch_through_the_asgi_handler(monkeypatch):
     rows = NotificationFactory.create_batch(5, recipient=user)
     token = Token.objects.create(user=user)
 
+    def close_handler_connection():
+        connection.close()  # in the handler's thread: its own connection
+
     async def download():
         response = await AsyncClient().get(EXPORT_URL, headers={"Authorization": f"Token {token.key}"})
         parts = [part async for part in response.streaming_content]
-        await sync_to_async(connection.close)()  # the test client keeps the handler thread's connection open
+        await sync_to_async(close_handler_connection)()  # the test client leaves it open
         return parts
 
     parts = asyncio.run(download())
