@@ -4,14 +4,13 @@ Deleting an account deactivates it at once (its streams are cut, the fan-out ski
 notifications/outbox/delivery.py::_still_reachable_recipients_sql), then a task deletes its
 notifications in batches of ACCOUNT_PURGE_BATCH (each a short transaction, cascading to
 their delivery rows), then the user row (cascading to push subscriptions, preferences,
-tokens, its own jobs). The retention beat re-sends unfinished deletions (a broker outage
-at request time only delays one).
+tokens, its own jobs). Beat re-sends unfinished deletions (notifications.account_deletions_resend),
+so a broker outage at request time only delays one.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -31,8 +30,6 @@ from .models import AccountDeletion, Notification
 from .outbox.failures import RETRY_TRANSIENT
 from .outbox.queueing import enqueue
 from .sse import revocation
-
-logger = logging.getLogger(__name__)
 
 EXPORT_BATCH = 1000
 EXPORT_FIELDS = (
