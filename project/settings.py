@@ -207,7 +207,8 @@ RETENTION_DAYS_EXPIRED = env_int("RETENTION_DAYS_EXPIRED", 7, minimum=1)
 # One purge run: ids examined per batch (each batch one short transaction), the pause between
 # batches, and the run's time budget; the next run resumes where this one stopped.
 RETENTION_BATCH_IDS = env_int("RETENTION_BATCH_IDS", 5000, minimum=100)
-RETENTION_PAUSE_SECONDS = env_seconds("RETENTION_PAUSE_SECONDS", 0.05)
+# The pause keeps the purge gentle: at 0.5 s it still removes ~3,000 rows/s, far above a year's intake.
+RETENTION_PAUSE_SECONDS = env_seconds("RETENTION_PAUSE_SECONDS", 0.5)
 RETENTION_RUN_SECONDS = env_seconds("RETENTION_RUN_SECONDS", 240)
 # Account deletion (notifications/personal_data.py): notifications deleted per transaction.
 ACCOUNT_PURGE_BATCH = env_int("ACCOUNT_PURGE_BATCH", 2000, minimum=1)

@@ -20,6 +20,7 @@ time the database work, not a broker.
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -57,6 +58,7 @@ class Command(BaseCommand):
         parser.add_argument("--retention-rows", type=int, default=5_000_000, help="stop the purge after this many")
         parser.add_argument("--bid-rate", type=float, default=100.0, help="bids per second")
         parser.add_argument("--bid-seconds", type=float, default=30.0, help="baseline bids before the purge")
+        parser.add_argument("--purge-pause", type=float, default=settings.RETENTION_PAUSE_SECONDS, help="seconds between purge batches")
         parser.add_argument("--skip-load", action="store_true", help="reuse the rows already loaded")
 
     def handle(self, *args, **options):
@@ -150,16 +152,30 @@ class Command(BaseCommand):
 
     def _fan_out(self, fanout: FanoutCommand, client, size: int, *, keep: bool) -> float:
         """Seconds to post a job whose job_created fan-out reaches `size` cleaners (inline, in this process)."""
+        blocks_before = self._index_blocks()
         started = time.monotonic()
         job = fanout._post_job(client)
         seconds = time.monotonic() - started
+        read, hit = (after - before for after, before in zip(self._index_blocks(), blocks_before))
         stored = Notification.objects.filter(job_id=job.pk).count()
         if stored != size:
             raise CommandError(f"the fan-out stored {stored} of {size}")
-        self.stdout.write(f"  fan-out of {size:,}: {seconds:.1f} s")
+        self.stdout.write(
+            f"  fan-out of {size:,}: {seconds:.1f} s; index blocks read from outside shared_buffers {read:,}, hit {hit:,}"
+        )
         if not keep:
             fanout._retire([job.pk])
         return job if keep else seconds
+
+    @staticmethod
+    def _index_blocks() -> tuple[int, int]:
+        """(read, hit) index blocks of the notifications table so far: misses are pages not in shared_buffers."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT coalesce(sum(idx_blks_read), 0), coalesce(sum(idx_blks_hit), 0) FROM pg_statio_user_indexes WHERE relname = %s",
+                [Notification._meta.db_table],
+            )
+            return tuple(int(v) for v in cursor.fetchone())
 
     # --- bids while the purge runs -----------------------------------------------------------
 
@@ -198,6 +214,7 @@ class Command(BaseCommand):
         purge_process = subprocess.Popen(
             [sys.executable, "manage.py", "retention_purge", "--until-caught-up", "--budget", "30", "--max-rows", str(options["retention_rows"])],
             cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "RETENTION_PAUSE_SECONDS": str(options["purge_pause"])},
         )
         during, during_rate = bids_for(None, until=purge_process)
         _, errors = purge_process.communicate()
@@ -243,7 +260,7 @@ class Command(BaseCommand):
         batches = sum(run.batches for run in purge["runs"])
         w("")
         w(f"Retention purge: {deleted:,} rows deleted in {purge['seconds']:.0f} s ({deleted / max(purge['seconds'], 1e-9):,.0f} rows/s), "
-          f"{batches:,} batches of {settings.RETENTION_BATCH_IDS:,} ids, pause {settings.RETENTION_PAUSE_SECONDS:g} s")
+          f"{batches:,} batches of {settings.RETENTION_BATCH_IDS:,} ids, pause {options['purge_pause']:g} s")
         by_type: dict = {}
         for run in purge["runs"]:
             for t, n in run.deleted_by_type.items():
