@@ -22,12 +22,14 @@ from . import outbox_audiences, plans, services, trace
 from .catalog import CATALOG
 from .forms import NotificationTemplateForm
 from .models import (
+    AccountDeletion,
     Notification,
     NotificationPreference,
     NotificationTemplate,
     OutboxChunk,
     OutboxEvent,
     OutboxStatus,
+    RetentionRun,
 )
 from .outbox.recording import outbox_event_retry
 from .rendering import template_preview
@@ -368,3 +370,32 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
     search_fields = ("user__username",)
     list_select_related = ("user",)
     raw_id_fields = ("user",)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record the system writes: staff look, never add, edit or delete."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RetentionRun)
+class RetentionRunAdmin(ReadOnlyAdmin):
+    """What each run of the retention purge removed (notifications/retention.py)."""
+
+    list_display = ("id", "started_at", "finished_at", "deleted", "by_type", "batches", "first_id", "next_id", "stopped_because")
+
+    @admin.display(description="deleted by type")
+    def by_type(self, run: RetentionRun) -> str:
+        return ", ".join(f"{t}: {n}" for t, n in run.deleted_by_type.items()) or "-"
+
+
+@admin.register(AccountDeletion)
+class AccountDeletionAdmin(ReadOnlyAdmin):
+    list_display = ("user_id", "requested_at", "finished_at", "notifications_deleted", "outcome")

@@ -1,16 +1,21 @@
 """REST endpoints for a user's own notifications and preferences. Thin: parse, call, serialize."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.http import StreamingHttpResponse
 from rest_framework import generics, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from jobs.throttles import ScopedWriteRateThrottle
 from project.exceptions import NotFound
 
-from . import receipts, selectors, services
+from . import personal_data, receipts, selectors, services
 from .serializers import (
+    AccountDeleteSerializer,
+    AccountDeletionSerializer,
     MarkedReadSerializer,
     ReceiptsRecordedSerializer,
     ReceiptsSerializer,
@@ -24,15 +29,62 @@ from .serializers import (
 TAGS = ["notifications"]
 
 
+class KeysetOrPagePagination(PageNumberPagination):
+    """`?before=<id>`: the page of rows older than that id (keyset: every page costs the same);
+    otherwise `?page=<n>` as before (fine for the first pages). Both bodies carry `next` (the
+    older page's URL, always a `?before=` one), `previous` and `results`; page-number bodies
+    also carry `count`, and every body carries `next_before`, the id to pass as `before`.
+    """
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.keyset = None
+        # Groups (grouped=true) page by number only: an entry is not one row with an id.
+        self.numbered = isinstance(queryset, selectors.NotificationGroups)
+        before = view.filters.get("before") if view is not None else None
+        if before is None or self.numbered:
+            rows = super().paginate_queryset(queryset, request, view)
+            self.next_before = rows[-1].pk if rows and self.page.has_next() and not self.numbered else None
+            return rows
+        self.request = request
+        self.keyset = selectors.notifications_keyset_page(queryset, size=self.get_page_size(request), before=before)
+        self.next_before = self.keyset.older_than
+        return self.keyset.object_list
+
+    def get_next_link(self):
+        if self.numbered:
+            return super().get_next_link()
+        # Always the keyset link, from a numbered page too: rows arriving meanwhile cannot shift it.
+        if self.next_before is None:
+            return None
+        url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
+        return replace_query_param(url, "before", self.next_before)
+
+    def get_paginated_response(self, data):
+        if self.keyset is None:
+            response = super().get_paginated_response(data)
+            response.data["next_before"] = self.next_before
+            return response
+        return Response({"next": self.get_next_link(), "previous": None, "next_before": self.next_before, "results": data})
+
+    def get_paginated_response_schema(self, schema):
+        schema = super().get_paginated_response_schema(schema)
+        schema["properties"]["next_before"] = {"type": "integer", "nullable": True, "example": 123}
+        if "count" in schema.get("required", []):
+            schema["required"].remove("count")  # keyset pages have none
+        return schema
+
+
 @extend_schema(tags=TAGS, parameters=[NotificationListFilterSerializer])
 class NotificationListView(generics.ListAPIView):
-    """The caller's live notifications, latest first; with grouped=true, one entry per group."""
+    """The caller's live notifications, latest first (`?before=<id>` for deep pages); with grouped=true, one entry per group."""
 
     serializer_class = NotificationSerializer
+    pagination_class = KeysetOrPagePagination
 
     def get_queryset(self):
         filters = NotificationListFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
+        self.filters = filters.validated_data
         listing = selectors.notification_groups_for_user if filters.validated_data["grouped"] else selectors.notifications_for_user
         return listing(
             user=self.request.user,
@@ -147,3 +199,33 @@ class NotificationPreferencesView(APIView):
         return NotificationPreferencesSerializer(
             {"muted": muted, "unmutable": sorted(selectors.UNMUTABLE_TYPES)}
         ).data
+
+
+class NotificationExportView(APIView):
+    """The caller's notifications (all of them, expired ones too) as a JSON file, streamed in batches."""
+
+    @extend_schema(tags=TAGS, responses={(200, "application/json"): OpenApiResponse(description="A JSON file download.")})
+    def get(self, request):
+        response = StreamingHttpResponse(
+            personal_data.notifications_export_stream(user_id=request.user.pk), content_type="application/json"
+        )
+        filename = personal_data.notifications_export_filename(user=request.user)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+class AccountDeleteView(APIView):
+    """Delete the caller's account: deactivated at once (streams and tokens cut), its data removed in the background."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        tags=["account"],
+        request=AccountDeleteSerializer,
+        responses={202: AccountDeletionSerializer, 400: OpenApiResponse(description="Wrong password; nothing changed.")},
+    )
+    def post(self, request):
+        serializer = AccountDeleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        personal_data.account_delete_request(user=request.user, password=serializer.validated_data["password"])
+        return Response({"status": "deleting"}, status=status.HTTP_202_ACCEPTED)

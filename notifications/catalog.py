@@ -6,6 +6,7 @@ templates (data migration) and the built-in fallback all read from.
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import models
 
 
@@ -148,3 +149,29 @@ def group_key_for(notification_type: str, metadata: dict) -> str | None:
     """The group a notification of this type joins, from its metadata; None: shown on its own."""
     pattern = GROUP_KEYS.get(notification_type)
     return pattern.format(**metadata) if pattern else None
+
+
+# --- retention (notifications/retention.py) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long a type's rows are kept, in days: `read_days` after being read (from read_at), and
+    `unread_days` at most after arriving (from created_at), read or not: a row read late in its
+    life does not outlive that. Retracted offers go RETENTION_DAYS_EXPIRED after expired_at, whatever the type."""
+
+    read_days: int
+    unread_days: int
+
+
+def retention_rules() -> dict[str, Retention]:
+    """Every type's rule (settings RETENTION_DAYS_*), read when asked so overrides apply."""
+    default = Retention(read_days=settings.RETENTION_DAYS_READ, unread_days=settings.RETENTION_DAYS_UNREAD)
+    # Announcements are news: read ones go sooner, and nobody needs last season's unread one.
+    alerts = Retention(read_days=settings.RETENTION_DAYS_ALERT_READ, unread_days=settings.RETENTION_DAYS_ALERT_UNREAD)
+    return {value: alerts if value == NotificationType.SYSTEM_ALERT else default for value in NotificationType.values}
+
+
+def retention_expired_days() -> int:
+    """Days a retracted offer (expired_at set: the job went to someone else) is kept."""
+    return settings.RETENTION_DAYS_EXPIRED

@@ -51,6 +51,9 @@ delivery_seconds = Histogram(
     "Seconds from the outbox event's commit to the first page's receipt of its notification.",
     buckets=DELIVERY_BUCKETS,
 )
+retention_deleted_total = Counter(
+    "notifications_retention_deleted", "Notification rows removed by the retention purge, by type.", ["type"]
+)
 
 # Why a stream ended when the server did not close it (hub.Listener.closed_reason is None).
 CLIENT_GONE = "client_gone"
@@ -75,6 +78,11 @@ def outbox_chunk_attempt_failed(*, given_up: bool) -> None:
     chunk_retries_total.inc()
     if given_up:
         chunk_failures_total.inc()
+
+
+def retention_deleted(counts: dict[str, int]) -> None:
+    for notification_type, count in counts.items():
+        retention_deleted_total.labels(type=notification_type).inc(count)
 
 
 def stream_opened() -> None:

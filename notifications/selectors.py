@@ -1,5 +1,7 @@
 """Reads for notifications: lists, counts, preferences, and each event's audience."""
 
+from dataclasses import dataclass
+
 from django.contrib.auth import get_user_model
 from django.db.models import Count, DecimalField, Exists, F, Max, Min, OuterRef, Q, QuerySet, Window
 from django.db.models.fields.json import KT
@@ -154,3 +156,37 @@ def job_cancellation_recipient_ids(*, job) -> list[int]:
     if job.assigned_cleaner_id:
         ids.add(job.assigned_cleaner_id)
     return sorted(ids)
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    """One page of a latest-first list; the cursors of its neighbours (None: no such page)."""
+
+    object_list: list
+    older_than: int | None  # ?before= of the next (older) page
+    newer_than: int | None  # ?after= of the previous (newer) page
+
+
+def notifications_keyset_page(
+    queryset: QuerySet, *, size: int, before: int | None = None, after: int | None = None
+) -> KeysetPage:
+    """A page of a latest-first queryset by id (keyset), never OFFSET: page 50 costs what page 1 costs.
+
+    `before`: the rows just older than that id; `after`: the rows just newer (the way back);
+    neither: the newest. On the user's (recipient, -id) index; rows arriving meanwhile
+    never shift a page (no duplicates, no gaps), they appear on the first one.
+    """
+    if after is not None:
+        rows = list(queryset.filter(pk__gt=after).order_by("pk")[: size + 1])
+        has_newer, rows = len(rows) > size, rows[:size][::-1]
+        has_older = bool(rows) and queryset.filter(pk__lt=rows[-1].pk).exists()
+    else:
+        below = queryset if before is None else queryset.filter(pk__lt=before)
+        rows = list(below.order_by("-pk")[: size + 1])
+        has_older, rows = len(rows) > size, rows[:size]
+        has_newer = before is not None and bool(rows) and queryset.filter(pk__gt=rows[0].pk).exists()
+    return KeysetPage(
+        object_list=rows,
+        older_than=rows[-1].pk if rows and has_older else None,
+        newer_than=rows[0].pk if rows and has_newer else None,
+    )

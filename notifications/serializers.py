@@ -51,6 +51,14 @@ class NotificationListFilterSerializer(serializers.Serializer):
         required=False, max_length=GROUP_KEY_MAX_LENGTH, help_text="Only this group's members (a group_key)."
     )
 
+    # Keyset pagination: the rows older than this id (the `next_before` of the page before).
+    before = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+    def validate(self, data):
+        if data.get("grouped") and data.get("before"):
+            raise serializers.ValidationError({"before": ["The grouped listing pages with ?page=; before pages the flat one."]})
+        return data
+
 
 class NotificationGroupSerializer(serializers.Serializer):
     """One entry of the grouped listing: a group, or a notification without one (key null, count 1)."""
@@ -111,3 +119,11 @@ class MarkedReadSerializer(serializers.Serializer):
 
 class UnreadCountSerializer(serializers.Serializer):
     count = serializers.IntegerField()
+
+
+class AccountDeleteSerializer(serializers.Serializer):
+    password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+
+
+class AccountDeletionSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text='"deleting": the account is deactivated; its data goes in the background.')

@@ -12,13 +12,21 @@ from .outbox.delivery import outbox_chunk_deliver, outbox_chunk_deliver_task
 from .outbox.dispatch import outbox_event_dispatch, outbox_event_dispatch_task
 from .outbox.failures import RETRY_TRANSIENT
 from .outbox.sweeping import outbox_requeue_stale, outbox_requeue_stale_task
+from .personal_data import account_deletions_resend, account_purge_task
+from .retention import retention_purge_task
 
-__all__ = ["outbox_event_dispatch_task", "outbox_chunk_deliver_task", "outbox_requeue_stale_task", "reminders_schedule_due_task"]
+__all__ = ["outbox_event_dispatch_task", "outbox_chunk_deliver_task", "outbox_requeue_stale_task", "reminders_schedule_due_task",
+           "retention_purge_task", "account_purge_task", "account_deletions_resend_task"]
 
 
 @shared_task(name="notifications.reminders_schedule_due", **RETRY_TRANSIENT)
 def reminders_schedule_due_task() -> int:
     return services.reminders_schedule_due()
+
+
+@shared_task(name="notifications.account_deletions_resend", **RETRY_TRANSIENT)
+def account_deletions_resend_task() -> int:
+    return account_deletions_resend()
 
 
 # --- old names: remove in the release after the one that renamed them ------------

@@ -6,9 +6,10 @@ page script does the same through the REST API and the stream.
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.http import Http404, StreamingHttpResponse
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from project.exceptions import DomainError, NotFound
 
-from . import selectors, services
+from . import personal_data, selectors, services
 from .catalog import GROUP_KEY_MAX_LENGTH, NotificationType
 
 PAGE_SIZE = 20
@@ -90,10 +91,16 @@ def notification_list(request):
         layout, group_key = form.cleaned_data["layout"], form.cleaned_data["group"]
     unread = {"unread": True, "read": False}.get(state)
     filters = {"user": request.user, "unread": unread, "notification_type": notification_type or None, "group_key": group_key or None}
-    # Groups by default; one group's members, or the "one by one" layout, flat.
+    # Groups by default (paged by number: an entry is not one row); one group's members, or the
+    # "one by one" layout, flat and keyset-paged: ?before=<id> (older), ?after=<id> (newer).
     grouped = not layout and not group_key
-    listing = selectors.notification_groups_for_user(**filters) if grouped else selectors.notifications_for_user(**filters)
-    page = Paginator(listing, PAGE_SIZE).get_page(request.GET.get("page"))
+    if grouped:
+        page = Paginator(selectors.notification_groups_for_user(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    else:
+        page = selectors.notifications_keyset_page(
+            selectors.notifications_for_user(**filters), size=PAGE_SIZE,
+            before=_cursor(request.GET.get("before")), after=_cursor(request.GET.get("after")),
+        )
     query = {k: v for k, v in (("state", state), ("type", notification_type), ("layout", layout), ("group", group_key)) if v}
     status = 400 if form.is_bound and not form.is_valid() else 200
     return render(
@@ -102,6 +109,10 @@ def notification_list(request):
         {"form": form, "page": page, "grouped": grouped, "group_key": group_key, "filter_query": urlencode(query), "filtered": bool(query)},
         status=status,
     )
+
+
+def _cursor(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
 
 
 @login_required
@@ -167,3 +178,36 @@ def preferences(request):
                 return redirect("notifications:preferences")
         return render(request, "notifications/preferences.html", {"form": form}, status=400)
     return render(request, "notifications/preferences.html", {"form": form})
+
+
+@login_required
+@require_GET
+def notifications_export(request):
+    """The download button's target: the same JSON file as GET /api/notifications/export/."""
+    response = StreamingHttpResponse(
+        personal_data.notifications_export_stream(user_id=request.user.pk), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{personal_data.notifications_export_filename(user=request.user)}"'
+    return response
+
+
+class AccountDeleteForm(forms.Form):
+    password = forms.CharField(label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request):
+    """Confirm with the password; then the account is deactivated, signed out, and its data removed."""
+    form = AccountDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            personal_data.account_delete_request(user=request.user, password=form.cleaned_data["password"])
+        except DomainError as exc:
+            form.add_error("password", exc.message)
+        else:
+            logout(request)
+            messages.success(request, "Your account is deleted. Its notifications and data are being removed.")
+            return redirect("jobs:login")
+    status = 400 if form.is_bound else 200
+    return render(request, "notifications/account_delete.html", {"form": form}, status=status)

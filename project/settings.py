@@ -189,10 +189,29 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULE = {
     "outbox-requeue-stale": {"task": "notifications.outbox_requeue_stale", "schedule": 15.0},
     "reminders-schedule-due": {"task": "notifications.reminders_schedule_due", "schedule": 300.0},
+    "retention-purge": {"task": "notifications.retention_purge", "schedule": 600.0},
+    "account-deletions-resend": {"task": "notifications.account_deletions_resend", "schedule": 300.0},
 }
 # Audiences up to this size are delivered by the event's own task; bigger ones are split
 # into chunk tasks of this size (notifications/outbox/dispatch.py).
 FANOUT_CHUNK_SIZE = env_int("FANOUT_CHUNK_SIZE", 5000, minimum=1)
+
+# --- Retention (notifications/retention.py; rules per type in notifications/catalog.py) ----
+# Days a notification is kept: read (from when it was read), unread (from when it was sent);
+# announcements (system_alert) have their own pair; retracted job offers go after RETENTION_DAYS_EXPIRED.
+RETENTION_DAYS_READ = env_int("RETENTION_DAYS_READ", 180, minimum=1)
+RETENTION_DAYS_UNREAD = env_int("RETENTION_DAYS_UNREAD", 365, minimum=1)
+RETENTION_DAYS_ALERT_READ = env_int("RETENTION_DAYS_ALERT_READ", 30, minimum=1)
+RETENTION_DAYS_ALERT_UNREAD = env_int("RETENTION_DAYS_ALERT_UNREAD", 90, minimum=1)
+RETENTION_DAYS_EXPIRED = env_int("RETENTION_DAYS_EXPIRED", 7, minimum=1)
+# One purge run: ids examined per batch (each batch one short transaction), the pause between
+# batches, and the run's time budget; the next run resumes where this one stopped.
+RETENTION_BATCH_IDS = env_int("RETENTION_BATCH_IDS", 5000, minimum=100)
+# The pause keeps the purge gentle: at 0.5 s it still removes ~3,000 rows/s, far above a year's intake.
+RETENTION_PAUSE_SECONDS = env_seconds("RETENTION_PAUSE_SECONDS", 0.5)
+RETENTION_RUN_SECONDS = env_seconds("RETENTION_RUN_SECONDS", 240)
+# Account deletion (notifications/personal_data.py): notifications deleted per transaction.
+ACCOUNT_PURGE_BATCH = env_int("ACCOUNT_PURGE_BATCH", 2000, minimum=1)
 
 # --- REST framework -------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -47,8 +47,9 @@ def test_a_bench_streams_server_mounts_the_stock_view_with_the_bench_channel_man
     assert done.stdout.strip() == "['django_eventstream', 'bench'] mounted bench.stock.StockChannelManager"
 
 
-def test_the_three_bench_commands_answer_help_in_development():
-    for command, option in (("bench_fanout", "--recipients"), ("bench_streams", "--connections"), ("bench_e2e", "--connections")):
+def test_the_bench_commands_answer_help_in_development():
+    commands = (("bench_fanout", "--recipients"), ("bench_streams", "--connections"), ("bench_e2e", "--connections"), ("bench_inbox", "--rows"))
+    for command, option in commands:
         done = run(["manage.py", command, "--help"], DEBUG="true", DATABASE_URL="sqlite:///:memory:", REDIS_URL="")
 
         assert done.returncode == 0, done.stderr

@@ -83,20 +83,32 @@ def test_list_paginates_and_filters(as_client, client_user):
         NotificationFactory(recipient=client_user, title=f"Bid note {i}", notification_type=NotificationType.BID_RECEIVED)
     NotificationFactory(recipient=client_user, title="A message", notification_type=NotificationType.MESSAGE_RECEIVED, is_read=True)
 
-    first = as_client.get("/notifications/")
+    # One by one, keyset pages: ?before= (older) and ?after= (newer).
+    first = as_client.get("/notifications/?layout=flat")
     assert first.status_code == 200
     assert len(first.context["page"].object_list) == 20
-    assert "Page 1 of 2" in first.content.decode()
-    second = as_client.get("/notifications/?page=2")
+    older = first.context["page"].older_than
+    assert f'href="?layout=flat&amp;before={older}"' in first.content.decode()
+    second = as_client.get(f"/notifications/?layout=flat&before={older}")
     assert len(second.context["page"].object_list) == 6
+    assert second.context["page"].older_than is None
+    assert f'href="?layout=flat&amp;after={second.context["page"].newer_than}"' in second.content.decode()
 
-    unread = as_client.get("/notifications/?state=unread")
-    assert unread.context["page"].paginator.count == 25
+    unread = as_client.get("/notifications/?state=unread&layout=flat")
+    assert len(unread.context["page"].object_list) == 20
     read = as_client.get("/notifications/?state=read")
     assert [g.latest.title for g in read.context["page"].object_list] == ["A message"]  # grouped by default; no key: one each
-    typed = as_client.get("/notifications/?type=message_received")
-    assert typed.context["page"].paginator.count == 1
-    assert 'href="?state=unread&amp;page=2"' in unread.content.decode()
+    typed = as_client.get("/notifications/?type=message_received&layout=flat")
+    assert [n.title for n in typed.context["page"].object_list] == ["A message"]
+    assert f'href="?state=unread&amp;layout=flat&amp;before={unread.context["page"].older_than}"' in unread.content.decode()
+    last_unread = as_client.get(f"/notifications/?state=unread&layout=flat&before={unread.context['page'].older_than}")
+    assert {n.title for n in last_unread.context["page"].object_list} == {f"Bid note {i}" for i in range(5)}
+
+    # Grouped (the default), the entries page by number.
+    grouped = as_client.get("/notifications/")
+    assert len(grouped.context["page"].object_list) == 20
+    assert 'href="?page=2"' in grouped.content.decode()
+    assert len(as_client.get("/notifications/?page=2").context["page"].object_list) == 6
 
 
 def test_a_bad_filter_is_a_form_error_not_a_500(as_client):

@@ -1,0 +1,112 @@
+"""bench_inbox's data: a year of notifications for many users, generated inside PostgreSQL.
+
+One INSERT ... SELECT over generate_series (no rows through Python), with the table's
+secondary indexes and constraints dropped during the load and rebuilt after it (what a
+restore does), then every user's delivery counter set to their last seq.
+
+Row g (1..rows) is created at start + g * year / rows, so ids follow time as in production,
+and users interleave: every `step`-th row goes to the heavy user, the others round-robin
+over the regular users, so each user's seqs are 1, 2, 3, ... in id order (gapless).
+"""
+
+from __future__ import annotations
+
+from django.db import connection, transaction
+
+from notifications.models import Notification, NotificationSequence
+
+TABLE = Notification._meta.db_table
+SEQUENCES = NotificationSequence._meta.db_table
+
+# Per mille of rows (a hash of the row number): job offers, of which some were retracted.
+OFFERS, RETRACTED_OFFERS = 400, 120
+# Percent of rows read (an hour after they arrived).
+READ_PERCENT = 35
+OTHER_TYPES = [
+    "bid_received", "bid_rejected", "bid_accepted", "job_accepted", "job_started",
+    "job_completed", "message_received", "payment_received", "reminder", "system_alert",
+]
+
+
+def _secondary_schema() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(constraints, indexes) of the table other than its primary key: (name, definition)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype IN ('u', 'f') ORDER BY contype DESC, conname",
+            [TABLE],
+        )
+        constraints = cursor.fetchall()
+        names = [name for name, _ in constraints]
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname <> %s "
+            "AND NOT indexname = ANY(%s) ORDER BY indexname",
+            [TABLE, f"{TABLE}_pkey", names],
+        )
+        indexes = cursor.fetchall()
+    return constraints, indexes
+
+
+def truncate() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {TABLE}, {SEQUENCES} RESTART IDENTITY")
+
+
+def load(*, rows: int, heavy_user: int, regular_users: list[int], heavy_rows: int, days: int = 365, write=print) -> dict:
+    """Replace the table's rows with `rows` generated ones; returns what was loaded."""
+    constraints, indexes = _secondary_schema()
+    step = max(1, rows // max(1, heavy_rows))
+    # One transaction (PostgreSQL's DDL is transactional): a failed load leaves the schema as it was.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {TABLE}, {SEQUENCES} RESTART IDENTITY")
+        for name, _ in constraints:
+            cursor.execute(f'ALTER TABLE {TABLE} DROP CONSTRAINT "{name}"')
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")  # keep generate_series order = id order
+        cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+        write(f"  inserting {rows:,} rows ...")
+        cursor.execute(
+            f"""
+            INSERT INTO {TABLE} (recipient_id, notification_type, title, message, priority, is_read, read_at,
+                                 action_url, metadata, expired_at, created_at, seq)
+            SELECT CASE WHEN heavy THEN %(heavy)s ELSE (%(users)s::bigint[])[(r %% %(n_users)s) + 1] END,
+                   CASE WHEN h < %(offers)s THEN 'job_created' ELSE (%(types)s::text[])[(h %% 10) + 1] END,
+                   'Bench notification ' || g,
+                   'Something happened on one of your jobs; open it to see what.',
+                   'medium',
+                   read, CASE WHEN read THEN created + interval '1 hour' END,
+                   '/jobs/' || (g %% 5000) || '/', '{{}}'::jsonb,
+                   CASE WHEN h < %(retracted)s THEN created + interval '1 day' END,
+                   created,
+                   CASE WHEN heavy THEN g / %(step)s ELSE r / %(n_users)s + 1 END
+            FROM (
+                SELECT g, g %% %(step)s = 0 AS heavy, g - g / %(step)s - 1 AS r,
+                       abs(hashint8(g)) %% 1000 AS h, abs(hashint8(g + 7919)) %% 100 < %(read)s AS read,
+                       now() - make_interval(days => %(days)s) + make_interval(days => %(days)s) * (g::float8 / %(rows)s) AS created
+                FROM generate_series(1::bigint, %(rows)s) AS g
+            ) AS s
+            """,
+            {
+                "heavy": heavy_user, "users": regular_users, "n_users": len(regular_users), "offers": OFFERS,
+                "types": OTHER_TYPES, "retracted": RETRACTED_OFFERS, "step": step, "read": READ_PERCENT,
+                "days": days, "rows": rows,
+            },
+        )
+        write("  counters ...")
+        cursor.execute(
+            f"INSERT INTO {SEQUENCES} (user_id, last_seq) SELECT recipient_id, max(seq) FROM {TABLE} GROUP BY recipient_id"
+        )
+        for name, definition in constraints:
+            write(f"  constraint {name} ...")
+            cursor.execute(f'ALTER TABLE {TABLE} ADD CONSTRAINT "{name}" {definition}')
+        for name, definition in indexes:
+            write(f"  index {name} ...")
+            cursor.execute(definition)
+    write("  vacuum analyze ...")
+    with connection.cursor() as cursor:  # autocommit: VACUUM cannot run in a transaction
+        cursor.execute(f"VACUUM ANALYZE {TABLE}")
+        cursor.execute(f"ANALYZE {SEQUENCES}")
+        cursor.execute(f"SELECT count(*) FILTER (WHERE recipient_id = %s), pg_total_relation_size(%s) FROM {TABLE}", [heavy_user, TABLE])
+        heavy, size = cursor.fetchone()
+    return {"rows": rows, "heavy_rows": heavy, "bytes": size}
