@@ -8,12 +8,14 @@ Each outbox task lives next to the operation it runs and has its name
 from celery import shared_task
 
 from . import services
+from .channels.dispatching import channel_deliveries_dispatch_due_task, channel_deliveries_send_task
 from .outbox.delivery import outbox_chunk_deliver, outbox_chunk_deliver_task
 from .outbox.dispatch import outbox_event_dispatch, outbox_event_dispatch_task
 from .outbox.failures import RETRY_TRANSIENT
 from .outbox.sweeping import outbox_requeue_stale, outbox_requeue_stale_task
 
-__all__ = ["outbox_event_dispatch_task", "outbox_chunk_deliver_task", "outbox_requeue_stale_task", "reminders_schedule_due_task"]
+__all__ = ["outbox_event_dispatch_task", "outbox_chunk_deliver_task", "outbox_requeue_stale_task", "reminders_schedule_due_task",
+           "channel_deliveries_dispatch_due_task", "channel_deliveries_send_task"]
 
 
 @shared_task(name="notifications.reminders_schedule_due", **RETRY_TRANSIENT)

@@ -10,4 +10,5 @@ urlpatterns = [
     path("notifications/preferences/", views.preferences, name="preferences"),
     path("notifications/<int:notification_id>/read/", views.notification_read, name="read"),
     path("notifications/<int:notification_id>/open/", views.notification_open, name="open"),
+    path("notifications/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

@@ -189,10 +189,39 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULE = {
     "outbox-requeue-stale": {"task": "notifications.outbox_requeue_stale", "schedule": 15.0},
     "reminders-schedule-due": {"task": "notifications.reminders_schedule_due", "schedule": 300.0},
+    "channel-deliveries-dispatch-due": {"task": "notifications.channel_deliveries_dispatch_due", "schedule": 5.0},
 }
 # Audiences up to this size are delivered by the event's own task; bigger ones are split
 # into chunk tasks of this size (notifications/outbox/dispatch.py).
 FANOUT_CHUNK_SIZE = env_int("FANOUT_CHUNK_SIZE", 5000, minimum=1)
+
+# --- Email and Web Push deliveries (notifications/channels/) -------------------
+# Overrides every channel delay of the catalog (tests, demos); unset: the catalog's delays.
+_fallback_seconds = env_int("CHANNEL_FALLBACK_SECONDS", -1, minimum=0)  # -1: unset
+CHANNEL_FALLBACK_SECONDS = None if _fallback_seconds < 0 else _fallback_seconds
+# Deliveries per send task (one SMTP connection, one pooled push session each).
+CHANNEL_BATCH_SIZE = env_int("CHANNEL_BATCH_SIZE", 100, minimum=1, maximum=1000)
+# Parallel push requests of one batch, over one pooled session.
+CHANNEL_PUSH_THREADS = env_int("CHANNEL_PUSH_THREADS", 16, minimum=1, maximum=128)
+# Attempts before a delivery is failed (retries back off exponentially, with jitter).
+CHANNEL_MAX_ATTEMPTS = env_int("CHANNEL_MAX_ATTEMPTS", 6, minimum=1)
+# A delivery still "sending" after this long belonged to a worker that died: it is sent again.
+CHANNEL_SENDING_LEASE_SECONDS = env_int("CHANNEL_SENDING_LEASE_SECONDS", 300, minimum=CELERY_TASK_TIME_LIMIT)
+# Absolute links in emails (and the unsubscribe URL) start with this.
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes=("http", "https")).rstrip("/")
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Spotless <notifications@localhost>")
+# SMTP when a host is set; `make run` (DEBUG, no host) prints emails on the console.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG and not EMAIL_HOST else "django.core.mail.backends.smtp.EmailBackend",
+)
 
 # --- REST framework -------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -21,6 +21,8 @@ from jobs.models import CleanerProfile, CleaningJob, ClientBlock
 from jobs.selectors import great_circle_km
 
 from .. import metrics, plans, rendering, sequencing
+from ..channels import dispatching as channel_dispatching
+from ..channels import routing as channel_routing
 from ..sse import publishing
 from ..models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
 from . import failures
@@ -122,6 +124,12 @@ def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendere
         # Whoever the INSERT skipped (already stored, or left out) gives its seq back: no gap.
         sequencing.seqs_give_back_unused(taken=recipient_ids, inserted=[user_id for (user_id,) in cursor.fetchall()])
         transaction.on_commit(partial(metrics.notifications_stored, cursor.rowcount))
+    # Email and push rows in this same transaction: a notification never exists without them.
+    due_now = channel_routing.deliveries_create_for_chunk(
+        event_id=event.pk, notification_type=event.event_type, recipient_ids=recipient_ids
+    )
+    if due_now:
+        transaction.on_commit(channel_dispatching.dispatch_due_soon)
 
 
 def _metadata_sql(content: plans.Content) -> tuple[str, str, list]:

@@ -1,0 +1,112 @@
+"""The email channel: a text and an HTML part per delivery, one SMTP connection per batch.
+
+Django's email framework does the wire (SMTP from the EMAIL_* settings, the console
+backend in `make run`; a django-anymail backend works the same through EMAIL_BACKEND).
+"""
+
+import smtplib
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.template.loader import render_to_string
+
+from .. import plans, rendering
+from ..catalog import CATALOG, Channel
+from ..models import ChannelDelivery, Notification
+from .results import SendResult
+from .unsubscribe import unsubscribe_url
+
+
+def email_send_batch(deliveries: list[ChannelDelivery]) -> dict[int, SendResult]:
+    """Send each delivery's email over one connection; a refused or dropped connection retries the rest."""
+    contexts: dict[int, dict | None] = {}  # per event: a batch of one event's emails re-reads it once
+    messages = {delivery.pk: email_message_for(delivery.notification, contexts=contexts) for delivery in deliveries}
+    results: dict[int, SendResult] = {}
+    connection = get_connection(fail_silently=False)
+    try:
+        connection.open()
+    except (OSError, smtplib.SMTPException) as exc:
+        return {pk: SendResult("retry", f"cannot connect: {_describe(exc)}") for pk in messages}
+    try:
+        for pk, message in messages.items():
+            message.connection = connection
+            try:
+                connection.send_messages([message])
+            except smtplib.SMTPRecipientsRefused as exc:
+                codes = [code for code, _ in exc.recipients.values()]
+                results[pk] = SendResult("retry" if all(400 <= c < 500 for c in codes) else "failed", _describe(exc))
+            except smtplib.SMTPResponseException as exc:
+                results[pk] = SendResult("retry" if 400 <= exc.smtp_code < 500 else "failed", _describe(exc))
+            except (OSError, smtplib.SMTPException) as exc:  # the connection dropped: this one and the rest later
+                for rest in messages:
+                    results.setdefault(rest, SendResult("retry", f"connection lost: {_describe(exc)}"))
+                break
+            else:
+                results[pk] = SendResult("sent", "accepted by the mail server")
+    finally:
+        try:
+            connection.close()
+        except Exception:  # closing a dropped connection: nothing left to lose
+            pass
+    return results
+
+
+def email_message_for(notification: Notification, *, contexts: dict | None = None) -> EmailMultiAlternatives:
+    """The email of one notification: subject and bodies from the template, a link back, one-click unsubscribe."""
+    rendered = rendering.email_render(
+        notification_type=notification.notification_type,
+        context=_event_context(notification, contexts if contexts is not None else {}),
+        title=notification.title,
+        message=notification.message,
+    )
+    recipient = notification.recipient
+    unsubscribe = unsubscribe_url(user_id=recipient.pk, notification_type=notification.notification_type, channel=Channel.EMAIL)
+    context = {
+        "subject": rendered.subject,
+        "body": rendered.body,
+        "link": _absolute(notification.action_url or "/notifications/"),
+        "unsubscribe_url": unsubscribe,
+        "type_label": CATALOG[notification.notification_type].type.label,
+        "settings_url": _absolute("/notifications/preferences/"),
+    }
+    message = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=render_to_string("notifications/email/notification.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[recipient.email],
+        headers={
+            # RFC 8058: mail clients offer "unsubscribe" and POST this body to the URL, without a login.
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    message.attach_alternative(render_to_string("notifications/email/notification.html", context), "text/html")
+    return message
+
+
+def _event_context(notification: Notification, contexts: dict) -> dict | None:
+    """The template variables of the notification's event, re-read now (None if its world is gone)."""
+    if notification.event_id is None:
+        return None
+    if notification.event_id not in contexts:
+        contexts[notification.event_id] = _read_event_context(notification.event)
+    return contexts[notification.event_id]
+
+
+def _read_event_context(event) -> dict | None:
+    try:
+        plan = plans.delivery_plan_for(event_type=event.event_type, payload=event.payload)
+    except Exception:
+        return None
+    return plan.content.context if plan is not None else None
+
+
+def _absolute(path: str) -> str:
+    return path if path.startswith(("http://", "https://")) else f"{settings.SITE_URL}{path}"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        message = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{exc.smtp_code} {message}"
+    return f"{exc.__class__.__name__}: {exc}"

@@ -1,0 +1,68 @@
+"""The Web Push channel: every subscription of each delivery's user, in parallel over one pooled session.
+
+The wire (RFC 8291 encryption, VAPID, the POST) is webpush.sending's; this module decides
+what a batch's answers mean. A delivery is sent when one of the user's browsers accepted
+it; subscriptions answered 404/410 are deleted; a 5xx or timeout retries the delivery
+(unless another browser of the user accepted it); a user with no subscription left is cancelled.
+"""
+
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.utils import timezone
+
+from webpush.models import PushSubscription
+
+from ..models import ChannelDelivery, Notification
+from .results import SendResult
+
+
+def push_payload(notification: Notification) -> dict:
+    """What the service worker shows; a click opens the notification's page."""
+    return {
+        "id": notification.pk,
+        "type": notification.notification_type,
+        "title": notification.title,
+        "body": notification.message,
+        "url": notification.action_url or "/notifications/",
+        "tag": f"notification-{notification.pk}",
+    }
+
+
+def push_send_batch(deliveries: list[ChannelDelivery]) -> dict[int, SendResult]:
+    from webpush import sending  # the push wire; imported when a push is sent
+
+    subscriptions = defaultdict(list)
+    for subscription in PushSubscription.objects.filter(user_id__in={d.notification.recipient_id for d in deliveries}):
+        subscriptions[subscription.user_id].append(subscription)
+    jobs = [
+        (delivery, subscription)
+        for delivery in deliveries
+        for subscription in subscriptions[delivery.notification.recipient_id]
+    ]
+    session = sending.push_session()
+    with ThreadPoolExecutor(max_workers=settings.CHANNEL_PUSH_THREADS) as pool:
+        outcomes = list(pool.map(lambda job: sending.push_send(job[1], push_payload(job[0].notification), session=session), jobs))
+
+    answers = defaultdict(list)
+    gone, accepted = [], []
+    for (delivery, subscription), outcome in zip(jobs, outcomes, strict=True):
+        answers[delivery.pk].append(outcome)
+        if outcome.status == "gone":
+            gone.append(subscription.pk)
+        elif outcome.status == "sent":
+            accepted.append(subscription.pk)
+    PushSubscription.objects.filter(pk__in=gone).delete()
+    PushSubscription.objects.filter(pk__in=accepted).update(last_success_at=timezone.now())
+    return {delivery.pk: _result(answers[delivery.pk]) for delivery in deliveries}
+
+
+def _result(outcomes) -> SendResult:
+    detail = "; ".join(f"{o.status} {o.http_status or ''} {o.detail}".strip() for o in outcomes)[:2000]
+    statuses = {o.status for o in outcomes}
+    if "sent" in statuses:
+        return SendResult("sent", detail)
+    if "failed" in statuses:
+        return SendResult("retry", detail)
+    return SendResult("cancelled", "no push subscription")
