@@ -1,51 +1,15 @@
 """A real SMTP server (aiosmtpd) per test, the settings that point Django's SMTP backend at it, and helpers."""
 
-import email
-import email.policy
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from devtools.processes import free_port
+from devtools.smtp_server import SmtpServer
 from jobs import services as job_services
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
-
-
-class RecordingHandler:
-    """Keeps every accepted message; `answer` makes it refuse DATA with that SMTP reply instead."""
-
-    def __init__(self):
-        self.messages = []
-        self.answer = None
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.answer:
-            return self.answer
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK queued"
-
-
-class SmtpServer:
-    def __init__(self, port: int):
-        self.port = port
-        self.handler = RecordingHandler()
-        self.controller = None
-
-    def start(self):
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self):
-        if self.controller:
-            self.controller.stop()
-            self.controller = None
-
-    @property
-    def messages(self):
-        return self.handler.messages
 
 
 @pytest.fixture
