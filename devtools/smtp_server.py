@@ -3,6 +3,10 @@
 import email
 import email.policy
 import logging
+import os
+import signal
+import sys
+import time
 
 from aiosmtpd.controller import Controller
 
@@ -40,3 +44,38 @@ class SmtpServer:
     @property
     def messages(self):
         return self.handler.messages
+
+
+class CountingHandler:
+    """In a process of its own: one line per accepted message on stdout (its log), nothing kept."""
+
+    async def handle_DATA(self, server, session, envelope):
+        print(f"accepted {len(envelope.content)} bytes for {','.join(envelope.rcpt_tos)}", flush=True)
+        return "250 OK queued"
+
+
+def start_smtp_process(log_dir, *, port: int | None = None):
+    """A real SMTP server in a child process (no GIL shared with the sender): (Process, port).
+
+    Count what it accepted with `accepted_count(process)`.
+    """
+    from devtools.processes import Process, free_port
+
+    port = port or free_port()
+    process = Process("smtp", [sys.executable, "-m", "devtools.smtp_server", str(port)], dict(os.environ), log_dir)
+    process.wait_for_output("SMTP ready", timeout=30)
+    return process, port
+
+
+def accepted_count(process) -> int:
+    return process.output().count("\naccepted ")
+
+
+if __name__ == "__main__":
+    controller = Controller(CountingHandler(), hostname="127.0.0.1", port=int(sys.argv[1]))
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    controller.start()
+    print("SMTP ready", flush=True)
+    signal.signal(signal.SIGTERM, lambda *args: (controller.stop(), sys.exit(0)))
+    while True:
+        time.sleep(3600)

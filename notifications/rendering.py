@@ -286,13 +286,18 @@ class RenderedEmail:
     body: str
 
 
-def email_render(*, notification_type: str, context: dict | None, title: str, message: str) -> RenderedEmail:
-    """An email's subject and plain-text body from the active template's email fields.
+def active_template(notification_type: str) -> NotificationTemplate | None:
+    return NotificationTemplate.objects.filter(notification_type=notification_type, is_active=True).first()
+
+
+def email_render(
+    *, notification_type: str, context: dict | None, title: str, message: str, stored: NotificationTemplate | None
+) -> RenderedEmail:
+    """An email's subject and plain-text body from the active template's (`stored`, see active_template) email fields.
 
     A blank field, no context (the event's world is gone) or a template that fails says
     the notification's own title and message: an email is never held back for its wording.
     """
-    stored = NotificationTemplate.objects.filter(notification_type=notification_type, is_active=True).first()
     subject_source = stored.email_subject_template if stored else ""
     body_source = stored.email_body_template if stored else ""
     return _email_from_sources(notification_type, subject_source, body_source, context, title, message)

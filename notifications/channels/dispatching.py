@@ -17,7 +17,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import metrics
@@ -113,7 +113,10 @@ def _claim(delivery_ids: list[int]) -> list[ChannelDelivery]:
             row.state, row.attempts = DeliveryState.SENDING, row.attempts + 1
             claimed.append(row)
         row.updated_at = now
-    ChannelDelivery.objects.bulk_update(rows, ["state", "cancel_reason", "attempts", "updated_at"])
+    ChannelDelivery.objects.filter(pk__in=[row.pk for row in claimed]).update(
+        state=DeliveryState.SENDING, attempts=F("attempts") + 1, updated_at=now
+    )
+    _update_grouped([row for row in rows if row.state == DeliveryState.CANCELLED], ["state", "cancel_reason", "updated_at"])
     for channel, count in cancelled.items():
         transaction.on_commit(lambda c=channel, n=count: metrics.channel_deliveries_finished(channel=c, state=DeliveryState.CANCELLED, count=n))
     return claimed
@@ -123,6 +126,7 @@ def _record(deliveries: list[ChannelDelivery], results: dict[int, SendResult]) -
     """Store each outcome: sent, cancelled, failed, or pending again after a backoff (failed at the last attempt)."""
     now = timezone.now()
     counts = defaultdict(int)
+    retry_at = {}  # per attempt count: a batch's retries go out together again (one connection)
     for delivery in deliveries:
         result = results.get(delivery.pk, SendResult("retry", "no answer"))
         delivery.provider_response = result.detail[:2000]
@@ -134,12 +138,21 @@ def _record(deliveries: list[ChannelDelivery], results: dict[int, SendResult]) -
         elif result.status == "failed" or delivery.attempts >= settings.CHANNEL_MAX_ATTEMPTS:
             delivery.state = DeliveryState.FAILED
         else:
-            delivery.state, delivery.due_at = DeliveryState.PENDING, now + retry_delay(delivery.attempts)
+            if delivery.attempts not in retry_at:
+                retry_at[delivery.attempts] = now + retry_delay(delivery.attempts)
+            delivery.state, delivery.due_at = DeliveryState.PENDING, retry_at[delivery.attempts]
         counts[delivery.state] += 1
-    ChannelDelivery.objects.bulk_update(
-        deliveries, ["state", "sent_at", "cancel_reason", "provider_response", "due_at", "updated_at"]
-    )
+    _update_grouped(deliveries, ["state", "sent_at", "cancel_reason", "provider_response", "due_at", "updated_at"])
     return counts
+
+
+def _update_grouped(rows: list[ChannelDelivery], fields: list[str]) -> None:
+    """One UPDATE per distinct set of values (a batch mostly shares one outcome), not a CASE per row."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[tuple(getattr(row, field) for field in fields)].append(row.pk)
+    for values, pks in groups.items():
+        ChannelDelivery.objects.filter(pk__in=pks).update(**dict(zip(fields, values, strict=True)))
 
 
 def retry_delay(attempts: int) -> timedelta:

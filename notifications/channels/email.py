@@ -19,8 +19,8 @@ from .unsubscribe import unsubscribe_url
 
 def email_send_batch(deliveries: list[ChannelDelivery]) -> dict[int, SendResult]:
     """Send each delivery's email over one connection; a refused or dropped connection retries the rest."""
-    contexts: dict[int, dict | None] = {}  # per event: a batch of one event's emails re-reads it once
-    messages = {delivery.pk: email_message_for(delivery.notification, contexts=contexts) for delivery in deliveries}
+    batch = _BatchReads()
+    messages = {delivery.pk: email_message_for(delivery.notification, reads=batch) for delivery in deliveries}
     results: dict[int, SendResult] = {}
     connection = get_connection(fail_silently=False)
     try:
@@ -51,13 +51,34 @@ def email_send_batch(deliveries: list[ChannelDelivery]) -> dict[int, SendResult]
     return results
 
 
-def email_message_for(notification: Notification, *, contexts: dict | None = None) -> EmailMultiAlternatives:
+class _BatchReads:
+    """What a batch's emails share, read once: each type's active template, each event's variables."""
+
+    def __init__(self):
+        self.templates, self.contexts = {}, {}
+
+    def template(self, notification_type: str):
+        if notification_type not in self.templates:
+            self.templates[notification_type] = rendering.active_template(notification_type)
+        return self.templates[notification_type]
+
+    def context(self, notification: Notification) -> dict | None:
+        if notification.event_id is None:
+            return None
+        if notification.event_id not in self.contexts:
+            self.contexts[notification.event_id] = _read_event_context(notification.event)
+        return self.contexts[notification.event_id]
+
+
+def email_message_for(notification: Notification, *, reads: _BatchReads | None = None) -> EmailMultiAlternatives:
     """The email of one notification: subject and bodies from the template, a link back, one-click unsubscribe."""
+    reads = reads or _BatchReads()
     rendered = rendering.email_render(
         notification_type=notification.notification_type,
-        context=_event_context(notification, contexts if contexts is not None else {}),
+        context=reads.context(notification),
         title=notification.title,
         message=notification.message,
+        stored=reads.template(notification.notification_type),
     )
     recipient = notification.recipient
     unsubscribe = unsubscribe_url(user_id=recipient.pk, notification_type=notification.notification_type, channel=Channel.EMAIL)
@@ -84,16 +105,8 @@ def email_message_for(notification: Notification, *, contexts: dict | None = Non
     return message
 
 
-def _event_context(notification: Notification, contexts: dict) -> dict | None:
-    """The template variables of the notification's event, re-read now (None if its world is gone)."""
-    if notification.event_id is None:
-        return None
-    if notification.event_id not in contexts:
-        contexts[notification.event_id] = _read_event_context(notification.event)
-    return contexts[notification.event_id]
-
-
 def _read_event_context(event) -> dict | None:
+    """The template variables of the notification's event, re-read now (None if its world is gone)."""
     try:
         plan = plans.delivery_plan_for(event_type=event.event_type, payload=event.payload)
     except Exception:

@@ -270,3 +270,38 @@ def test_a_row_left_sending_by_a_dead_worker_is_sent_after_the_lease(smtp, bid_o
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts) == ("sent", 2)
     assert len(smtp.messages) == 1
+
+
+# --- the DB template's email fields ------------------------------------------------
+
+
+def test_the_active_templates_email_fields_word_the_email(smtp, bid_on_a_job):
+    from notifications.models import NotificationTemplate
+
+    NotificationTemplate.objects.filter(notification_type="bid_received", is_active=True).update(
+        email_subject_template="{{ cleaner_name }} bids {{ bid_amount }} on {{ job_title }}",
+        email_body_template="{% if bid_amount %}Offer: {{ bid_amount }}{% endif %} for {{ job_city }}.",
+    )
+    client, cleaner, job, bid = bid_on_a_job()
+    make_due(email_of(NotificationType.BID_RECEIVED))
+
+    run_beat()
+
+    message = smtp.messages[0]
+    assert message["Subject"] == f"{cleaner.first_name} bids €95.00 on {job.title}"
+    assert message.get_body(("plain",)).get_content().startswith("Offer: €95.00 for Amsterdam.")
+
+
+def test_the_admin_form_refuses_an_unsafe_email_template_and_previews_a_good_one():
+    from notifications.forms import NotificationTemplateForm
+    from notifications.rendering import email_preview
+
+    base = {"name": "Bids, v2", "notification_type": "bid_received", "is_active": False, "default_priority": "medium",
+            "title_template": "New bid", "message_template": "{{ cleaner_name }}"}
+    form = NotificationTemplateForm(data=base | {"email_subject_template": "{{ password }}", "email_body_template": "{% load static %}"})
+    assert not form.is_valid()
+    assert "email_subject_template" in form.errors and "email_body_template" in form.errors
+
+    assert NotificationTemplateForm(data=base | {"email_subject_template": "", "email_body_template": ""}).is_valid()
+    preview = email_preview(notification_type="bid_received", email_subject_template="{{ cleaner_name }} bid", email_body_template="")
+    assert (preview.subject, preview.body) == ("Ben bid", "Ben offers €110.00.")

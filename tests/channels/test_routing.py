@@ -113,7 +113,7 @@ def test_a_repeated_chunk_makes_no_second_row(run, monkeypatch):
     run(job_services.bid_place, job=CleaningJobFactory(client=client), cleaner=CleanerFactory(), amount=Decimal("80"))
     notification = Notification.objects.get(notification_type="bid_received")
 
-    deliveries_create_for_chunk(event_id=notification.event_id, notification_type="bid_received", recipient_ids=[client.pk])
+    deliveries_create_for_chunk(notification_type="bid_received", stored=[(notification.pk, client.pk)])
 
     assert ChannelDelivery.objects.filter(notification=notification).count() == 2
 
