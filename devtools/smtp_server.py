@@ -1,5 +1,6 @@
 """A real SMTP server (aiosmtpd) in a thread, recording what it accepts: for the channel tests and bench_channels."""
 
+import asyncio
 import email
 import email.policy
 import logging
@@ -12,13 +13,17 @@ from aiosmtpd.controller import Controller
 
 
 class RecordingHandler:
-    """Keeps every accepted message; `answer` makes it refuse DATA with that SMTP reply instead."""
+    """Keeps every accepted message; `answer` makes it refuse DATA with that SMTP reply instead;
+    `delay` seconds of thought before each answer make a batch slow enough to strike in the middle of."""
 
     def __init__(self):
         self.messages = []
         self.answer = None
+        self.delay = 0.0
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.answer:
             return self.answer
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))

@@ -81,15 +81,27 @@ def channel_deliveries_send(*, delivery_ids: list[int]) -> dict[str, int]:
     for delivery in claimed:
         by_channel[delivery.channel].append(delivery)
     for channel, deliveries in by_channel.items():
-        results = _channel_sender(channel)(deliveries)
-        for state, count in _record(deliveries, results).items():
+        for state, count in _send_and_record(channel, deliveries).items():
             counts[state] += count
             metrics.channel_deliveries_finished(channel=channel, state=state, count=count)
     return dict(counts)
 
 
-def _channel_sender(channel: str):
-    return email_send_batch if channel == Channel.EMAIL else push_send_batch
+def _send_and_record(channel: str, deliveries: list[ChannelDelivery]) -> dict[str, int]:
+    """Each email is recorded `sent` the moment the server accepts it: a worker killed mid-batch
+    resends at most the one it was on. Pushes are recorded per batch (they go out in parallel);
+    a push resent after a crash carries the same tag, so the browser shows it once."""
+    by_pk = {delivery.pk: delivery for delivery in deliveries}
+    counts, results = defaultdict(int), {}
+    sender = email_send_batch if channel == Channel.EMAIL else push_send_batch
+    for pk, result in sender(deliveries):
+        if channel == Channel.EMAIL and result.status == "sent":
+            counts[DeliveryState.SENT] += _record([by_pk.pop(pk)], {pk: result})[DeliveryState.SENT]
+        else:
+            results[pk] = result
+    for state, count in _record(list(by_pk.values()), results).items():
+        counts[state] += count
+    return counts
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ backend in `make run`; a django-anymail backend works the same through EMAIL_BAC
 """
 
 import smtplib
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -17,38 +18,42 @@ from .results import SendResult
 from .unsubscribe import unsubscribe_url
 
 
-def email_send_batch(deliveries: list[ChannelDelivery]) -> dict[int, SendResult]:
-    """Send each delivery's email over one connection; a refused or dropped connection retries the rest."""
+def email_send_batch(deliveries: list[ChannelDelivery]) -> Iterator[tuple[int, SendResult]]:
+    """Send each delivery's email over one connection, yielding each outcome as it comes;
+    a refused or dropped connection retries the rest."""
     batch = _BatchReads()
     messages = {delivery.pk: email_message_for(delivery.notification, reads=batch) for delivery in deliveries}
-    results: dict[int, SendResult] = {}
     connection = get_connection(fail_silently=False)
     try:
         connection.open()
     except (OSError, smtplib.SMTPException) as exc:
-        return {pk: SendResult("retry", f"cannot connect: {_describe(exc)}") for pk in messages}
+        for pk in messages:
+            yield pk, SendResult("retry", f"cannot connect: {_describe(exc)}")
+        return
+    pending = list(messages)
     try:
-        for pk, message in messages.items():
+        while pending:
+            pk = pending.pop(0)
+            message = messages[pk]
             message.connection = connection
             try:
                 connection.send_messages([message])
             except smtplib.SMTPRecipientsRefused as exc:
                 codes = [code for code, _ in exc.recipients.values()]
-                results[pk] = SendResult("retry" if all(400 <= c < 500 for c in codes) else "failed", _describe(exc))
+                yield pk, SendResult("retry" if all(400 <= c < 500 for c in codes) else "failed", _describe(exc))
             except smtplib.SMTPResponseException as exc:
-                results[pk] = SendResult("retry" if 400 <= exc.smtp_code < 500 else "failed", _describe(exc))
+                yield pk, SendResult("retry" if 400 <= exc.smtp_code < 500 else "failed", _describe(exc))
             except (OSError, smtplib.SMTPException) as exc:  # the connection dropped: this one and the rest later
-                for rest in messages:
-                    results.setdefault(rest, SendResult("retry", f"connection lost: {_describe(exc)}"))
-                break
+                for rest in [pk, *pending]:
+                    yield rest, SendResult("retry", f"connection lost: {_describe(exc)}")
+                return
             else:
-                results[pk] = SendResult("sent", "accepted by the mail server")
+                yield pk, SendResult("sent", "accepted by the mail server")
     finally:
         try:
             connection.close()
         except Exception:  # closing a dropped connection: nothing left to lose
             pass
-    return results
 
 
 class _BatchReads:

@@ -7,6 +7,7 @@ it; subscriptions answered 404/410 are deleted; a 5xx or timeout retries the del
 """
 
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -30,7 +31,7 @@ def push_payload(notification: Notification) -> dict:
     }
 
 
-def push_send_batch(deliveries: list[ChannelDelivery]) -> dict[int, SendResult]:
+def push_send_batch(deliveries: list[ChannelDelivery]) -> Iterator[tuple[int, SendResult]]:
     from webpush import sending  # the push wire; imported when a push is sent
 
     subscriptions = defaultdict(list)
@@ -55,7 +56,8 @@ def push_send_batch(deliveries: list[ChannelDelivery]) -> dict[int, SendResult]:
             accepted.append(subscription.pk)
     PushSubscription.objects.filter(pk__in=gone).delete()
     PushSubscription.objects.filter(pk__in=accepted).update(last_success_at=timezone.now())
-    return {delivery.pk: _result(answers[delivery.pk]) for delivery in deliveries}
+    for delivery in deliveries:
+        yield delivery.pk, _result(answers[delivery.pk])
 
 
 def _result(outcomes) -> SendResult:
