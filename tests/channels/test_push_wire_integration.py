@@ -75,7 +75,7 @@ def test_a_bid_is_pushed_at_once_encrypted_for_the_clients_browsers(service, dja
     assert set(bodies) == {"/laptop", "/phone"}
     payload = laptop.decrypt(bodies["/laptop"])
     assert payload["title"] == "New bid on Attic clean"
-    assert payload["url"] == f"/jobs/{job.pk}/#bids"
+    assert payload["url"] == f"/jobs/{job.pk}/"
     assert payload["tag"] == f"notification-{push.notification_id}"
     assert phone.decrypt(bodies["/phone"]) == payload
 
