@@ -117,7 +117,7 @@ def _claim(delivery_ids: list[int]) -> list[ChannelDelivery]:
     turned_off = policy.channels_turned_off(user_ids=[row.notification.recipient_id for row in rows])
     claimed, cancelled = [], defaultdict(int)
     for row in rows:
-        reason = policy.delivery_stale_reason(channel=row.channel, notification=row.notification, turned_off=turned_off, now=now)
+        reason = policy.delivery_stale_reason(channel=row.channel, notification=row.notification, turned_off=turned_off)
         if reason:
             row.state, row.cancel_reason = DeliveryState.CANCELLED, reason
             cancelled[row.channel] += 1

@@ -31,7 +31,7 @@ def channels_turned_off(*, user_ids) -> set[tuple[int, str, str]]:
     return set(rows.values_list("user_id", "notification_type", "channel"))
 
 
-def delivery_stale_reason(*, channel: str, notification: Notification, turned_off: set, now: datetime) -> str:
+def delivery_stale_reason(*, channel: str, notification: Notification, turned_off: set) -> str:
     """Why a pending delivery must not be sent any more ("" if it still should be).
 
     Seen or read in the app (a rule's "unread" condition waits for reading only), retracted

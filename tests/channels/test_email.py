@@ -240,9 +240,15 @@ def test_retries_stop_at_the_last_attempt_with_the_servers_answer(smtp, bid_on_a
 
 
 def test_a_delivery_is_sent_once_however_often_its_task_runs(smtp, bid_on_a_job):
+    from prometheus_client import REGISTRY
+
+    def sent_metric():
+        return REGISTRY.get_sample_value("notification_channel_deliveries_total", {"channel": "email", "state": "sent"}) or 0
+
     bid_on_a_job()
     delivery = email_of(NotificationType.BID_RECEIVED)
     make_due(delivery)
+    sent_before = sent_metric()
 
     dispatching.channel_deliveries_send(delivery_ids=[delivery.pk])
     dispatching.channel_deliveries_send(delivery_ids=[delivery.pk])
@@ -251,6 +257,7 @@ def test_a_delivery_is_sent_once_however_often_its_task_runs(smtp, bid_on_a_job)
     assert len(smtp.messages) == 1
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts) == ("sent", 1)
+    assert sent_metric() == sent_before + 1
 
 
 def test_a_row_left_sending_by_a_dead_worker_is_sent_after_the_lease(smtp, bid_on_a_job, settings):
