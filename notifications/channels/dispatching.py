@@ -2,11 +2,14 @@
 
 Exactly-once as far as the protocols allow. A send task claims its rows first (state
 `sending`, attempts + 1, committed) and only then talks to the network; the outcome is
-committed after. A worker that dies between the provider's acceptance and that commit
-leaves the row `sending`: after CHANNEL_SENDING_LEASE_SECONDS the beat hands it out
-again and it is sent a second time. SMTP and Web Push have no idempotency key, so this
-one window cannot be closed; everything else (duplicate task messages, the beat racing
-the on-commit dispatch) is excluded by the claim, an UPDATE of `pending` rows only.
+committed after: for an email the moment the server accepts it, for pushes when the
+batch's parallel requests are answered. A worker that dies between the provider's
+acceptance and that commit leaves the row `sending`: after CHANNEL_SENDING_LEASE_SECONDS
+the beat hands it out again and it is sent a second time (at most the one email the
+worker was on; at most its batch of pushes, which carry the notification's tag, so a
+browser shows each once). SMTP and Web Push have no idempotency key, so this window
+cannot be closed; everything else (duplicate task messages, the beat racing the
+on-commit dispatch) is excluded by the claim, an UPDATE of `pending` rows only.
 """
 
 import logging
