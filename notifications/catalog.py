@@ -115,6 +115,7 @@ _ENTRIES = [
         NotificationType.JOB_COMPLETED, Priority.HIGH, JOB_VARIABLES + ("cleaner_name",),
         "{{ job_title }} is done",
         "{{ cleaner_name }} marked the job as completed. You can now pay.",
+        channels=(PUSH_AT_ONCE,),
     ),
     CatalogEntry(
         NotificationType.JOB_CANCELLED, Priority.HIGH, JOB_VARIABLES,
@@ -143,6 +144,7 @@ _ENTRIES = [
         NotificationType.REMINDER, Priority.MEDIUM, JOB_VARIABLES + ("cleaner_name",),
         "Tomorrow: {{ job_title }}",
         "{{ job_title }} in {{ job_city }} starts {{ scheduled_start }}.",
+        channels=(PUSH_AT_ONCE, EMAIL_AT_ONCE),
     ),
 ]
 
