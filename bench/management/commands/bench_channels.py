@@ -130,14 +130,39 @@ class Command(BaseCommand):
     # --- pushes ------------------------------------------------------------------------
 
     def _bench_pushes(self, count: int, runs: int) -> list[list]:
-        """HOOK for the lead after the push merge: start devtools' local push service, give each bench
-        user a subscription whose endpoint is on it (keys from the service), then time as for emails."""
+        """Pushes through the real send path (claim, CHANNEL_PUSH_THREADS parallel POSTs over one pooled
+        session, record) to the push branch's local push service, in a process of its own."""
         try:
+            from devtools.push_service import BrowserSubscription, push_service_stats, start_push_service_process
             from webpush import sending  # noqa: F401
-            from devtools import push_service  # noqa: F401  (the push helper's local test push service)
         except ImportError:
             return [["push (local push service)", count, settings.CHANNEL_BATCH_SIZE, "skipped: push wire not on this branch", "", ""]]
-        raise CommandError("bench_channels: wire the local push service into _bench_pushes (see its docstring)")
+        if not settings.VAPID_PRIVATE_KEY:
+            from webpush.vapid import vapid_keys_generate
+
+            settings.VAPID_PUBLIC_KEY, settings.VAPID_PRIVATE_KEY = vapid_keys_generate()
+        server, origin = start_push_service_process(tempfile.mkdtemp(prefix="bench-channels-push-"))
+        user_ids = ensure_users(MAIL_PREFIX, count, self.stdout.write)
+        keys = BrowserSubscription(f"{origin}/push/bench")  # one key pair for all: encryption costs the same
+        PushSubscription.objects.filter(endpoint__startswith=f"{origin}/push/").delete()
+        PushSubscription.objects.bulk_create(
+            [PushSubscription(user_id=uid, endpoint=f"{origin}/push/{uid}", p256dh=keys.p256dh, auth=keys.auth) for uid in user_ids],
+            batch_size=5000,
+        )
+        measured = []
+        try:
+            for _ in range(runs):
+                ids = self._pending_deliveries(user_ids, "push", NotificationType.PAYMENT_RECEIVED)
+                before = push_service_stats(origin)["requests"]
+                seconds = self._send_all(ids, settings.CHANNEL_BATCH_SIZE)
+                measured.append((seconds, push_service_stats(origin)["requests"] - before))
+                self._clean(user_ids)
+        finally:
+            PushSubscription.objects.filter(endpoint__startswith=f"{origin}/push/").delete()
+            server.stop()
+        seconds = median(s for s, _ in measured)
+        return [[f"push ({settings.CHANNEL_PUSH_THREADS} threads, local push service)", count, settings.CHANNEL_BATCH_SIZE,
+                 seconds, count / seconds, f"{min(r for _, r in measured)}/{count}"]]
 
     # --- fan-out -----------------------------------------------------------------------
 
