@@ -23,6 +23,7 @@ from .catalog import CATALOG
 from .forms import NotificationTemplateForm
 from .models import (
     AccountDeletion,
+    ChannelDelivery,
     Notification,
     NotificationPreference,
     NotificationTemplate,
@@ -32,7 +33,7 @@ from .models import (
     RetentionRun,
 )
 from .outbox.recording import outbox_event_retry
-from .rendering import template_preview
+from .rendering import email_preview, template_preview
 
 
 PREVIEW_LINE_CHARS = 110
@@ -62,11 +63,12 @@ class NotificationTemplateAdmin(admin.ModelAdmin):
     list_display = ("name", "notification_type", "is_active", "default_priority", "preview_line", "updated_at")
     list_filter = ("notification_type", "is_active", "default_priority")
     search_fields = ("name", "title_template", "message_template")
-    readonly_fields = ("available_variables", "preview")
+    readonly_fields = ("available_variables", "preview", "email_preview")
     fieldsets = (
         (None, {"fields": ("name", "notification_type", "is_active", "default_priority")}),
         ("Text", {"fields": ("title_template", "message_template", "available_variables")}),
-        ("Preview with sample data", {"fields": ("preview",)}),
+        ("Email (blank: the notification's title and message)", {"fields": ("email_subject_template", "email_body_template")}),
+        ("Preview with sample data", {"fields": ("preview", "email_preview")}),
     )
 
     @admin.display(description="preview with sample data")
@@ -100,6 +102,25 @@ class NotificationTemplateAdmin(admin.ModelAdmin):
         )
 
 
+    @admin.display(description="Email preview")
+    def email_preview(self, obj):
+        if obj is None or obj.pk is None:
+            return "Save the template to see a preview."
+        try:
+            rendered = email_preview(
+                notification_type=obj.notification_type,
+                email_subject_template=obj.email_subject_template,
+                email_body_template=obj.email_body_template,
+            )
+        except ValidationError as exc:
+            return format_html_join("", "<p class='errornote'>{}</p>", ((m,) for m in exc.messages))
+        return format_html(
+            '<div class="email-preview"><p>Subject: <strong>{}</strong></p><p style="white-space: pre-wrap">{}</p></div>',
+            rendered.subject,
+            rendered.body,
+        )
+
+
 def _seconds(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
@@ -123,6 +144,40 @@ class ExpiredFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ChannelDeliveryInline(admin.TabularInline):
+    model = ChannelDelivery
+    fields = ("channel", "state", "due_at", "attempts", "sent_at", "cancel_reason", "provider_response", "updated_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ChannelDelivery)
+class ChannelDeliveryAdmin(admin.ModelAdmin):
+    """Every email and push: where it stands and what the provider answered."""
+
+    list_display = ("id", "notification_link", "channel", "state", "due_at", "attempts", "sent_at", "cancel_reason", "provider_response")
+    list_filter = ("state", "channel", "notification__notification_type")
+    search_fields = ("notification__recipient__username",)
+    list_select_related = ("notification",)
+    raw_id_fields = ("notification",)
+    show_full_result_count = False
+
+    @admin.display(description="notification")
+    def notification_link(self, obj):
+        url = reverse("admin:notifications_notification_change", args=[obj.notification_id])
+        return format_html('<a href="{}">{} #{}</a>', url, obj.notification.notification_type, obj.notification_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ("id", "recipient", "notification_type", "priority", "title", "is_read", "is_expired", "created_at")
@@ -133,6 +188,7 @@ class NotificationAdmin(admin.ModelAdmin):
     # Counting a very large table on every page load is the slow part.
     show_full_result_count = False
     readonly_fields = ("timeline",)
+    inlines = [ChannelDeliveryInline]
 
     @admin.display(boolean=True, description="expired")
     def is_expired(self, obj):

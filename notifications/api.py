@@ -178,7 +178,7 @@ class NotificationPreferencesView(APIView):
 
     @extend_schema(tags=TAGS, responses=NotificationPreferencesSerializer)
     def get(self, request):
-        return Response(self._body(selectors.notification_preferences_for(user=request.user)))
+        return Response(self._body(request.user))
 
     @extend_schema(
         tags=TAGS,
@@ -191,13 +191,21 @@ class NotificationPreferencesView(APIView):
     def put(self, request):
         serializer = NotificationPreferencesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        muted = services.notification_preferences_update(user=request.user, muted=serializer.validated_data["muted"])
-        return Response(self._body(muted), status=status.HTTP_200_OK)
+        services.notification_preferences_save(
+            user=request.user,
+            muted=serializer.validated_data.get("muted"),
+            channels=serializer.validated_data.get("channels"),
+        )
+        return Response(self._body(request.user), status=status.HTTP_200_OK)
 
     @staticmethod
-    def _body(muted: dict[str, bool]) -> dict:
+    def _body(user) -> dict:
         return NotificationPreferencesSerializer(
-            {"muted": muted, "unmutable": sorted(selectors.UNMUTABLE_TYPES)}
+            {
+                "muted": selectors.notification_preferences_for(user=user),
+                "unmutable": sorted(selectors.UNMUTABLE_TYPES),
+                "channels": selectors.notification_channel_preferences_for(user=user),
+            }
         ).data
 
 

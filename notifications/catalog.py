@@ -37,6 +37,29 @@ class Priority(models.TextChoices):
 JOB_VARIABLES = ("job_title", "job_city", "service_type", "scheduled_start", "budget", "client_name")
 
 
+class Channel(models.TextChoices):
+    """Deliveries beyond the in-app row (which is always first and always made)."""
+
+    EMAIL = "email", "Email"
+    PUSH = "push", "Push"
+
+
+class Condition(models.TextChoices):
+    """What must still hold when a delayed delivery falls due, or it is cancelled."""
+
+    UNSEEN = "unseen", "still unseen"  # not seen on a page, not read
+    UNREAD = "unread", "still unread"  # not read (a glimpse in a toast is not reading a message)
+
+
+@dataclass(frozen=True)
+class ChannelRule:
+    """One channel of a type's policy: on by default, at once (delay None) or after delay_seconds."""
+
+    channel: str
+    delay_seconds: int | None = None
+    condition: str = Condition.UNSEEN
+
+
 @dataclass(frozen=True)
 class CatalogEntry:
     type: str
@@ -44,6 +67,15 @@ class CatalogEntry:
     variables: tuple[str, ...]
     title: str
     message: str
+    # Email and push beyond the in-app row; a user may turn each off (NotificationChannelPreference).
+    channels: tuple[ChannelRule, ...] = ()
+
+    def channel_rule(self, channel: str) -> ChannelRule | None:
+        return next((rule for rule in self.channels if rule.channel == channel), None)
+
+
+PUSH_AT_ONCE = ChannelRule(Channel.PUSH)
+EMAIL_AT_ONCE = ChannelRule(Channel.EMAIL)
 
 
 _ENTRIES = [
@@ -51,16 +83,19 @@ _ENTRIES = [
         NotificationType.JOB_CREATED, Priority.MEDIUM, JOB_VARIABLES,
         "New {{ service_type }} job in {{ job_city }}",
         "{{ job_title }} on {{ scheduled_start }}, budget {{ budget }}.",
+        channels=(PUSH_AT_ONCE,),
     ),
     CatalogEntry(
         NotificationType.BID_RECEIVED, Priority.MEDIUM, JOB_VARIABLES + ("cleaner_name", "bid_amount"),
         "New bid on {{ job_title }}",
         "{{ cleaner_name }} offers {{ bid_amount }}.",
+        channels=(PUSH_AT_ONCE, ChannelRule(Channel.EMAIL, delay_seconds=600)),
     ),
     CatalogEntry(
         NotificationType.BID_ACCEPTED, Priority.HIGH, JOB_VARIABLES + ("bid_amount",),
         "Your bid was accepted",
         "{{ client_name }} accepted your bid of {{ bid_amount }} for {{ job_title }} on {{ scheduled_start }}.",
+        channels=(PUSH_AT_ONCE, EMAIL_AT_ONCE),
     ),
     CatalogEntry(
         NotificationType.BID_REJECTED, Priority.LOW, JOB_VARIABLES + ("bid_amount", "reason"),
@@ -81,21 +116,25 @@ _ENTRIES = [
         NotificationType.JOB_COMPLETED, Priority.HIGH, JOB_VARIABLES + ("cleaner_name",),
         "{{ job_title }} is done",
         "{{ cleaner_name }} marked the job as completed. You can now pay.",
+        channels=(PUSH_AT_ONCE,),
     ),
     CatalogEntry(
         NotificationType.JOB_CANCELLED, Priority.HIGH, JOB_VARIABLES,
         "{{ job_title }} was cancelled",
         "{{ client_name }} cancelled the job planned for {{ scheduled_start }}.",
+        channels=(PUSH_AT_ONCE, EMAIL_AT_ONCE),
     ),
     CatalogEntry(
         NotificationType.PAYMENT_RECEIVED, Priority.HIGH, JOB_VARIABLES + ("amount",),
         "Payment received: {{ amount }}",
         "{{ client_name }} paid {{ amount }} for {{ job_title }}.",
+        channels=(PUSH_AT_ONCE, EMAIL_AT_ONCE),
     ),
     CatalogEntry(
         NotificationType.MESSAGE_RECEIVED, Priority.MEDIUM, JOB_VARIABLES + ("sender_name", "message_preview"),
         "New message from {{ sender_name }}",
         "{{ message_preview }}",
+        channels=(PUSH_AT_ONCE, ChannelRule(Channel.EMAIL, delay_seconds=900, condition=Condition.UNREAD)),
     ),
     CatalogEntry(
         NotificationType.SYSTEM_ALERT, Priority.URGENT, ("title", "message"),
@@ -106,6 +145,7 @@ _ENTRIES = [
         NotificationType.REMINDER, Priority.MEDIUM, JOB_VARIABLES + ("cleaner_name",),
         "Tomorrow: {{ job_title }}",
         "{{ job_title }} in {{ job_city }} starts {{ scheduled_start }}.",
+        channels=(PUSH_AT_ONCE, EMAIL_AT_ONCE),
     ),
 ]
 

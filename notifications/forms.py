@@ -10,10 +10,13 @@ from .rendering import template_validate
 class NotificationTemplateForm(forms.ModelForm):
     class Meta:
         model = NotificationTemplate
-        fields = ["name", "notification_type", "is_active", "default_priority", "title_template", "message_template"]
+        fields = ["name", "notification_type", "is_active", "default_priority", "title_template", "message_template",
+                  "email_subject_template", "email_body_template"]
         widgets = {
             "title_template": forms.TextInput(attrs={"size": 100}),
             "message_template": forms.Textarea(attrs={"rows": 6, "cols": 100}),
+            "email_subject_template": forms.TextInput(attrs={"size": 100}),
+            "email_body_template": forms.Textarea(attrs={"rows": 8, "cols": 100}),
         }
 
     def clean(self):
@@ -26,6 +29,8 @@ class NotificationTemplateForm(forms.ModelForm):
                     notification_type=notification_type,
                     title_template=cleaned_data.get("title_template") or "",
                     message_template=cleaned_data.get("message_template") or "",
+                    email_subject_template=cleaned_data.get("email_subject_template") or "",
+                    email_body_template=cleaned_data.get("email_body_template") or "",
                 )
             except ValidationError as exc:
                 self.add_error(None, exc)  # a dict of field errors lands on those fields

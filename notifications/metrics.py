@@ -118,3 +118,13 @@ class OutboxBacklogCollector:
         oldest = events["oldest"]
         age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
         yield GaugeMetricFamily("outbox_oldest_pending_age_seconds", "Age of the oldest unfinished outbox event (0: none).", value=age)
+
+
+channel_deliveries_total = Counter(
+    "notification_channel_deliveries", "Email and push deliveries finished, by channel and state (sent, failed, cancelled, pending = retry).",
+    ["channel", "state"],
+)
+
+
+def channel_deliveries_finished(*, channel: str, state: str, count: int) -> None:
+    channel_deliveries_total.labels(channel=channel, state=state).inc(count)

@@ -5,7 +5,7 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from . import sequencing
-from .catalog import GROUP_KEY_MAX_LENGTH, NotificationType, Priority
+from .catalog import GROUP_KEY_MAX_LENGTH, Channel, NotificationType, Priority
 
 
 class OutboxStatus(models.TextChoices):
@@ -199,6 +199,9 @@ class NotificationTemplate(models.Model):
     notification_type = models.CharField(max_length=32, choices=NotificationType.choices)
     title_template = models.CharField(max_length=300)
     message_template = models.TextField(max_length=4000)
+    # Blank: the email's subject is the notification's title, its body the notification's message.
+    email_subject_template = models.CharField(max_length=300, blank=True)
+    email_body_template = models.TextField(max_length=4000, blank=True)
     default_priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.MEDIUM)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -284,3 +287,66 @@ class AccountDeletion(models.Model):
 
     def __str__(self):
         return f"account {self.user_id}: {self.outcome or 'pending'}"
+
+
+class NotificationChannelPreference(models.Model):
+    """A user's choice for one type on one channel (email, push). No row: the catalog's default (on)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_channel_preferences"
+    )
+    notification_type = models.CharField(max_length=32, choices=NotificationType.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    is_enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "notification_type", "channel"], name="one_channel_preference_per_user_type_channel"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} {self.notification_type} {self.channel}: {'on' if self.is_enabled else 'off'}"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    # Claimed by a send task (attempts counted); a row left here past the lease is sent again.
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    SUPPRESSED = "suppressed", "Suppressed by preference"
+
+
+class ChannelDelivery(models.Model):
+    """One notification on one channel (email or push): its state, schedule and the provider's answer."""
+
+    # No index of its own: the unique (notification, channel) leads with it, and every index slows the fan-out.
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="channel_deliveries", db_index=False
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    due_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    provider_response = models.TextField(blank=True)
+    cancel_reason = models.CharField(max_length=100, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "channel deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "channel"], name="one_delivery_per_notification_and_channel")
+        ]
+        indexes = [
+            # The beat's pick: only unfinished rows, by due time.
+            models.Index(fields=["due_at"], condition=Q(state__in=["pending", "sending"]), name="delivery_unfinished_due_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.channel} of notification {self.notification_id} ({self.state})"

@@ -104,14 +104,26 @@ def _validation_engine() -> Engine:
 # --- validation -----------------------------------------------------------------
 
 
-def template_validate(*, notification_type: str, title_template: str, message_template: str) -> None:
-    """Raise ValidationError with per-field messages unless both templates are safe to render."""
+def template_validate(
+    *,
+    notification_type: str,
+    title_template: str,
+    message_template: str,
+    email_subject_template: str = "",
+    email_body_template: str = "",
+) -> None:
+    """Raise ValidationError with per-field messages unless every template is safe to render.
+
+    The email ones may be blank (the email then says the notification's title and message).
+    """
     if notification_type not in CATALOG:
         raise ValidationError({"notification_type": [f"Unknown notification type '{notification_type}'."]})
     errors = {}
     for field, source, max_length in (
         ("title_template", title_template, TITLE_TEMPLATE_MAX_LENGTH),
         ("message_template", message_template, MESSAGE_TEMPLATE_MAX_LENGTH),
+        ("email_subject_template", email_subject_template, TITLE_TEMPLATE_MAX_LENGTH),
+        ("email_body_template", email_body_template, MESSAGE_TEMPLATE_MAX_LENGTH),
     ):
         problems = _source_problems(notification_type, source, max_length)
         if problems:
@@ -266,6 +278,56 @@ def template_preview(*, notification_type: str, title_template: str, message_tem
     priority = CATALOG[notification_type].priority
     context = sample_context(notification_type)
     return _render(notification_type, title_template, message_template, priority, context)
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    body: str
+
+
+def active_template(notification_type: str) -> NotificationTemplate | None:
+    return NotificationTemplate.objects.filter(notification_type=notification_type, is_active=True).first()
+
+
+def email_render(
+    *, notification_type: str, context: dict | None, title: str, message: str, stored: NotificationTemplate | None
+) -> RenderedEmail:
+    """An email's subject and plain-text body from the active template's (`stored`, see active_template) email fields.
+
+    A blank field, no context (the event's world is gone) or a template that fails says
+    the notification's own title and message: an email is never held back for its wording.
+    """
+    subject_source = stored.email_subject_template if stored else ""
+    body_source = stored.email_body_template if stored else ""
+    return _email_from_sources(notification_type, subject_source, body_source, context, title, message)
+
+
+def email_preview(*, notification_type: str, email_subject_template: str, email_body_template: str) -> RenderedEmail:
+    """Render unsaved email templates with the catalog's sample values (blank: the sample notification's text)."""
+    template_validate(
+        notification_type=notification_type, title_template="", message_template="",
+        email_subject_template=email_subject_template, email_body_template=email_body_template,
+    )
+    entry = CATALOG[notification_type]
+    context = sample_context(notification_type)
+    sample = _render(notification_type, entry.title, entry.message, entry.priority, context)
+    return _email_from_sources(notification_type, email_subject_template, email_body_template, context, sample.title, sample.message)
+
+
+def _email_from_sources(notification_type, subject_source, body_source, context, title, message) -> RenderedEmail:
+    subject, body = title, message
+    if context is not None:
+        plain = _plain_context(context)
+        try:
+            if subject_source.strip():
+                subject = " ".join(_render_checked(notification_type, subject_source, plain).split())
+            if body_source.strip():
+                body = _render_checked(notification_type, body_source, plain).strip()
+        except Exception:
+            logger.exception("Email template for %s failed to render; using the notification's text.", notification_type)
+            subject, body = title, message
+    return RenderedEmail(subject=_truncate(subject, TITLE_MAX_LENGTH), body=_truncate(body, MESSAGE_MAX_LENGTH))
 
 
 def _render(

@@ -8,8 +8,9 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, RowNumber
 
 from .catalog import NotificationType
+from .channels.policy import channels_available
 from .grouping import MEMBERS_SHOWN, NotificationGroup
-from .models import Notification, NotificationPreference
+from .models import Notification, NotificationChannelPreference, NotificationPreference
 
 User = get_user_model()
 
@@ -135,6 +136,20 @@ def notification_preferences_for(*, user) -> dict[str, bool]:
         NotificationPreference.objects.filter(user_id=user.pk, is_muted=True).values_list("notification_type", flat=True)
     )
     return {value: value in muted for value in NotificationType.values}
+
+
+def notification_channel_preferences_for(*, user) -> dict[str, dict[str, bool]]:
+    """Per type, its channels (email, push: those its catalog policy has) with whether they are on.
+
+    No row means the catalog's default: on.
+    """
+    off = set(
+        NotificationChannelPreference.objects.filter(user_id=user.pk, is_enabled=False).values_list("notification_type", "channel")
+    )
+    return {
+        value: {channel: (value, channel) not in off for channel in channels_available(value)}
+        for value in NotificationType.values
+    }
 
 
 def recipients_not_muting(recipients: QuerySet, *, notification_type: str) -> QuerySet:

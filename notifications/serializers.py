@@ -94,9 +94,21 @@ class StrictBooleanField(serializers.BooleanField):
 
 class NotificationPreferencesSerializer(serializers.Serializer):
     # Unknown and unmutable types are refused by the service, with the whole update.
-    muted = serializers.DictField(child=StrictBooleanField())
+    muted = serializers.DictField(child=StrictBooleanField(), required=False)
+    # Per type, its email and push switches: {"bid_received": {"email": false, "push": true}}.
+    # Only the channels a type has (the catalog's policy); anything else is refused whole.
+    channels = serializers.DictField(
+        child=serializers.DictField(child=StrictBooleanField()), required=False,
+        help_text="Per type, the channels it has (email, push) with whether they are on.",
+    )
     # Plain strings: a second enum over the same choices would clash in the OpenAPI schema.
     unmutable = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    def validate(self, attrs):
+        # Old clients send muted only, new ones may send channels only; one of them is required.
+        if "muted" not in attrs and "channels" not in attrs:
+            raise serializers.ValidationError({"muted": ["This field is required."]})
+        return attrs
 
 
 class ReceiptsSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ recorded in the outbox; the pipeline that delivers them is notifications.outbox.
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -16,7 +17,8 @@ from jobs.models import CleaningJob, JobStatus
 
 from . import plans, selectors
 from .catalog import NotificationType
-from .models import Notification, NotificationPreference, OutboxEvent
+from .channels.policy import channels_available
+from .models import Notification, NotificationChannelPreference, NotificationPreference, OutboxEvent
 from .outbox.recording import outbox_record
 from .sse import frames, publishing
 
@@ -109,6 +111,57 @@ def notification_preferences_update(*, user, muted: dict[str, bool]) -> dict[str
             user=user, notification_type=notification_type, defaults={"is_muted": bool(is_muted)}
         )
     return selectors.notification_preferences_for(user=user)
+
+
+@transaction.atomic
+def notification_preferences_save(
+    *, user, muted: dict[str, bool] | None = None, channels: dict[str, dict[str, bool]] | None = None
+) -> None:
+    """In-app mutes and channel choices together: either refused (nothing changed) or both saved."""
+    if muted is None and channels is None:
+        raise InvalidInput("Send muted, channels or both.", field="muted")
+    if muted is not None:
+        notification_preferences_update(user=user, muted=muted)
+    if channels is not None:
+        notification_channel_preferences_update(user=user, channels=channels)
+
+
+@transaction.atomic
+def notification_channel_preferences_update(*, user, channels: dict[str, dict[str, bool]]) -> dict[str, dict[str, bool]]:
+    """Turn email or push on or off per type; a type or channel it does not have is refused, with the whole update.
+
+    Pending deliveries of a channel turned off are cancelled when they fall due (channels.policy).
+    """
+    if not isinstance(channels, dict):
+        raise InvalidInput("Expected an object of types.", field="channels")
+    unknown = sorted(set(channels) - set(NotificationType.values))
+    if unknown:
+        raise InvalidInput(f"Unknown notification type: {', '.join(unknown)}.", field="channels")
+    for notification_type, choices in channels.items():
+        available = channels_available(notification_type)
+        if not isinstance(choices, dict) or not all(isinstance(on, bool) for on in choices.values()):
+            raise InvalidInput(f"{notification_type}: expected channel names with true or false.", field="channels")
+        extra = sorted(set(choices) - set(available))
+        if extra:
+            offered = ", ".join(available) or "no email or push"
+            raise InvalidInput(
+                f"{notification_type} has no {', '.join(extra)} channel (it has {offered}).", field="channels"
+            )
+    for notification_type, choices in channels.items():
+        for channel, is_enabled in choices.items():
+            NotificationChannelPreference.objects.update_or_create(
+                user=user, notification_type=notification_type, channel=channel, defaults={"is_enabled": is_enabled}
+            )
+    return selectors.notification_channel_preferences_for(user=user)
+
+
+def notification_channel_unsubscribe(*, user_id: int, notification_type: str, channel: str) -> bool:
+    """One-click unsubscribe: turn one type's channel off for a user named by a signed token (False: no such user)."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        return False
+    notification_channel_preferences_update(user=user, channels={notification_type: {channel: False}})
+    return True
 
 
 # --- announcements and reminders ------------------------------------------------

@@ -13,4 +13,5 @@ urlpatterns = [
     path("account/delete/", views.account_delete, name="account-delete"),
     path("notifications/<int:notification_id>/read/", views.notification_read, name="read"),
     path("notifications/<int:notification_id>/open/", views.notification_open, name="open"),
+    path("notifications/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

@@ -13,12 +13,14 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from project.exceptions import DomainError, NotFound
 
 from . import personal_data, selectors, services
-from .catalog import GROUP_KEY_MAX_LENGTH, NotificationType
+from .catalog import GROUP_KEY_MAX_LENGTH, Channel, NotificationType
+from .channels.unsubscribe import unsubscribe_token_read
 
 PAGE_SIZE = 20
 
@@ -52,10 +54,14 @@ class NotificationFilterForm(forms.Form):
 
 
 class PreferencesForm(forms.Form):
-    """One checkbox per type: checked means "show me these"."""
+    """A grid: one row per type, a checkbox per channel it has (In-app, Email, Push); checked means "send me these".
 
-    def __init__(self, *args, muted: dict[str, bool], **kwargs):
+    The in-app field is named after the type (as before the grid); a channel's is "<type>__<channel>".
+    """
+
+    def __init__(self, *args, muted: dict[str, bool], channels: dict[str, dict[str, bool]], **kwargs):
         super().__init__(*args, **kwargs)
+        self.channels = channels
         for value, label in NotificationType.choices:
             unmutable = value in selectors.UNMUTABLE_TYPES
             self.fields[value] = forms.BooleanField(
@@ -65,12 +71,34 @@ class PreferencesForm(forms.Form):
                 disabled=unmutable,
                 help_text=WHEN_SENT.get(value, ""),
             )
+            for channel, is_on in channels[value].items():
+                self.fields[f"{value}__{channel}"] = forms.BooleanField(
+                    label=f"{label}: {Channel(channel).label}", required=False, initial=is_on
+                )
+
+    def rows(self) -> list[dict]:
+        """Per type: its in-app field and its email and push fields (None where the type has no such channel)."""
+        return [
+            {
+                "type": value,
+                "in_app": self[value],
+                "cells": [self[f"{value}__{channel}"] if channel in self.channels[value] else None for channel in Channel.values],
+            }
+            for value in NotificationType.values
+        ]
 
     def muted(self) -> dict[str, bool]:
         return {
-            name: not value
-            for name, value in self.cleaned_data.items()
+            name: not self.cleaned_data[name]
+            for name in NotificationType.values
             if name not in selectors.UNMUTABLE_TYPES
+        }
+
+    def channel_choices(self) -> dict[str, dict[str, bool]]:
+        return {
+            value: {channel: self.cleaned_data[f"{value}__{channel}"] for channel in channels}
+            for value, channels in self.channels.items()
+            if channels
         }
 
 
@@ -165,12 +193,15 @@ def notification_read_all(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def preferences(request):
-    muted = selectors.notification_preferences_for(user=request.user)
-    form = PreferencesForm(request.POST if request.method == "POST" else None, muted=muted)
+    form = PreferencesForm(
+        request.POST if request.method == "POST" else None,
+        muted=selectors.notification_preferences_for(user=request.user),
+        channels=selectors.notification_channel_preferences_for(user=request.user),
+    )
     if request.method == "POST":
         if form.is_valid():
             try:
-                services.notification_preferences_update(user=request.user, muted=form.muted())
+                services.notification_preferences_save(user=request.user, muted=form.muted(), channels=form.channel_choices())
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
@@ -211,3 +242,23 @@ def account_delete(request):
             return redirect("jobs:login")
     status = 400 if form.is_bound else 200
     return render(request, "notifications/account_delete.html", {"form": form}, status=status)
+
+
+@csrf_exempt  # RFC 8058: mail clients POST without a session or a CSRF token; the signed token is the proof
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token: str):
+    """GET: a page with one button (link scanners must not unsubscribe anyone); POST: that type's channel off."""
+    try:
+        user_id, notification_type, channel = unsubscribe_token_read(token)
+    except DomainError as exc:
+        return render(request, "notifications/unsubscribe.html", {"error": exc.message}, status=400)
+    context = {"type_label": NotificationType(notification_type).label, "channel_label": Channel(channel).label}
+    if request.method == "POST":
+        try:
+            done = services.notification_channel_unsubscribe(user_id=user_id, notification_type=notification_type, channel=channel)
+        except DomainError:
+            done = False
+        if not done:
+            return render(request, "notifications/unsubscribe.html", {"error": "This unsubscribe link is not valid."}, status=400)
+        return render(request, "notifications/unsubscribe.html", context | {"done": True})
+    return render(request, "notifications/unsubscribe.html", context)

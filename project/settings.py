@@ -191,6 +191,7 @@ CELERY_BEAT_SCHEDULE = {
     "reminders-schedule-due": {"task": "notifications.reminders_schedule_due", "schedule": 300.0},
     "retention-purge": {"task": "notifications.retention_purge", "schedule": 600.0},
     "account-deletions-resend": {"task": "notifications.account_deletions_resend", "schedule": 300.0},
+    "channel-deliveries-dispatch-due": {"task": "notifications.channel_deliveries_dispatch_due", "schedule": 5.0},
 }
 # Audiences up to this size are delivered by the event's own task; bigger ones are split
 # into chunk tasks of this size (notifications/outbox/dispatch.py).
@@ -212,6 +213,33 @@ RETENTION_PAUSE_SECONDS = env_seconds("RETENTION_PAUSE_SECONDS", 0.5)
 RETENTION_RUN_SECONDS = env_seconds("RETENTION_RUN_SECONDS", 240)
 # Account deletion (notifications/personal_data.py): notifications deleted per transaction.
 ACCOUNT_PURGE_BATCH = env_int("ACCOUNT_PURGE_BATCH", 2000, minimum=1)
+# --- Email and Web Push deliveries (notifications/channels/) -------------------
+# Overrides every channel delay of the catalog (tests, demos); unset: the catalog's delays.
+_fallback_seconds = env_int("CHANNEL_FALLBACK_SECONDS", -1, minimum=0)  # -1: unset
+CHANNEL_FALLBACK_SECONDS = None if _fallback_seconds < 0 else _fallback_seconds
+# Deliveries per send task (one SMTP connection, one pooled push session each).
+CHANNEL_BATCH_SIZE = env_int("CHANNEL_BATCH_SIZE", 100, minimum=1, maximum=1000)
+# Parallel push requests of one batch, over one pooled session.
+CHANNEL_PUSH_THREADS = env_int("CHANNEL_PUSH_THREADS", 16, minimum=1, maximum=128)
+# Attempts before a delivery is failed (retries back off exponentially, with jitter).
+CHANNEL_MAX_ATTEMPTS = env_int("CHANNEL_MAX_ATTEMPTS", 6, minimum=1)
+# A delivery still "sending" after this long belonged to a worker that died: it is sent again.
+CHANNEL_SENDING_LEASE_SECONDS = env_int("CHANNEL_SENDING_LEASE_SECONDS", 300, minimum=CELERY_TASK_TIME_LIMIT)
+# Absolute links in emails (and the unsubscribe URL) start with this.
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes=("http", "https")).rstrip("/")
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Spotless <notifications@localhost>")
+# SMTP when a host is set; `make run` (DEBUG, no host) prints emails on the console.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG and not EMAIL_HOST else "django.core.mail.backends.smtp.EmailBackend",
+)
 
 # --- REST framework -------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -21,6 +21,8 @@ from jobs.models import CleanerProfile, CleaningJob, ClientBlock
 from jobs.selectors import great_circle_km
 
 from .. import metrics, plans, rendering, sequencing
+from ..channels import dispatching as channel_dispatching
+from ..channels import routing as channel_routing
 from ..sse import publishing
 from ..models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
 from . import failures
@@ -102,7 +104,7 @@ def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendere
             f"INSERT INTO {table} (recipient_id, event_id, notification_type, title, message, priority, "
             f"is_read, action_url, metadata, job_id, group_key, created_at, seq) "
             f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s, %s, r.seq FROM {ids_sql} {why_join} {still_reachable} "
-            f"ON CONFLICT (event_id, recipient_id) DO NOTHING RETURNING recipient_id",
+            f"ON CONFLICT (event_id, recipient_id) DO NOTHING RETURNING id, recipient_id",
             [
                 event.pk,
                 event.event_type,
@@ -121,8 +123,14 @@ def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendere
             ],
         )
         # Whoever the INSERT skipped (already stored, or left out) gives its seq back: no gap.
-        sequencing.seqs_give_back_unused(taken=recipient_ids, inserted=[user_id for (user_id,) in cursor.fetchall()])
+        stored = cursor.fetchall()
+        sequencing.seqs_give_back_unused(taken=recipient_ids, inserted=[user_id for (_, user_id) in stored])
         transaction.on_commit(partial(metrics.notifications_stored, cursor.rowcount))
+    # Email and push rows in this same transaction: a notification never exists without them
+    # (a chunk run again stores nothing new, and its first run made their rows).
+    due_now = channel_routing.deliveries_create_for_chunk(notification_type=event.event_type, stored=stored)
+    if due_now:
+        transaction.on_commit(channel_dispatching.dispatch_due_soon)
 
 
 def _metadata_sql(content: plans.Content) -> tuple[str, str, list]:
