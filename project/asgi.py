@@ -45,6 +45,7 @@ class BoundedASGIHandler(ASGIHandler):
 django_application = BoundedASGIHandler(settings.WEB_MAX_CONCURRENT_REQUESTS)
 
 from demo import activity as demo_activity  # noqa: E402  (needs Django set up)
+from project import embedded_beat  # noqa: E402
 from notifications import receipts_door  # noqa: E402
 from notifications.sse.endpoint import EVENTS_PATH, sse_app  # noqa: E402
 from notifications.sse import database as stream_database  # noqa: E402
@@ -65,15 +66,18 @@ async def application(scope, receive, send):
 
 
 async def _lifespan(receive, send):
-    demo = None
+    demo = beat = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             demo = demo_activity.start_if_enabled()  # make run only; refused when DEBUG is off
+            beat = embedded_beat.start_if_embedded()  # no Redis, no Celery beat: this process runs its schedule
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             if demo is not None:
                 await asyncio.to_thread(demo.stop)
+            if beat is not None:
+                await asyncio.to_thread(beat.stop)
             await hub.shutdown()
             await asyncio.to_thread(stream_database.threads.close)
             await receipts_door.writer.close()

@@ -15,7 +15,8 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from devtools.processes import ROOT, start_web
+from devtools.processes import ROOT, free_port, start_web, wait_for
+from devtools.smtp_server import SmtpServer
 from devtools.sse import SSEClient
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ SETUP_USERS = """
 from rest_framework.authtoken.models import Token
 from django.contrib.auth.models import User
 from jobs.models import CleanerProfile, ServiceType, Weekday
-client = User.objects.create_user("client", password="x")
+client = User.objects.create_user("client", password="x", email="client@example.com")
 cleaner = User.objects.create_user("cleaner", password="x")
 CleanerProfile.objects.create(user=cleaner, service_types=frozenset(ServiceType.values),
     working_days=frozenset(Weekday.values), latitude=52.3676, longitude=4.9041, service_radius_km=20, is_verified=True)
@@ -33,9 +34,19 @@ print(json.dumps({"client": Token.objects.create(user=client).key, "cleaner": To
 
 
 @pytest.fixture
-def embedded_server(tmp_path):
+def smtp():
+    server = SmtpServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def embedded_server(tmp_path, smtp):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", DJANGO_SETTINGS_MODULE="project.settings", DEBUG="true")
+    # Email to the test's SMTP server; every channel waits 2 s, so only a beat sends it.
+    env.update(EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp.port), CHANNEL_FALLBACK_SECONDS="2")
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     out = subprocess.run(
@@ -94,3 +105,23 @@ def haversine_km(lat_a, lon_a, lat_b, lon_b):
     dlat, dlon = math.radians(lat_b - lat_a), math.radians(lon_b - lon_a)
     a = math.sin(dlat / 2) ** 2 + math.cos(math.radians(lat_a)) * math.cos(math.radians(lat_b)) * math.sin(dlon / 2) ** 2
     return 2 * 6371.0 * math.asin(math.sqrt(a))
+
+
+def test_a_delayed_email_goes_out_without_a_broker_or_beat_process(embedded_server, smtp):
+    # The web process runs the beat schedule itself (project/embedded_beat.py).
+    base, tokens = embedded_server
+    client, cleaner = ({"Authorization": f"Token {tokens[who]}"} for who in ("client", "cleaner"))
+    job = httpx.post(
+        f"{base}/api/jobs/", headers=client, timeout=10,
+        json={"title": "Attic clean", "service_type": "deep", "address": "Prinsengracht 2", "city": "Amsterdam",
+              "latitude": 52.37, "longitude": 4.89, "scheduled_start": (timezone.now() + timedelta(days=1)).isoformat(),
+              "duration_hours": "2", "budget": "60"},
+    )
+    assert job.status_code == 201, job.text
+    bid = httpx.post(f"{base}/api/jobs/{job.json()['id']}/bids/", headers=cleaner, json={"amount": "55.00"}, timeout=10)
+    assert bid.status_code == 201, bid.text
+
+    wait_for(lambda: smtp.messages, timeout=20, what="the bid_received email, due 2 s after the bid")
+    [message] = smtp.messages
+    assert message["To"] == "client@example.com"
+    assert message["Subject"] == "New bid on Attic clean"
