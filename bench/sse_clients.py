@@ -105,7 +105,7 @@ class SSEFleet:
     def stop(self):
         if self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=120)  # the acks still queued are sent first
 
 
 # --- many SSE streams: raw asyncio, several client processes -------------------------------------
