@@ -24,6 +24,11 @@ def test_a_client_turns_a_types_email_off_in_the_grid(live_server_url, people):
     grid = anna.page.locator(".pref-grid")
     expect(grid.locator("thead th")).to_have_text(["Notification", "In-app", "Email", "Push"])
     bids = grid.locator('tr[data-type="bid_received"]')
+    # Every switch sits under its column's heading (a row header laid out as flex once broke the columns).
+    for column, channel in ((2, "in_app"), (3, "email"), (4, "push")):
+        heading = grid.locator(f"thead th:nth-child({column})").bounding_box()
+        cell = bids.locator(f'td[data-channel="{channel}"]').bounding_box()
+        assert abs((heading["x"] + heading["width"] / 2) - (cell["x"] + cell["width"] / 2)) < 4, channel
     expect(bids.locator('td[data-channel="email"] input')).to_be_checked()
     screenshot(anna.page, "preferences-channels-laptop", full_page=True)
     bids.locator('td[data-channel="email"] .switch').click()
@@ -56,6 +61,7 @@ def test_an_email_as_a_mail_client_shows_it(people, live_server_url, settings, d
 
     reader = people(live_server_url, cleaner)
     reader.page.set_content(message.get_body(("html",)).get_content())
-    expect(reader.page.get_by_text("Anna accepted your bid of €110.00 for Spring clean of a 2-bedroom flat")).to_be_visible()
+    expect(reader.page.get_by_role("heading", name="Your bid was accepted")).to_be_visible()
+    expect(reader.page.get_by_text("Anna de Vries accepted your bid of €110.00 for Spring clean of a 2-bedroom flat")).to_be_visible()
     expect(reader.page.locator(f'a[href$="/jobs/{job.pk}/"]').first).to_be_visible()
     screenshot(reader.page, "email-bid-accepted")

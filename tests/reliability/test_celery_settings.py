@@ -16,7 +16,14 @@ from celery_app import app
 pytestmark = pytest.mark.integration
 
 FANOUT_TASKS = ("notifications.outbox_event_dispatch", "notifications.outbox_chunk_deliver")
-ALL_TASKS = (*FANOUT_TASKS, "notifications.outbox_requeue_stale", "notifications.reminders_schedule_due")
+BEAT_TASKS = (
+    "notifications.account_deletions_resend",
+    "notifications.channel_deliveries_dispatch_due",
+    "notifications.outbox_requeue_stale",
+    "notifications.reminders_schedule_due",
+    "notifications.retention_purge",
+)
+ALL_TASKS = (*FANOUT_TASKS, *BEAT_TASKS, "notifications.channel_deliveries_send", "notifications.account_purge")
 # Kept registered for one release: messages queued before the rename still carry them.
 OLD_NAMES = {
     "notifications.process_event": "notifications.outbox_event_dispatch",
@@ -66,7 +73,7 @@ def test_fanout_tasks_route_to_the_fanout_queue_and_the_rest_to_default():
 def test_beat_sends_tasks_that_exist_by_their_new_names():
     app.loader.import_default_modules()
     scheduled = sorted(entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values())
-    assert scheduled == ["notifications.outbox_requeue_stale", "notifications.reminders_schedule_due"]
+    assert scheduled == list(BEAT_TASKS)
     assert all(name in app.tasks for name in scheduled)
 
 
