@@ -9,8 +9,9 @@ from datetime import date
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, ExpressionWrapper, F, FloatField, IntegerField, OuterRef, Q, QuerySet, Value
+from django.db.models import BooleanField, DateTimeField, Exists, ExpressionWrapper, F, FloatField, IntegerField, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import ASin, Cos, ExtractIsoWeekDay, Least, Power, Radians, Sin, Sqrt, TruncDate
+from django.db.models.lookups import In, LessThanOrEqual
 from django.utils import timezone
 
 from .models import (
@@ -125,29 +126,36 @@ def cleaner_is_eligible_for_job(*, cleaner, job: CleaningJob) -> bool:
 
 def jobs_open_for_cleaner(*, cleaner) -> QuerySet:
     """The job board: open, future jobs this cleaner is eligible for (the reverse of the above)."""
+    criteria = _board_criteria(cleaner=cleaner)
+    if criteria is None:
+        return CleaningJob.objects.none()
+    return CleaningJob.objects.filter(criteria)
+
+
+def _board_criteria(*, cleaner) -> Q | None:
+    """The board's rule as one condition on a job row (None: the board is empty).
+
+    jobs_open_for_cleaner filters by it; job_for_bid reads it for one job.
+    """
     profile = cleaner_profile_of(user=cleaner)
     if profile is None or not (cleaner.is_active and profile.is_verified):
-        return CleaningJob.objects.none()
-
+        return None
+    tz = timezone.get_current_timezone()
     iso_days = [Weekday.values.index(day) + 1 for day in profile.working_days]
-    distance = great_circle_km(
-        Value(profile.latitude), Value(profile.longitude), F("latitude"), F("longitude")
+    distance = great_circle_km(Value(profile.latitude), Value(profile.longitude), F("latitude"), F("longitude"))
+    day_off = CleanerUnavailability.objects.filter(
+        cleaner_id=profile.pk,
+        date=TruncDate(ExpressionWrapper(OuterRef("scheduled_start"), output_field=DateTimeField()), tzinfo=tz),
     )
-    local_date = TruncDate("scheduled_start", tzinfo=timezone.get_current_timezone())
-    day_off = CleanerUnavailability.objects.filter(cleaner_id=profile.pk, date=OuterRef("start_date"))
     blocked = ClientBlock.objects.filter(client_id=OuterRef("client_id"), cleaner_id=cleaner.pk)
     return (
-        CleaningJob.objects.filter(status=JobStatus.OPEN, scheduled_start__gt=timezone.now(), service_type__in=sorted(profile.service_types))
-        .filter(_bounding_box("", profile.latitude, profile.longitude))
-        .annotate(start_date=local_date)
-        .alias(
-            start_weekday=ExtractIsoWeekDay("scheduled_start", tzinfo=timezone.get_current_timezone()),
-            distance_km=ExpressionWrapper(distance, output_field=FloatField()),
-        )
-        .filter(start_weekday__in=iso_days, distance_km__lte=profile.service_radius_km)
-        .exclude(Exists(day_off))
-        .exclude(Exists(blocked))
-        .exclude(client_id=cleaner.pk)
+        Q(status=JobStatus.OPEN, scheduled_start__gt=timezone.now(), service_type__in=sorted(profile.service_types))
+        & _bounding_box("", profile.latitude, profile.longitude)
+        & Q(In(ExtractIsoWeekDay("scheduled_start", tzinfo=tz), iso_days))
+        & Q(LessThanOrEqual(ExpressionWrapper(distance, output_field=FloatField()), profile.service_radius_km))
+        & ~Q(Exists(day_off))
+        & ~Q(Exists(blocked))
+        & ~Q(client_id=cleaner.pk)
     )
 
 
@@ -163,13 +171,12 @@ class BidderFacts:
 
 
 def _bidder_annotations(*, cleaner) -> tuple[dict, bool]:
-    """BidderFacts as expressions over a job row (the board is jobs_open_for_cleaner itself), and is_cleaner."""
+    """BidderFacts as expressions over a job row (the board is jobs_open_for_cleaner's rule), and is_cleaner."""
     is_cleaner = user_is_cleaner(user=cleaner)
+    board = _board_criteria(cleaner=cleaner) if is_cleaner else None
     bids = JobBid.objects.filter(job_id=OuterRef("pk"), cleaner_id=cleaner.pk)
     return {
-        "bidder_on_board": (
-            Exists(jobs_open_for_cleaner(cleaner=cleaner).filter(pk=OuterRef("pk"))) if is_cleaner else Value(False)
-        ),
+        "bidder_on_board": ExpressionWrapper(board, output_field=BooleanField()) if board is not None else Value(False),
         "bidder_blocked": Exists(ClientBlock.objects.filter(client_id=OuterRef("client_id"), cleaner_id=cleaner.pk)),
         "bidder_has_bid": Exists(bids),
         "bidder_has_live_bid": Exists(bids.filter(status__in=LIVE_BID_STATUSES)),
