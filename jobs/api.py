@@ -203,8 +203,8 @@ class JobBidListCreateView(PaginatedListView):
     )
     def post(self, request, job_id: int):
         # The service finds, locks and checks the job in one query; an invisible job is a 404 there.
-        bid = services.bid_place(
-            job_id=job_id, cleaner=request.user, hide_invisible=True, **validated(BidPlaceSerializer, request.data)
+        bid = services.bid_place_on_visible_job(
+            job_id=job_id, cleaner=request.user, **validated(BidPlaceSerializer, request.data)
         )
         return Response(BidSerializer(bid).data, status=status.HTTP_201_CREATED)
 

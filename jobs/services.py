@@ -151,14 +151,18 @@ def _reject_pending_bids(*, job: CleaningJob, keep: JobBid | None = None) -> Non
 # --- bids -----------------------------------------------------------------------
 
 
-def bid_place(
-    *, job_id: int, cleaner, amount: Decimal, message: str = "", hide_invisible: bool = False
-) -> JobBid:
-    """Place a pending bid. The job is read, locked and checked in one query (selectors.job_for_bid).
+def bid_place(*, job: CleaningJob, cleaner, amount: Decimal, message: str = "") -> JobBid:
+    """Place a pending bid. The job is re-read, locked and checked in one query (selectors.job_for_bid)."""
+    return _bid_place_atomic(job_id=job.pk, cleaner=cleaner, amount=amount, message=message, hide_invisible=False)
 
-    hide_invisible: answer NotFound when the cleaner may not see the job (jobs_visible_to's
-    rule), as the API does for any object outside the user's view, instead of saying why.
-    """
+
+def bid_place_on_visible_job(*, job_id: int, cleaner, amount: Decimal, message: str = "") -> JobBid:
+    """bid_place for a job known only by id, as the API has it: NotFound when the cleaner may not
+    see the job (jobs_visible_to's rule), as for any object outside the user's view. The same one query."""
+    return _bid_place_atomic(job_id=job_id, cleaner=cleaner, amount=amount, message=message, hide_invisible=True)
+
+
+def _bid_place_atomic(*, job_id: int, cleaner, amount: Decimal, message: str, hide_invisible: bool) -> JobBid:
     try:
         with transaction.atomic():
             return _bid_place(job_id=job_id, cleaner=cleaner, amount=amount, message=message, hide_invisible=hide_invisible)

@@ -29,7 +29,7 @@ def bid_place(request, job_id: int):
         return too_many(render_job(request, job, bid_form=form), wait)
     if form.is_valid():
         try:
-            services.bid_place(job_id=job.pk, cleaner=request.user, **form.cleaned_data)
+            services.bid_place(job=job, cleaner=request.user, **form.cleaned_data)
         except ValidationError as exc:
             add_service_errors(form, exc)
         except DomainError as exc:

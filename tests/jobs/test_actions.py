@@ -107,7 +107,7 @@ def service_answers(world: dict, user) -> dict[str, tuple[bool, str]]:
     job, held, spare = world["job"], world["held"], world["spare"]
     own_bid = held if held.cleaner_id == user.pk and held.status in (BidStatus.PENDING, BidStatus.ACCEPTED) else None
     calls = {
-        "bid": lambda: services.bid_place(job_id=job.pk, cleaner=user, amount=Decimal("90.00")),
+        "bid": lambda: services.bid_place(job=job, cleaner=user, amount=Decimal("90.00")),
         "accept_bids": lambda: services.bid_accept(bid=spare, client=user),
         "reject_bids": lambda: services.bid_reject(bid=spare, client=user),
         "withdraw": (lambda: services.bid_withdraw(bid=own_bid, cleaner=user)) if own_bid else None,

@@ -93,7 +93,7 @@ def test_twenty_identical_bids_from_one_cleaner_store_exactly_one():
     job = CleaningJobFactory()
     cleaner = CleanerFactory()
 
-    results = race([lambda: services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("90.00"))] * 20)
+    results = race([lambda: services.bid_place(job=job, cleaner=cleaner, amount=Decimal("90.00"))] * 20)
 
     assert sum(isinstance(r, JobBid) for r in results) == 1
     errors = [r for r in results if not isinstance(r, JobBid)]

@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs import selectors, services
-from project.exceptions import ActionForbidden, InvalidTransition
+from project.exceptions import ActionForbidden, InvalidTransition, NotFound
 from jobs.models import (
     MAX_BUDGET,
     BidStatus,
@@ -80,7 +80,7 @@ def job_in(status, *, with_cleaner=True):
 def assigned_job():
     job = CleaningJobFactory()
     cleaner = CleanerFactory()
-    bid = services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("90.00"))
+    bid = services.bid_place(job=job, cleaner=cleaner, amount=Decimal("90.00"))
     services.bid_accept(bid=bid, client=job.client)
     return reload(job), cleaner, reload(bid)
 
@@ -294,7 +294,7 @@ def test_cancelling_an_assigned_job_keeps_the_accepted_bid_and_rejects_nothing_e
 def test_bid_place_creates_a_pending_bid():
     job = CleaningJobFactory()
     cleaner = CleanerFactory()
-    bid = services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("95.50"), message="Tomorrow works.")
+    bid = services.bid_place(job=job, cleaner=cleaner, amount=Decimal("95.50"), message="Tomorrow works.")
     bid = reload(bid)
     assert (bid.job, bid.cleaner, bid.amount, bid.status) == (job, cleaner, Decimal("95.50"), BidStatus.PENDING)
     assert bid.message == "Tomorrow works."
@@ -302,7 +302,7 @@ def test_bid_place_creates_a_pending_bid():
 
 @pytest.mark.parametrize("amount", [Decimal("1"), Decimal("1.00"), MAX_BUDGET, Decimal("250.25")])
 def test_bid_amount_on_the_boundary_is_accepted(amount):
-    bid = services.bid_place(job_id=CleaningJobFactory().pk, cleaner=CleanerFactory(), amount=amount)
+    bid = services.bid_place(job=CleaningJobFactory(), cleaner=CleanerFactory(), amount=amount)
     assert reload(bid).amount == amount
 
 
@@ -312,37 +312,37 @@ def test_bid_amount_on_the_boundary_is_accepted(amount):
 )
 def test_bid_amount_must_be_positive_and_bounded(amount):
     with pytest.raises(ValidationError) as excinfo:
-        services.bid_place(job_id=CleaningJobFactory().pk, cleaner=CleanerFactory(), amount=amount)
+        services.bid_place(job=CleaningJobFactory(), cleaner=CleanerFactory(), amount=amount)
     assert "amount" in field_errors(excinfo)
     assert not JobBid.objects.exists()
 
 
 def test_bid_message_length():
     job = CleaningJobFactory()
-    services.bid_place(job_id=job.pk, cleaner=CleanerFactory(), amount=Decimal("50"), message="m" * 2000)
+    services.bid_place(job=job, cleaner=CleanerFactory(), amount=Decimal("50"), message="m" * 2000)
     with pytest.raises(ValidationError) as excinfo:
-        services.bid_place(job_id=job.pk, cleaner=CleanerFactory(), amount=Decimal("50"), message="m" * 2001)
+        services.bid_place(job=job, cleaner=CleanerFactory(), amount=Decimal("50"), message="m" * 2001)
     assert list(field_errors(excinfo)) == ["message"]
     assert JobBid.objects.count() == 1
 
 
 def test_a_client_cannot_bid():
     with pytest.raises(ActionForbidden):
-        services.bid_place(job_id=CleaningJobFactory().pk, cleaner=ClientFactory(), amount=Decimal("50"))
+        services.bid_place(job=CleaningJobFactory(), cleaner=ClientFactory(), amount=Decimal("50"))
 
 
 def test_nobody_bids_on_their_own_job():
     cleaner = CleanerFactory()
     own = CleaningJobFactory(client=cleaner)  # posted before they became a cleaner
     with pytest.raises(ActionForbidden, match="own job"):
-        services.bid_place(job_id=own.pk, cleaner=cleaner, amount=Decimal("50"))
+        services.bid_place(job=own, cleaner=cleaner, amount=Decimal("50"))
 
 
 @pytest.mark.parametrize("status", [s for s in JobStatus.values if s != JobStatus.OPEN])
 def test_nobody_bids_on_a_job_that_is_not_open(status):
     job = job_in(status)
     with pytest.raises(InvalidTransition):
-        services.bid_place(job_id=job.pk, cleaner=CleanerFactory(), amount=Decimal("50"))
+        services.bid_place(job=job, cleaner=CleanerFactory(), amount=Decimal("50"))
     assert not JobBid.objects.exists()
 
 
@@ -351,10 +351,10 @@ def test_a_blocked_cleaner_cannot_bid_but_a_cleaner_blocked_by_another_client_ca
     blocked = CleanerFactory()
     ClientBlockFactory(client=job.client, cleaner=blocked)
     with pytest.raises(ActionForbidden):
-        services.bid_place(job_id=job.pk, cleaner=blocked, amount=Decimal("50"))
+        services.bid_place(job=job, cleaner=blocked, amount=Decimal("50"))
     elsewhere = CleanerFactory()
     ClientBlockFactory(cleaner=elsewhere)
-    services.bid_place(job_id=job.pk, cleaner=elsewhere, amount=Decimal("50"))
+    services.bid_place(job=job, cleaner=elsewhere, amount=Decimal("50"))
     assert list(JobBid.objects.values_list("cleaner", flat=True)) == [elsewhere.pk]
 
 
@@ -371,29 +371,29 @@ def test_a_blocked_cleaner_cannot_bid_but_a_cleaner_blocked_by_another_client_ca
 )
 def test_an_ineligible_cleaner_cannot_bid(profile):
     with pytest.raises(ActionForbidden, match="not eligible"):
-        services.bid_place(job_id=CleaningJobFactory().pk, cleaner=CleanerFactory(**profile), amount=Decimal("50"))
+        services.bid_place(job=CleaningJobFactory(), cleaner=CleanerFactory(**profile), amount=Decimal("50"))
 
 
 def test_one_live_bid_per_cleaner_per_job_and_a_withdrawn_bid_frees_the_slot():
     job = CleaningJobFactory()
     cleaner = CleanerFactory()
-    first = services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("50"))
+    first = services.bid_place(job=job, cleaner=cleaner, amount=Decimal("50"))
     with pytest.raises(InvalidTransition):
-        services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("45"))
+        services.bid_place(job=job, cleaner=cleaner, amount=Decimal("45"))
     services.bid_withdraw(bid=first, cleaner=cleaner)
-    second = services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("45"))
+    second = services.bid_place(job=job, cleaner=cleaner, amount=Decimal("45"))
     assert reload(second).status == BidStatus.PENDING
     assert JobBid.objects.filter(job=job, cleaner=cleaner).count() == 2
     # The same cleaner may bid on other jobs meanwhile.
-    services.bid_place(job_id=CleaningJobFactory().pk, cleaner=cleaner, amount=Decimal("45"))
+    services.bid_place(job=CleaningJobFactory(), cleaner=cleaner, amount=Decimal("45"))
 
 
 def test_a_rejected_bid_frees_the_slot_too():
     job = CleaningJobFactory()
     cleaner = CleanerFactory()
-    bid = services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("50"))
+    bid = services.bid_place(job=job, cleaner=cleaner, amount=Decimal("50"))
     services.bid_reject(bid=bid, client=job.client)
-    services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("40"))
+    services.bid_place(job=job, cleaner=cleaner, amount=Decimal("40"))
     assert JobBid.objects.filter(job=job, cleaner=cleaner, status=BidStatus.PENDING).count() == 1
 
 
@@ -401,7 +401,7 @@ def test_a_duplicate_that_slips_past_the_check_is_caught_by_the_database(monkeyp
     """The race path: the partial unique index raises and the service answers 409."""
     job = CleaningJobFactory()
     cleaner = CleanerFactory()
-    services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("50"))
+    services.bid_place(job=job, cleaner=cleaner, amount=Decimal("50"))
     read_job_for_bid = selectors.job_for_bid
 
     def as_if_no_live_bid(**kwargs):
@@ -410,7 +410,7 @@ def test_a_duplicate_that_slips_past_the_check_is_caught_by_the_database(monkeyp
 
     monkeypatch.setattr(selectors, "job_for_bid", as_if_no_live_bid)
     with pytest.raises(InvalidTransition, match="already have a live bid"):
-        services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("45"))
+        services.bid_place(job=job, cleaner=cleaner, amount=Decimal("45"))
     assert JobBid.objects.filter(job=job, cleaner=cleaner).count() == 1
     # The connection is still usable after the rolled-back savepoint.
     assert JobBid.objects.count() == 1
@@ -672,7 +672,7 @@ def test_a_block_stops_future_bids():
     cleaner = CleanerFactory()
     services.client_block_cleaner(client=job.client, cleaner=cleaner)
     with pytest.raises(ActionForbidden):
-        services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("50"))
+        services.bid_place(job=job, cleaner=cleaner, amount=Decimal("50"))
 
 
 # --- races (real PostgreSQL transactions, one connection per thread) ----------------------------
@@ -731,8 +731,8 @@ def test_two_racing_bids_from_one_cleaner_leave_one_live_bid():
     job = CleaningJobFactory()
     cleaner = CleanerFactory()
     results = _race(
-        lambda: services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("50")),
-        lambda: services.bid_place(job_id=job.pk, cleaner=cleaner, amount=Decimal("55")),
+        lambda: services.bid_place(job=job, cleaner=cleaner, amount=Decimal("50")),
+        lambda: services.bid_place(job=job, cleaner=cleaner, amount=Decimal("55")),
     )
     assert sorted(type(r).__name__ for r in results) == ["InvalidTransition", "JobBid"], results
     assert JobBid.objects.filter(job=job, cleaner=cleaner).count() == 1
@@ -773,7 +773,7 @@ def test_a_blocked_cleaner_who_bid_before_cannot_bid_again():
     services.bid_withdraw(bid=bid, cleaner=bid.cleaner)
     ClientBlockFactory(client=bid.job.client, cleaner=bid.cleaner)
     with pytest.raises(ActionForbidden, match="^You cannot bid on this client's jobs: they have blocked you.$"):
-        services.bid_place(job_id=bid.job.pk, cleaner=bid.cleaner, amount=Decimal("50"))
+        services.bid_place(job=bid.job, cleaner=bid.cleaner, amount=Decimal("50"))
     assert JobBid.objects.count() == 1
 
 
@@ -783,7 +783,7 @@ STARTED = "This job's start time has passed, so it takes no more bids."
 def test_nobody_bids_on_a_job_whose_start_has_passed():
     job = CleaningJobFactory(scheduled_start=timezone.now() - timedelta(minutes=1))
     with pytest.raises(InvalidTransition, match=f"^{STARTED}$"):
-        services.bid_place(job_id=job.pk, cleaner=CleanerFactory(), amount=Decimal("50"))
+        services.bid_place(job=job, cleaner=CleanerFactory(), amount=Decimal("50"))
     assert not JobBid.objects.exists()
 
 
@@ -794,3 +794,18 @@ def test_no_bid_is_accepted_once_the_job_start_has_passed():
         services.bid_accept(bid=bid, client=bid.job.client)
     assert reload(bid).status == BidStatus.PENDING
     assert reload(bid.job).status == JobStatus.OPEN
+
+
+def test_bid_on_a_job_known_by_id_is_not_found_where_the_cleaner_may_not_see_it():
+    """The API's door: an invisible job is 'not found', never a reason that tells it exists."""
+    job = CleaningJobFactory()
+    elsewhere = CleanerFactory(profile__service_types=frozenset({"carpet"}))
+    with pytest.raises(ActionForbidden, match="not eligible"):
+        services.bid_place(job=job, cleaner=elsewhere, amount=Decimal("50"))
+    with pytest.raises(NotFound, match="Job not found"):
+        services.bid_place_on_visible_job(job_id=job.pk, cleaner=elsewhere, amount=Decimal("50"))
+    with pytest.raises(NotFound, match="Job not found"):
+        services.bid_place_on_visible_job(job_id=job.pk + 1000, cleaner=CleanerFactory(), amount=Decimal("50"))
+    bid = services.bid_place_on_visible_job(job_id=job.pk, cleaner=CleanerFactory(), amount=Decimal("50"))
+    assert bid.job_id == job.pk and bid.status == BidStatus.PENDING
+    assert JobBid.objects.filter(job=job).count() == 1
