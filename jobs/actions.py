@@ -29,8 +29,9 @@ def client_only_refusal(*, user) -> DomainError | None:
     return None
 
 
-def cleaner_only_refusal(*, user) -> DomainError | None:
-    if not selectors.user_is_cleaner(user=user):
+def cleaner_only_refusal(*, user, is_cleaner: bool | None = None) -> DomainError | None:
+    """is_cleaner: when the caller already knows (read with other facts); else asked here."""
+    if not (selectors.user_is_cleaner(user=user) if is_cleaner is None else is_cleaner):
         return ActionForbidden("Only cleaners can do this.")
     return None
 
@@ -45,8 +46,11 @@ def _not_started_refusal(job: CleaningJob, consequence: str) -> DomainError | No
 # --- bids -------------------------------------------------------------------------
 
 
-def bid_place_refusal(*, job: CleaningJob, cleaner) -> DomainError | None:
-    if refusal := cleaner_only_refusal(user=cleaner):
+def bid_place_refusal(*, job: CleaningJob, cleaner, facts: selectors.BidderFacts | None = None) -> DomainError | None:
+    """`facts`: read with the locked job by the service (selectors.job_for_bid); else read here in one query."""
+    if facts is None:
+        facts = selectors.bidder_facts(job=job, cleaner=cleaner)
+    if refusal := cleaner_only_refusal(user=cleaner, is_cleaner=facts.is_cleaner):
         return refusal
     if job.client_id == cleaner.pk:
         return ActionForbidden("You cannot bid on your own job.")
@@ -54,11 +58,12 @@ def bid_place_refusal(*, job: CleaningJob, cleaner) -> DomainError | None:
         return InvalidTransition("This job is no longer open for bids.")
     if refusal := _not_started_refusal(job, "it takes no more bids"):
         return refusal
-    if selectors.client_has_blocked(client_id=job.client_id, cleaner_id=cleaner.pk):
+    if facts.blocked:
         return ActionForbidden("You cannot bid on this client's jobs: they have blocked you.")
-    if not selectors.cleaner_is_eligible_for_job(cleaner=cleaner, job=job):
+    # Open, ahead, not their own, not blocked: what is left of the board's rule is eligibility.
+    if not facts.on_board:
         return ActionForbidden("You are not eligible for this job.")
-    if selectors.job_live_bid_for(job=job, cleaner=cleaner) is not None:
+    if facts.has_live_bid:
         return InvalidTransition("You already have a live bid on this job.")
     return None
 

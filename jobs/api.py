@@ -202,8 +202,10 @@ class JobBidListCreateView(PaginatedListView):
         responses={201: BidSerializer, **errors(400, 403, 404, 409)},
     )
     def post(self, request, job_id: int):
-        job = visible_job(request, job_id)
-        bid = services.bid_place(job=job, cleaner=request.user, **validated(BidPlaceSerializer, request.data))
+        # The service finds, locks and checks the job in one query; an invisible job is a 404 there.
+        bid = services.bid_place_on_visible_job(
+            job_id=job_id, cleaner=request.user, **validated(BidPlaceSerializer, request.data)
+        )
         return Response(BidSerializer(bid).data, status=status.HTTP_201_CREATED)
 
 

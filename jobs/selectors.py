@@ -4,12 +4,14 @@ Everything here is one SQL query that the caller can iterate in chunks.
 """
 
 import math
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, ExpressionWrapper, F, FloatField, IntegerField, OuterRef, Q, QuerySet, Value
+from django.db.models import BooleanField, DateTimeField, Exists, ExpressionWrapper, F, FloatField, IntegerField, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import ASin, Cos, ExtractIsoWeekDay, Least, Power, Radians, Sin, Sqrt, TruncDate
+from django.db.models.lookups import In, LessThanOrEqual
 from django.utils import timezone
 
 from .models import (
@@ -34,7 +36,23 @@ EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEGREE_LATITUDE = 111.19
 
 
+def cleaner_profile_of(*, user) -> CleanerProfile | None:
+    """The user's cleaner profile (None for a client).
+
+    No query when it was read along with the user, as the API's token authentication
+    does (jobs/authentication.py); one query otherwise, never cached on the user.
+    """
+    if isinstance(user, User) and User.cleaner_profile.is_cached(user):
+        try:
+            return user.cleaner_profile
+        except CleanerProfile.DoesNotExist:
+            return None
+    return CleanerProfile.objects.filter(user_id=user.pk).first()
+
+
 def user_is_cleaner(*, user) -> bool:
+    if isinstance(user, User) and User.cleaner_profile.is_cached(user):
+        return cleaner_profile_of(user=user) is not None
     return CleanerProfile.objects.filter(user_id=user.pk).exists()
 
 
@@ -108,33 +126,96 @@ def cleaner_is_eligible_for_job(*, cleaner, job: CleaningJob) -> bool:
 
 def jobs_open_for_cleaner(*, cleaner) -> QuerySet:
     """The job board: open, future jobs this cleaner is eligible for (the reverse of the above)."""
-    try:
-        profile = CleanerProfile.objects.get(user_id=cleaner.pk)
-    except CleanerProfile.DoesNotExist:
+    criteria = _board_criteria(cleaner=cleaner)
+    if criteria is None:
         return CleaningJob.objects.none()
-    if not (cleaner.is_active and profile.is_verified):
-        return CleaningJob.objects.none()
+    return CleaningJob.objects.filter(criteria)
 
+
+def _board_criteria(*, cleaner) -> Q | None:
+    """The board's rule as one condition on a job row (None: the board is empty).
+
+    jobs_open_for_cleaner filters by it; job_for_bid reads it for one job.
+    """
+    profile = cleaner_profile_of(user=cleaner)
+    if profile is None or not (cleaner.is_active and profile.is_verified):
+        return None
+    tz = timezone.get_current_timezone()
     iso_days = [Weekday.values.index(day) + 1 for day in profile.working_days]
-    distance = great_circle_km(
-        Value(profile.latitude), Value(profile.longitude), F("latitude"), F("longitude")
+    distance = great_circle_km(Value(profile.latitude), Value(profile.longitude), F("latitude"), F("longitude"))
+    day_off = CleanerUnavailability.objects.filter(
+        cleaner_id=profile.pk,
+        date=TruncDate(ExpressionWrapper(OuterRef("scheduled_start"), output_field=DateTimeField()), tzinfo=tz),
     )
-    local_date = TruncDate("scheduled_start", tzinfo=timezone.get_current_timezone())
-    day_off = CleanerUnavailability.objects.filter(cleaner_id=profile.pk, date=OuterRef("start_date"))
     blocked = ClientBlock.objects.filter(client_id=OuterRef("client_id"), cleaner_id=cleaner.pk)
     return (
-        CleaningJob.objects.filter(status=JobStatus.OPEN, scheduled_start__gt=timezone.now(), service_type__in=sorted(profile.service_types))
-        .filter(_bounding_box("", profile.latitude, profile.longitude))
-        .annotate(start_date=local_date)
-        .alias(
-            start_weekday=ExtractIsoWeekDay("scheduled_start", tzinfo=timezone.get_current_timezone()),
-            distance_km=ExpressionWrapper(distance, output_field=FloatField()),
-        )
-        .filter(start_weekday__in=iso_days, distance_km__lte=profile.service_radius_km)
-        .exclude(Exists(day_off))
-        .exclude(Exists(blocked))
-        .exclude(client_id=cleaner.pk)
+        Q(status=JobStatus.OPEN, scheduled_start__gt=timezone.now(), service_type__in=sorted(profile.service_types))
+        & _bounding_box("", profile.latitude, profile.longitude)
+        & Q(In(ExtractIsoWeekDay("scheduled_start", tzinfo=tz), iso_days))
+        & Q(LessThanOrEqual(ExpressionWrapper(distance, output_field=FloatField()), profile.service_radius_km))
+        & ~Q(Exists(day_off))
+        & ~Q(Exists(blocked))
+        & ~Q(client_id=cleaner.pk)
     )
+
+
+@dataclass(frozen=True)
+class BidderFacts:
+    """What deciding one cleaner's bid on one job needs, read with the job in one query."""
+
+    is_cleaner: bool
+    on_board: bool  # jobs_open_for_cleaner holds the job: open, ahead, eligible, not blocked, not their own
+    blocked: bool  # the job's client blocked them
+    has_bid: bool  # any bid on the job, live or not
+    has_live_bid: bool
+
+
+def _bidder_annotations(*, cleaner) -> tuple[dict, bool]:
+    """BidderFacts as expressions over a job row (the board is jobs_open_for_cleaner's rule), and is_cleaner."""
+    is_cleaner = user_is_cleaner(user=cleaner)
+    board = _board_criteria(cleaner=cleaner) if is_cleaner else None
+    bids = JobBid.objects.filter(job_id=OuterRef("pk"), cleaner_id=cleaner.pk)
+    return {
+        "bidder_on_board": ExpressionWrapper(board, output_field=BooleanField()) if board is not None else Value(False),
+        "bidder_blocked": Exists(ClientBlock.objects.filter(client_id=OuterRef("client_id"), cleaner_id=cleaner.pk)),
+        "bidder_has_bid": Exists(bids),
+        "bidder_has_live_bid": Exists(bids.filter(status__in=LIVE_BID_STATUSES)),
+    }, is_cleaner
+
+
+def _facts(row: dict, is_cleaner: bool) -> BidderFacts:
+    return BidderFacts(
+        is_cleaner=is_cleaner,
+        on_board=row["bidder_on_board"],
+        blocked=row["bidder_blocked"],
+        has_bid=row["bidder_has_bid"],
+        has_live_bid=row["bidder_has_live_bid"],
+    )
+
+
+def job_for_bid(*, job_id: int, cleaner) -> tuple[CleaningJob, BidderFacts]:
+    """The job, locked for update, and the facts about `cleaner`'s bid on it: one query.
+
+    Raises CleaningJob.DoesNotExist. With the API's token authentication the cleaner's
+    profile came with the user, so this is the only query before the bid's INSERT.
+    """
+    annotations, is_cleaner = _bidder_annotations(cleaner=cleaner)
+    job = CleaningJob.objects.select_for_update(of=("self",)).annotate(**annotations).get(pk=job_id)
+    return job, _facts(vars(job), is_cleaner)
+
+
+def bidder_facts(*, job: CleaningJob, cleaner) -> BidderFacts:
+    """The same facts for a job already read (the job page): one query."""
+    annotations, is_cleaner = _bidder_annotations(cleaner=cleaner)
+    row = CleaningJob.objects.filter(pk=job.pk).annotate(**annotations).values(*annotations).get()
+    return _facts(row, is_cleaner)
+
+
+def job_visible_to_bidder(*, job: CleaningJob, facts: BidderFacts, user) -> bool:
+    """jobs_visible_to's rule for one job, from the facts read with it (a test keeps the two in step)."""
+    if not facts.is_cleaner:
+        return job.client_id == user.pk
+    return job.assigned_cleaner_id == user.pk or facts.has_bid or facts.on_board
 
 
 def jobs_visible_to(*, user) -> QuerySet:

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from project.exceptions import ActionForbidden, DomainError, InvalidTransition
+from project.exceptions import ActionForbidden, DomainError, InvalidTransition, NotFound
 
 from . import actions, selectors
 from .models import (
@@ -152,17 +152,33 @@ def _reject_pending_bids(*, job: CleaningJob, keep: JobBid | None = None) -> Non
 
 
 def bid_place(*, job: CleaningJob, cleaner, amount: Decimal, message: str = "") -> JobBid:
+    """Place a pending bid. The job is re-read, locked and checked in one query (selectors.job_for_bid)."""
+    return _bid_place_atomic(job_id=job.pk, cleaner=cleaner, amount=amount, message=message, hide_invisible=False)
+
+
+def bid_place_on_visible_job(*, job_id: int, cleaner, amount: Decimal, message: str = "") -> JobBid:
+    """bid_place for a job known only by id, as the API has it: NotFound when the cleaner may not
+    see the job (jobs_visible_to's rule), as for any object outside the user's view. The same one query."""
+    return _bid_place_atomic(job_id=job_id, cleaner=cleaner, amount=amount, message=message, hide_invisible=True)
+
+
+def _bid_place_atomic(*, job_id: int, cleaner, amount: Decimal, message: str, hide_invisible: bool) -> JobBid:
     try:
         with transaction.atomic():
-            return _bid_place(job=job, cleaner=cleaner, amount=amount, message=message)
+            return _bid_place(job_id=job_id, cleaner=cleaner, amount=amount, message=message, hide_invisible=hide_invisible)
     except IntegrityError:
         # The partial unique index caught a concurrent duplicate.
         raise InvalidTransition("You already have a live bid on this job.") from None
 
 
-def _bid_place(*, job: CleaningJob, cleaner, amount: Decimal, message: str) -> JobBid:
-    job = _lock_job(job.pk)
-    _refuse(actions.bid_place_refusal(job=job, cleaner=cleaner))
+def _bid_place(*, job_id: int, cleaner, amount: Decimal, message: str, hide_invisible: bool) -> JobBid:
+    try:
+        job, facts = selectors.job_for_bid(job_id=job_id, cleaner=cleaner)
+    except CleaningJob.DoesNotExist:
+        raise NotFound("Job not found.") from None
+    if hide_invisible and not selectors.job_visible_to_bidder(job=job, facts=facts, user=cleaner):
+        raise NotFound("Job not found.")
+    _refuse(actions.bid_place_refusal(job=job, cleaner=cleaner, facts=facts))
     bid = JobBid(job=job, cleaner=cleaner, amount=amount, message=message, status=BidStatus.PENDING)
     _full_clean(bid, exclude=["job", "cleaner"])
     bid.save()

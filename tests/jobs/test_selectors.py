@@ -10,6 +10,7 @@ import random
 from datetime import datetime, time, timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from jobs.models import JobStatus, ServiceType, Weekday
@@ -22,6 +23,9 @@ from jobs.selectors import (
     job_messages_visible_to,
     job_payments_visible_to,
     jobs_open_for_cleaner,
+    bidder_facts,
+    job_for_bid,
+    job_visible_to_bidder,
     jobs_visible_to,
 )
 from tests.factories import (
@@ -39,6 +43,8 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+
+User = get_user_model()
 
 
 @pytest.fixture(autouse=True)
@@ -333,10 +339,15 @@ def test_board_is_one_query_after_reading_the_profile(django_assert_num_queries)
     CleaningJobFactory.create_batch(4)
     blocked_job = CleaningJobFactory()
     ClientBlockFactory(client=blocked_job.client, cleaner=cleaner)
+    cleaner = User.objects.get(pk=cleaner.pk)  # as a session loads it: the profile not read yet
     with django_assert_num_queries(1):  # the profile
         board = jobs_open_for_cleaner(cleaner=cleaner)
     with django_assert_num_queries(1):  # the board itself, however many criteria
         assert len(list(board)) == 4
+    # The API's token authentication reads the profile with the user: no query for it then.
+    cleaner = User.objects.select_related("cleaner_profile").get(pk=cleaner.pk)
+    with django_assert_num_queries(1):
+        assert len(list(jobs_open_for_cleaner(cleaner=cleaner))) == 4
 
 
 # --- the two directions agree ----------------------------------------------------------------------
@@ -473,3 +484,40 @@ def test_payments_and_messages_are_visible_to_their_two_parties_only():
     assert list(job_messages_visible_to(job=message.job, user=message.recipient)) == [message]
     assert len(job_messages_visible_to(job=message.job, user=message.job.client)) == 2
     assert list(job_messages_visible_to(job=message.job, user=CleanerFactory())) == []
+
+
+# --- one job's bid facts, read in one query, agree with the listings ---------------------------------
+
+
+def _bidder_scenarios():
+    """(user, job) pairs covering every way a job is or is not visible to a user."""
+    job = CleaningJobFactory()
+    far = CleanerFactory(profile__latitude=CITY_LAT + 1)
+    blocked = CleanerFactory()
+    ClientBlockFactory(client=job.client, cleaner=blocked)
+    day_off = CleanerFactory()
+    CleanerUnavailabilityFactory(cleaner=day_off.cleaner_profile, date=timezone.localtime(job.scheduled_start).date())
+    bid_before = CleanerFactory(profile__service_types=frozenset({"carpet"}))
+    JobBidFactory(job=job, cleaner=bid_before, status="withdrawn")
+    assigned = CleaningJobFactory(status=JobStatus.ASSIGNED)
+    started = CleaningJobFactory(scheduled_start=timezone.now() - timedelta(hours=1))
+    eligible = CleanerFactory()
+    return [
+        (eligible, job), (far, job), (blocked, job), (day_off, job), (bid_before, job),
+        (CleanerFactory(is_active=False), job), (CleanerFactory(profile__is_verified=False), job),
+        (job.client, job), (ClientFactory(), job), (eligible, assigned), (eligible, started),
+        (CleanerFactory(profile__service_types=frozenset({"carpet"})), job),
+    ]
+
+
+def test_job_for_bid_sees_what_jobs_visible_to_sees(django_assert_num_queries):
+    for user, job in _bidder_scenarios():
+        listed = jobs_visible_to(user=user).filter(pk=job.pk).exists()
+        user = User.objects.select_related("cleaner_profile").get(pk=user.pk)  # as the API's token auth reads it
+        with django_assert_num_queries(1):
+            locked, facts = job_for_bid(job_id=job.pk, cleaner=user)
+        assert job_visible_to_bidder(job=locked, facts=facts, user=user) == listed, (user.username, job.pk)
+        assert facts == bidder_facts(job=job, cleaner=user)
+        eligible = cleaner_is_eligible_for_job(cleaner=user, job=job)
+        if job.status == JobStatus.OPEN and job.scheduled_start > timezone.now() and not facts.blocked:
+            assert facts.on_board == eligible, (user.username, job.pk)

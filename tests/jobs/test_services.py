@@ -4,6 +4,7 @@ The factories' defaults make an eligible pair (a plain CleanerFactory() may bid 
 plain CleaningJobFactory()), so each test changes only what it is about.
 """
 
+import dataclasses
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -14,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs import selectors, services
-from project.exceptions import ActionForbidden, InvalidTransition
+from project.exceptions import ActionForbidden, InvalidTransition, NotFound
 from jobs.models import (
     MAX_BUDGET,
     BidStatus,
@@ -401,7 +402,13 @@ def test_a_duplicate_that_slips_past_the_check_is_caught_by_the_database(monkeyp
     job = CleaningJobFactory()
     cleaner = CleanerFactory()
     services.bid_place(job=job, cleaner=cleaner, amount=Decimal("50"))
-    monkeypatch.setattr(selectors, "job_live_bid_for", lambda **kwargs: None)
+    read_job_for_bid = selectors.job_for_bid
+
+    def as_if_no_live_bid(**kwargs):
+        job, facts = read_job_for_bid(**kwargs)
+        return job, dataclasses.replace(facts, has_live_bid=False)
+
+    monkeypatch.setattr(selectors, "job_for_bid", as_if_no_live_bid)
     with pytest.raises(InvalidTransition, match="already have a live bid"):
         services.bid_place(job=job, cleaner=cleaner, amount=Decimal("45"))
     assert JobBid.objects.filter(job=job, cleaner=cleaner).count() == 1
@@ -787,3 +794,18 @@ def test_no_bid_is_accepted_once_the_job_start_has_passed():
         services.bid_accept(bid=bid, client=bid.job.client)
     assert reload(bid).status == BidStatus.PENDING
     assert reload(bid.job).status == JobStatus.OPEN
+
+
+def test_bid_on_a_job_known_by_id_is_not_found_where_the_cleaner_may_not_see_it():
+    """The API's door: an invisible job is 'not found', never a reason that tells it exists."""
+    job = CleaningJobFactory()
+    elsewhere = CleanerFactory(profile__service_types=frozenset({"carpet"}))
+    with pytest.raises(ActionForbidden, match="not eligible"):
+        services.bid_place(job=job, cleaner=elsewhere, amount=Decimal("50"))
+    with pytest.raises(NotFound, match="Job not found"):
+        services.bid_place_on_visible_job(job_id=job.pk, cleaner=elsewhere, amount=Decimal("50"))
+    with pytest.raises(NotFound, match="Job not found"):
+        services.bid_place_on_visible_job(job_id=job.pk + 1000, cleaner=CleanerFactory(), amount=Decimal("50"))
+    bid = services.bid_place_on_visible_job(job_id=job.pk, cleaner=CleanerFactory(), amount=Decimal("50"))
+    assert bid.job_id == job.pk and bid.status == BidStatus.PENDING
+    assert JobBid.objects.filter(job=job).count() == 1

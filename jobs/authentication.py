@@ -1,0 +1,21 @@
+"""API authentication: DRF's token check, reading the user's cleaner profile in the same query."""
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    """`Authorization: Token <key>`, as DRF's, with the user's role (cleaner profile or none) in one query.
+
+    Nearly every API write asks whether the user is a cleaner (jobs/selectors.py::cleaner_profile_of);
+    reading the profile with the token saves that query on each request.
+    """
+
+    def authenticate_credentials(self, key):
+        try:
+            token = self.get_model().objects.select_related("user__cleaner_profile").get(key=key)
+        except self.get_model().DoesNotExist:
+            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        return (token.user, token)
