@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 
 from .. import metrics, plans, rendering
-from ..models import Notification, OutboxEvent, OutboxStatus
+from ..models import Notification, OutboxEvent
 from ..sse import publishing
 from .delivery import _insert_notifications, outbox_event_finish
 
@@ -26,11 +26,6 @@ def outbox_event_deliver_direct(event: OutboxEvent, *, plan: plans.DeliveryPlan,
     rows = _rows_read(ids=[pk for pk, _ in stored])
     outbox_event_finish(event, recipient_count=len(stored), attempts=event.attempts)
     return partial(_publish, rows)
-
-
-def delivered_directly(event: OutboxEvent) -> bool:
-    """Done by the direct path (no chunks) with someone to tell."""
-    return event.status == OutboxStatus.DONE and event.chunk_count == 0 and event.recipient_count > 0
 
 
 def outbox_event_republish(*, event_id: int) -> None:

@@ -53,7 +53,7 @@ def _dispatch_locked(*, event_id: int) -> Callable[[], None] | None:
     event = _event_locked(event_id=event_id)
     if event is None:
         return None  # another run holds it (and publishes what it stores), or it is gone
-    if direct.delivered_directly(event):
+    if event.delivered_directly:
         # Run again (the broker redelivers a task whose worker died): its first run may have
         # committed and died before publishing. Pages drop the repeats by id.
         return partial(direct.outbox_event_republish, event_id=event.pk)
