@@ -52,6 +52,12 @@ class OutboxEvent(models.Model):
     def __str__(self):
         return f"{self.event_type} #{self.pk} ({self.status})"
 
+    @property
+    def delivered_directly(self) -> bool:
+        """Done by the direct path (notifications.outbox.direct): no chunks, someone told, and its
+        frames published right after its commit (processed_at), not per chunk."""
+        return self.status == OutboxStatus.DONE and self.chunk_count == 0 and self.recipient_count > 0
+
 
 class OutboxChunk(models.Model):
     """A slice [first_recipient_id, last_recipient_id] of a big event's audience."""

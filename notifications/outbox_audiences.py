@@ -50,6 +50,8 @@ def progress_label(event: OutboxEvent) -> str:
     """E.g. "2/3 chunks, 10,000 of 12,412 stored, 1 failed"; needs with_fanout_progress."""
     total = getattr(event, "chunks_total", 0)
     if not total:
+        if event.delivered_directly:
+            return f"{event.recipient_count:,} stored directly"
         if event.status == OutboxStatus.DONE:
             return "nobody to notify"
         if event.status == OutboxStatus.FAILED:
@@ -91,15 +93,21 @@ def audience_labels(events: list[OutboxEvent]) -> dict[int, str]:
     return {event.pk: _audience(event, jobs, bids, messages, payments) for event in events}
 
 
+def _audience_size(event: OutboxEvent) -> int | None:
+    """The resolved audience: its chunks' ids, or a direct-path event's recipients (it has no chunks)."""
+    return event.recipient_count if event.delivered_directly else getattr(event, "audience_size", None)
+
+
 def _audience(event, jobs, bids, messages, payments) -> str:
     kind, payload = event.event_type, event.payload
     if kind == NotificationType.SYSTEM_ALERT:
         label = ANNOUNCEMENT_AUDIENCES.get(payload.get("audience"), str(payload.get("audience")))
-        return f"{label} ({event.audience_size:,})" if getattr(event, "audience_size", None) else label
+        size = _audience_size(event)
+        return f"{label} ({size:,})" if size else label
     if kind in JOB_EVENTS:
         job_id = payload.get("job_id")
         if kind == NotificationType.JOB_CREATED:
-            size = getattr(event, "audience_size", None)
+            size = _audience_size(event)
             if size:
                 return f"{size:,} eligible cleaner{'s' if size != 1 else ''} of job #{job_id}"
             if event.status == OutboxStatus.DONE:

@@ -93,7 +93,8 @@ def _job(job_id: int, *, share_lock: bool = False) -> CleaningJob | None:
 
 
 def _bid(bid_id: int) -> JobBid | None:
-    return JobBid.objects.select_related("job__client", "cleaner").filter(pk=bid_id).first()
+    # By primary key, unordered: .first() would build an ORDER BY for at most one row.
+    return next(iter(JobBid.objects.select_related("job__client", "cleaner").filter(pk=bid_id).order_by()[:1]), None)
 
 
 # --- one builder per type: who (audience) and what (content) ---------------------

@@ -251,7 +251,8 @@ def template_render(*, notification_type: str, context: dict) -> RenderedText:
     """
     entry = CATALOG[notification_type]
     plain = _plain_context(context)
-    stored = NotificationTemplate.objects.filter(notification_type=notification_type, is_active=True).first()
+    # At most one active per type (a unique index): no ORDER BY to build, as .first() would.
+    stored = next(iter(NotificationTemplate.objects.filter(notification_type=notification_type, is_active=True)[:1]), None)
     if stored is None:
         logger.warning("No active template for %s; using the built-in default.", notification_type)
     else:

@@ -1,7 +1,8 @@
 """The trace of a notification, hop by hop, and the funnel of an outbox event (reads for the admin).
 
 Hops: the event's commit (OutboxEvent.created_at, written in the transaction of the change),
-the row's insert (Notification.created_at), the publish (OutboxChunk.published_at, per chunk),
+the row's insert (Notification.created_at), the publish (OutboxChunk.published_at, per chunk; a
+direct-path event's processed_at, its commit, which its publish follows at once),
 then the page's receipts (delivered_at, seen_at) and the user's read_at and clicked_at.
 """
 
@@ -29,7 +30,9 @@ def notification_timeline(notification: Notification) -> list[Hop]:
     """Each hop's time and its latency from the previous hop that happened."""
     event = notification.event
     published_at = None
-    if event is not None:
+    if event is not None and event.delivered_directly:
+        published_at = event.processed_at
+    elif event is not None:
         published_at = (
             OutboxChunk.objects.filter(
                 event_id=event.pk,
@@ -65,9 +68,12 @@ def outbox_event_funnel(event: OutboxEvent) -> dict[str, int]:
         read=Count("pk", filter=Q(read_at__isnull=False)),
         clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
     )
-    published = OutboxChunk.objects.filter(event_id=event.pk, published_at__isnull=False).aggregate(
-        n=Sum("recipient_count")
-    )["n"]
+    if event.delivered_directly:
+        published = event.recipient_count  # no chunks: published right after its one commit
+    else:
+        published = OutboxChunk.objects.filter(event_id=event.pk, published_at__isnull=False).aggregate(
+            n=Sum("recipient_count")
+        )["n"]
     return {
         "recipients": event.recipient_count,
         "stored": counts["stored"],

@@ -196,6 +196,9 @@ CELERY_BEAT_SCHEDULE = {
 # Audiences up to this size are delivered by the event's own task; bigger ones are split
 # into chunk tasks of this size (notifications/outbox/dispatch.py).
 FANOUT_CHUNK_SIZE = env_int("FANOUT_CHUNK_SIZE", 5000, minimum=1)
+# Audiences up to this size take the direct path: the whole event in one transaction, no
+# chunk rows (a bid, a message, an acceptance); bigger ones are chunked as above.
+OUTBOX_DIRECT_MAX_RECIPIENTS = env_int("OUTBOX_DIRECT_MAX_RECIPIENTS", 20, minimum=0)
 
 # --- Retention (notifications/retention.py; rules per type in notifications/catalog.py) ----
 # Days a notification is kept: read (from when it was read), unread (from when it was sent);

@@ -54,3 +54,9 @@ def throttle_rate(settings):
 
     yield set_rate
     cache.clear()
+
+
+@pytest.fixture
+def chunked_path(settings):
+    """Even a small audience takes the chunked path, for tests of chunks (bigger audiences take it anyway)."""
+    settings.OUTBOX_DIRECT_MAX_RECIPIENTS = 0

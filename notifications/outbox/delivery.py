@@ -82,9 +82,12 @@ def _deliver(*, chunk_id: int, plan: plans.DeliveryPlan | None) -> None:
             outbox_event_finish(event, recipient_count=total or 0)
 
 
-def outbox_event_finish(event: OutboxEvent, *, recipient_count: int) -> None:
+def outbox_event_finish(event: OutboxEvent, *, recipient_count: int, attempts: int | None = None) -> None:
+    """Mark the event done; `attempts` is written too when the dispatch counted one in this transaction."""
+    counted = {} if attempts is None else {"attempts": attempts}
     finished = OutboxEvent.objects.filter(pk=event.pk).exclude(status=OutboxStatus.DONE).update(
-        status=OutboxStatus.DONE, recipient_count=recipient_count, processed_at=timezone.now(), updated_at=timezone.now()
+        status=OutboxStatus.DONE, recipient_count=recipient_count, processed_at=timezone.now(), updated_at=timezone.now(),
+        **counted,
     )
     if finished:
         transaction.on_commit(
@@ -92,8 +95,13 @@ def outbox_event_finish(event: OutboxEvent, *, recipient_count: int) -> None:
         )
 
 
-def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendered, recipient_ids: list[int]) -> None:
-    """One INSERT ... SELECT for the whole chunk, the ids (and their seqs) passed as array parameters."""
+def _insert_notifications(
+    *, event: OutboxEvent, content: plans.Content, rendered, recipient_ids: list[int]
+) -> list[tuple[int, int]]:
+    """One INSERT ... SELECT for the whole chunk, the ids (and their seqs) passed as array parameters.
+
+    Returns the rows it stored, as (notification id, recipient id).
+    """
     metadata, why_join, why_params = _metadata_sql(content)
     # Rows r(id, seq): each recipient with its next seq, taken now (notifications.sequencing).
     ids_sql, ids_params = sequencing.seqs_take_as_rows(recipient_ids=recipient_ids)
@@ -131,6 +139,7 @@ def _insert_notifications(*, event: OutboxEvent, content: plans.Content, rendere
     due_now = channel_routing.deliveries_create_for_chunk(notification_type=event.event_type, stored=stored)
     if due_now:
         transaction.on_commit(channel_dispatching.dispatch_due_soon)
+    return stored
 
 
 def _metadata_sql(content: plans.Content) -> tuple[str, str, list]:

@@ -1,8 +1,12 @@
-"""Dispatching one event: its plan, the offers it retracts, its audience split into chunks."""
+"""Dispatching one event: its plan, the offers it retracts, then its audience delivered directly
+(a few recipients, notifications.outbox.direct) or split into chunks."""
+
+from collections.abc import Callable
+from functools import partial
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from jobs.models import CleaningJob
@@ -11,12 +15,12 @@ from .. import plans
 from ..sse import frames, publishing
 from ..catalog import NotificationType
 from ..models import Notification, OutboxChunk, OutboxEvent, OutboxStatus
-from . import failures, queueing
+from . import direct, failures, queueing
 from .delivery import outbox_chunk_deliver, outbox_chunk_deliver_task, outbox_event_finish
 
-# Audiences up to this size are delivered by the event's own task; bigger ones are
-# split into chunk tasks of this size, so workers share the load and a crash
-# repeats one chunk, not the whole fan-out.
+# Audiences up to OUTBOX_DIRECT_MAX_RECIPIENTS take the direct path; up to this size they
+# are one chunk delivered by the event's own task; bigger ones are split into chunk tasks
+# of this size, so workers share the load and a crash repeats one chunk, not the whole fan-out.
 FANOUT_CHUNK_SIZE = settings.FANOUT_CHUNK_SIZE
 
 
@@ -38,46 +42,66 @@ def outbox_event_dispatch_task(event_id: int) -> None:
 
 
 def _dispatch(*, event_id: int) -> None:
+    # One transaction does the work; what must wait for its commit (a publish, the chunks) comes after.
     with transaction.atomic():
-        event = OutboxEvent.objects.select_for_update(skip_locked=True).filter(pk=event_id).first()
-        if event is None or event.status != OutboxStatus.PENDING:
-            return
-        event.attempts += 1
-        event.save(update_fields=["attempts", "updated_at"])
+        after_commit = _dispatch_locked(event_id=event_id)
+    if after_commit is not None:
+        after_commit()
 
-    # The attempt is counted even if what follows crashes; a new transaction does the work.
-    with transaction.atomic():
-        event = OutboxEvent.objects.select_for_update(skip_locked=True).filter(pk=event_id).first()
-        if event is None or event.status != OutboxStatus.PENDING:
-            return
-        plan = plans.delivery_plan_for(event_type=event.event_type, payload=event.payload)
-        retracted_job_id = plans.job_offers_retracted_by(event_type=event.event_type, payload=event.payload)
-        if retracted_job_id is not None:
-            job_offers_retract(job_id=retracted_job_id)
-        if plan is None:
-            outbox_event_finish(event, recipient_count=0)
-            return
-        # The one query that resolves the audience (preferences included), run once per event.
-        recipient_ids = list(plan.audience.order_by("pk").values_list("pk", flat=True))
-        if not recipient_ids:
-            outbox_event_finish(event, recipient_count=0)
-            return
-        slices = [recipient_ids[i : i + FANOUT_CHUNK_SIZE] for i in range(0, len(recipient_ids), FANOUT_CHUNK_SIZE)]
-        chunks = OutboxChunk.objects.bulk_create(
-            [
-                OutboxChunk(event=event, first_recipient_id=ids[0], last_recipient_id=ids[-1], recipient_ids=ids)
-                for ids in slices
-            ]
-        )
-        event.status = OutboxStatus.DISPATCHED
-        event.chunk_count = len(chunks)
-        event.save(update_fields=["status", "chunk_count", "updated_at"])
 
+def _dispatch_locked(*, event_id: int) -> Callable[[], None] | None:
+    event = _event_locked(event_id=event_id)
+    if event is None:
+        return None  # another run holds it (and publishes what it stores), or it is gone
+    if event.delivered_directly:
+        # Run again (the broker redelivers a task whose worker died): its first run may have
+        # committed and died before publishing. Pages drop the repeats by id.
+        return partial(direct.outbox_event_republish, event_id=event.pk)
+    if event.status != OutboxStatus.PENDING:
+        return None
+    # Counted with the work it commits; a run that raises is counted by failures (its own
+    # count rolled back). A run whose worker died leaves no count: the sweeper sends it again.
+    event.attempts += 1
+    plan = plans.delivery_plan_for(event_type=event.event_type, payload=event.payload)
+    retracted_job_id = plans.job_offers_retracted_by(event_type=event.event_type, payload=event.payload)
+    if retracted_job_id is not None:
+        job_offers_retract(job_id=retracted_job_id)
+    # The one query that resolves the audience (preferences included), run once per event.
+    recipient_ids = [] if plan is None else list(plan.audience.order_by("pk").values_list("pk", flat=True))
+    if not recipient_ids:
+        outbox_event_finish(event, recipient_count=0, attempts=event.attempts)
+        return None
+    if len(recipient_ids) <= settings.OUTBOX_DIRECT_MAX_RECIPIENTS:
+        return direct.outbox_event_deliver_direct(event, plan=plan, recipient_ids=recipient_ids)
+    slices = [recipient_ids[i : i + FANOUT_CHUNK_SIZE] for i in range(0, len(recipient_ids), FANOUT_CHUNK_SIZE)]
+    chunks = OutboxChunk.objects.bulk_create(
+        [OutboxChunk(event=event, first_recipient_id=ids[0], last_recipient_id=ids[-1], recipient_ids=ids) for ids in slices]
+    )
+    event.status = OutboxStatus.DISPATCHED
+    event.chunk_count = len(chunks)
+    event.save(update_fields=["status", "chunk_count", "attempts", "updated_at"])
     if len(chunks) == 1:
-        outbox_chunk_deliver(chunk_id=chunks[0].pk, plan=plan)
-    else:
-        for chunk in chunks:
-            queueing.enqueue(outbox_chunk_deliver_task, chunk.pk)
+        return partial(outbox_chunk_deliver, chunk_id=chunks[0].pk, plan=plan)
+    return partial(_chunks_enqueue, [chunk.pk for chunk in chunks])
+
+
+def _event_locked(*, event_id: int) -> OutboxEvent | None:
+    """The event row, locked until the commit; None if another run holds it (SKIP LOCKED).
+
+    Raw SQL on PostgreSQL: it runs for every event, and the ORM's query building cost more
+    CPU than the query (SQLite, the embedded default, has no row locks: the ORM's no-op).
+    """
+    if connection.vendor != "postgresql":
+        return OutboxEvent.objects.select_for_update(skip_locked=True).filter(pk=event_id).first()
+    locked = OutboxEvent.objects.raw(
+        f"SELECT * FROM {OutboxEvent._meta.db_table} WHERE id = %s FOR UPDATE SKIP LOCKED", [event_id]
+    )
+    return next(iter(locked), None)
+
+
+def _chunks_enqueue(chunk_ids: list[int]) -> None:
+    for chunk_id in chunk_ids:
+        queueing.enqueue(outbox_chunk_deliver_task, chunk_id)
 
 
 def job_offers_retract(*, job_id: int) -> int:

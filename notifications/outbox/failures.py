@@ -62,15 +62,16 @@ def outbox_failed_event_count() -> int:
 
 @transaction.atomic
 def outbox_event_attempt_failed(*, event_id: int, error: str, max_attempts: int) -> None:
-    """Store the error of an event's attempt (attempts are counted when they start)."""
+    """Count an event's failed attempt and store its error (the attempt's own count rolled back with it)."""
     event = OutboxEvent.objects.select_for_update().filter(pk=event_id).first()
     if event is None or event.status != OutboxStatus.PENDING:
         return
+    event.attempts += 1
     event.last_error = error
     if event.attempts >= max_attempts:
         event.status = OutboxStatus.FAILED
         logger.error("Outbox event %s failed after %s attempts: %s", event_id, event.attempts, error)
-    event.save(update_fields=["last_error", "status", "updated_at"])
+    event.save(update_fields=["attempts", "last_error", "status", "updated_at"])
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ tests/notifications/test_sse_contract.py pins each shape through the code that s
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Iterable, Iterator
@@ -101,6 +102,12 @@ ROW_STATE_COLUMNS = ("is_read", "read_at", "delivered_at", "seen_at", "clicked_a
 FRESH_ROW_STATE = '"is_read":false,"read_at":null,"is_delivered":false,"delivered_at":null,"seen_at":null,"clicked_at":null,'
 
 
+@functools.cache
+def _datetime_field():
+    """The serializer's own datetime field, built once: building a serializer's fields costs a DRF introspection."""
+    return NotificationSerializer().fields["read_at"]
+
+
 class NotificationFrames:
     """The frames of one event's notifications: the serializer runs once per chunk, not per row.
 
@@ -123,7 +130,7 @@ class NotificationFrames:
             self._why_json = self._why_encoder(shared.pop("metadata"))
         self._shared_json = dumps(shared)[1:]  # without the opening brace: the per-row keys come first
         self._fresh_json = FRESH_ROW_STATE + self._shared_json
-        self._datetime = NotificationSerializer().fields["read_at"]
+        self._datetime = _datetime_field()
 
     def for_rows(self, rows: Iterable[tuple]) -> Iterator[tuple[int, str]]:
         """(recipient_id, frame) for each (pk, recipient_id, seq, *ROW_STATE_COLUMNS, *per_row_columns) row; the SSE id is the seq."""

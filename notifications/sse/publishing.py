@@ -36,3 +36,22 @@ def publish_notifications(notifications) -> int:
     columns = ("pk", "recipient_id", "seq", *frames.ROW_STATE_COLUMNS, *event_frames.per_row_columns)
     rows = notifications.values_list(*columns).iterator(chunk_size=PUBLISH_BATCH)
     return transports.current().send_frames(event_frames.for_rows(rows))
+
+
+def publish_notification_rows(rows: list) -> int:
+    """The frames publish_notifications sends, from Notification rows already read (the direct
+    path reads them in its own transaction, so its publish after the commit runs no query)."""
+    rows = [row for row in rows if row.expired_at is None]
+    if not rows:
+        return 0
+    event_frames = frames.NotificationFrames(rows[0])
+    per_row_why = bool(event_frames.per_row_columns)
+    values = (
+        (
+            row.pk, row.recipient_id, row.seq, *(getattr(row, column) for column in frames.ROW_STATE_COLUMNS),
+            # The same two numbers as per_row_columns' Cast(... AS float) in SQL.
+            *((float(row.metadata["why"]["distance_km"]), float(row.metadata["why"]["radius_km"])) if per_row_why else ()),
+        )
+        for row in rows
+    )
+    return transports.current().send_frames(event_frames.for_rows(values))

@@ -32,8 +32,9 @@ def cells(row: str) -> list[str]:
 
 
 def test_a_job_posted_through_the_pipeline_shows_its_eligible_cleaners_and_a_finished_fanout(
-    admin_client, django_capture_on_commit_callbacks
+    admin_client, django_capture_on_commit_callbacks, settings
 ):
+    settings.OUTBOX_DIRECT_MAX_RECIPIENTS = 0  # the chunked path, as a bigger audience takes
     cleaners = [CleanerFactory() for _ in range(3)]
     CleanerFactory(profile__is_verified=False)  # not eligible: not in the audience
     client = ClientFactory(username="amira")

@@ -85,6 +85,7 @@ def test_a_recipient_deactivated_while_their_chunk_waits_gets_nothing(queued):
     assert deactivated.pk not in recipients_of(event)
 
 
+@pytest.mark.usefixtures("chunked_path")
 def test_a_cleaner_the_client_blocked_while_the_offer_waits_gets_no_offer(queued):
     cleaners = CleanerFactory.create_batch(20)
     client = ClientFactory()
@@ -108,6 +109,7 @@ def test_a_cleaner_the_client_blocked_while_the_offer_waits_gets_no_offer(queued
     assert recipients_of(event) == sorted(c.pk for c in cleaners if c.pk != blocked.pk)
 
 
+@pytest.mark.usefixtures("chunked_path")
 def test_a_chunk_that_keeps_failing_ends_failed_with_its_error_and_is_not_swept_again(queued, monkeypatch):
     monkeypatch.setattr(failures, "OUTBOX_MAX_ATTEMPTS", 3)
 

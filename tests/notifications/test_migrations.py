@@ -23,6 +23,7 @@ def migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.mark.usefixtures("chunked_path")
 def test_a_fanout_in_flight_across_migration_0003_reaches_every_recipient_once(monkeypatch):
     # Tasks run at once, in-process: what a worker would do with what the sweeper queues.
     monkeypatch.setattr(queueing, "enqueue", lambda task, object_id: task(object_id))

@@ -88,6 +88,7 @@ def test_processing_an_event_again_creates_no_duplicate(run):
     assert Notification.objects.filter(event=event).count() == 2
 
 
+@pytest.mark.usefixtures("chunked_path")
 def test_a_job_assigned_between_dispatch_and_its_one_chunk_gets_no_offers(run, monkeypatch):
     # The one chunk reuses the plan its dispatch built a moment before; the chunk's own
     # transaction still checks the job is open (and locks it) before inserting offers.
@@ -119,6 +120,7 @@ def test_rollback_leaves_no_event_and_no_notification(run):
     assert Notification.objects.count() == 0
 
 
+@pytest.mark.usefixtures("chunked_path")
 def test_big_audience_is_split_into_chunks_and_delivered_once(run, monkeypatch):
     monkeypatch.setattr(dispatch, "FANOUT_CHUNK_SIZE", 4)
     cleaners = CleanerFactory.create_batch(10)

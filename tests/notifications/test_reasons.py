@@ -173,6 +173,7 @@ def test_the_job_page_shows_why_the_cleaner_got_the_offer_and_nothing_to_others(
         assert "Why you got this offer" not in page.content.decode()
 
 
+@pytest.mark.usefixtures("chunked_path")
 def test_a_cleaner_who_gave_up_their_profile_before_the_insert_gets_no_offer(run, near_and_far, monkeypatch):
     # The insert reads the distance from the profile: whoever has none any more is not offered the job.
     near, far = near_and_far

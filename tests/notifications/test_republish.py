@@ -36,6 +36,7 @@ def expected_frame(notification):
     return (notification.recipient_id, notification.seq, "notification", data)  # the SSE id is the seq
 
 
+@pytest.mark.usefixtures("chunked_path")
 def test_a_republished_chunk_sends_each_row_its_own_read_state_and_skips_retracted_rows(frames, monkeypatch):
     monkeypatch.setattr(dispatch, "FANOUT_CHUNK_SIZE", 10)
     cleaners = CleanerFactory.create_batch(4)
@@ -57,6 +58,7 @@ def test_a_republished_chunk_sends_each_row_its_own_read_state_and_skips_retract
     assert [data["is_read"] for *_, data in frames] == [True, False, False]
 
 
+@pytest.mark.usefixtures("chunked_path")
 def test_a_republished_chunk_sends_each_row_its_own_receipts(frames, monkeypatch):
     """The first row's delivered/seen/clicked times must not be copied onto the others."""
     monkeypatch.setattr(dispatch, "FANOUT_CHUNK_SIZE", 10)
