@@ -60,3 +60,14 @@ def throttle_rate(settings):
 def chunked_path(settings):
     """Even a small audience takes the chunked path, for tests of chunks (bigger audiences take it anyway)."""
     settings.OUTBOX_DIRECT_MAX_RECIPIENTS = 0
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks):
+    """run(fn, **kwargs): call a service and execute what it schedules on commit (tasks run in-process)."""
+
+    def call(fn, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(**kwargs)
+
+    return call

@@ -26,16 +26,6 @@ def smtp(settings):
     server.stop()
 
 
-@pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    """run(fn, **kwargs): call a service and execute what it schedules on commit (tasks run in-process)."""
-
-    def call(fn, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(**kwargs)
-
-    return call
-
 
 @pytest.fixture
 def bid_on_a_job(run):

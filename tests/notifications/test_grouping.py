@@ -28,14 +28,6 @@ def group_read_url(key):
     return reverse("notifications-api:group-read", args=[key])
 
 
-@pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    def call(fn, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(**kwargs)
-
-    return call
-
 
 @pytest.fixture
 def spring_clean(run):

@@ -18,20 +18,10 @@ from notifications import services
 from notifications.catalog import NotificationType
 from notifications.models import Notification, NotificationPreference, OutboxEvent, OutboxStatus
 from notifications.outbox import dispatch
-from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory, JobBidFactory
+from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    """run(fn, **kwargs): call a service and execute what it schedules on commit."""
-
-    def call(fn, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(**kwargs)
-
-    return call
 
 
 def received(notification_type):

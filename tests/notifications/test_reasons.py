@@ -23,14 +23,6 @@ from tests.factories import CITY_LAT, CITY_LON, PASSWORD, CleanerFactory, Client
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def run(django_capture_on_commit_callbacks):
-    def call(fn, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(**kwargs)
-
-    return call
-
 
 def haversine_km(lat_a, lon_a, lat_b, lon_b):
     dlat, dlon = math.radians(lat_b - lat_a), math.radians(lon_b - lon_a)

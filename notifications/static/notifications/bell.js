@@ -76,12 +76,20 @@
     var li = el("li", "bell-item prio-" + word(n.priority, Live.catalog.default_priority) + (n.is_read ? "" : " is-unread"));
     li.setAttribute("data-notification-id", String(n.id));
     if (groupKey(n.group_key)) li.setAttribute("data-grouped", n.group_key);
+    var link = buildLink(n, el("span", "bell-title", n.title), !n.is_read);
+    link.setAttribute("data-notification-link", String(n.id));
+    li.appendChild(link);
+    return li;
+  }
+
+  // One entry's link: the notification's icon, a title (its own, or a group's summary), its
+  // message and time, and the unread dot.
+  function buildLink(n, title, unread) {
     var link = el("a", "bell-link");
     link.href = Live.safeUrl(n.action_url);
-    link.setAttribute("data-notification-link", String(n.id));
     link.appendChild(Live.typeIcon(n.notification_type));
     var text = el("span", "bell-text");
-    text.appendChild(el("span", "bell-title", n.title));
+    text.appendChild(title);
     text.appendChild(el("span", "bell-message", n.message));
     var time = el("time", "ago", Live.ago(n.created_at));
     time.setAttribute("datetime", String(n.created_at || ""));
@@ -89,10 +97,9 @@
     link.appendChild(text);
     var dot = el("span", "unread-dot");
     dot.appendChild(el("span", "sr-only", "Unread"));
-    dot.hidden = !!n.is_read;
+    dot.hidden = !unread;
     link.appendChild(dot);
-    li.appendChild(link);
-    return li;
+    return link;
   }
 
   // --- groups ---------------------------------------------------------------------------------
@@ -122,23 +129,10 @@
     li.setAttribute("data-group-key", g.key);
     li.setAttribute("data-group-count", String(g.count));
     li.setAttribute("data-latest-id", String(n.id));
-    var link = el("a", "bell-link");
-    link.href = Live.safeUrl(n.action_url);
-    link.setAttribute("data-group-link", g.key);
-    link.appendChild(Live.typeIcon(n.notification_type));
-    var text = el("span", "bell-text");
     var summary = el("span", "bell-title", g.summary);
     summary.setAttribute("data-group-summary", "");
-    text.appendChild(summary);
-    text.appendChild(el("span", "bell-message", n.message));
-    var time = el("time", "ago", Live.ago(n.created_at));
-    time.setAttribute("datetime", String(n.created_at || ""));
-    text.appendChild(time);
-    link.appendChild(text);
-    var dot = el("span", "unread-dot");
-    dot.appendChild(el("span", "sr-only", "Unread"));
-    dot.hidden = !g.unread_count;
-    link.appendChild(dot);
+    var link = buildLink(n, summary, Boolean(g.unread_count));
+    link.setAttribute("data-group-link", g.key);
     li.appendChild(link);
     var more = el("details", "bell-group-more");
     var toggle = el("summary", "", "Show all " + g.count);
