@@ -15,7 +15,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from devtools.processes import wait_for
+from devtools.processes import NotReady, wait_for
 from devtools.push_service import BrowserSubscription, PushService
 from tests.factories import UserFactory
 from tests.integration.conftest import start_server
@@ -163,19 +163,31 @@ def test_with_the_push_service_local_the_subscription_is_stored_receives_a_push_
         received = browser_keys.decrypt_json(service.received[0].body)
         assert received["title"] == "New bid on Spring clean"
 
-        # The real service worker shows what arrived, with a link on this site only.
+        # The real service worker shows what arrived, with a link on this site only. A push delivered
+        # before the worker is active is dropped (seen once in a fresh-clone CI run): wait for it first.
+        assert page.evaluate("navigator.serviceWorker.ready.then(r => r.active.state)") == "activated"
         cdp = person.context.new_cdp_session(page)
         registrations = []
         cdp.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.extend(event["registrations"]))
         cdp.send("ServiceWorker.enable")
         registration = pumped(page, lambda: next((r for r in registrations if not r.get("isDeleted")), None), "the worker's registration")
-        cdp.send("ServiceWorker.deliverPushMessage", {"origin": push_server, "registrationId": registration["registrationId"], "data": json.dumps(received)})
-        shown = wait_for(lambda: notifications_shown(page), timeout=5, what="a notification shown by the worker")
+
+        def deliver(data: dict, shown, what: str):
+            # DevTools' deliverPushMessage is sometimes dropped by a worker that is still starting (about
+            # 1 run in 3 in this sandbox): deliver again, up to three times; a repeat shows under the same tag.
+            for attempt in range(3):
+                cdp.send("ServiceWorker.deliverPushMessage", {"origin": push_server, "registrationId": registration["registrationId"], "data": json.dumps(data)})
+                try:
+                    return wait_for(shown, timeout=5, what=what)
+                except NotReady:
+                    if attempt == 2:
+                        raise
+
+        shown = deliver(received, lambda: notifications_shown(page), "a notification shown by the worker")
         assert shown == [{"title": "New bid on Spring clean", "body": "Ann bid €120.", "tag": "notification-9", "url": push_server + "/jobs/7/"}]
 
         offsite = {**received, "url": "https://evil.example/phish", "tag": "offsite"}
-        cdp.send("ServiceWorker.deliverPushMessage", {"origin": push_server, "registrationId": registration["registrationId"], "data": json.dumps(offsite)})
-        offsite_shown = wait_for(lambda: [n for n in notifications_shown(page) if n["tag"] == "offsite"], timeout=5, what="the off-site push")
+        offsite_shown = deliver(offsite, lambda: [n for n in notifications_shown(page) if n["tag"] == "offsite"], "the off-site push")
         assert offsite_shown[0]["url"] == push_server + "/"
 
         page.click("#push-toggle")
