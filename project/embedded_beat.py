@@ -39,6 +39,7 @@ class EmbeddedBeat:
     def _run(self) -> None:
         from celery_app import app
 
+        app.loader.import_default_modules()  # the tasks modules the worker would autodiscover
         started = timezone.now()
         last_run = dict.fromkeys(self.entries, started)  # as beat does: the first run one interval after start
         while not self._stop.wait(self.tick_seconds):

@@ -56,13 +56,13 @@ def embedded_server(tmp_path, smtp):
     tokens = json.loads(out.strip().splitlines()[-1])
     server, base = start_web(tmp_path, env, name="embedded")
     try:
-        yield base, tokens
+        yield base, tokens, server
     finally:
         server.stop()
 
 
 def test_job_reaches_cleaner_stream_without_redis_or_broker(embedded_server):
-    base, tokens = embedded_server
+    base, tokens, _ = embedded_server
     health = httpx.get(f"{base}/healthz", timeout=5).json()
     assert health["checks"] == {"database": "ok", "redis": "not configured", "outbox": "ok"}
 
@@ -109,7 +109,7 @@ def haversine_km(lat_a, lon_a, lat_b, lon_b):
 
 def test_a_delayed_email_goes_out_without_a_broker_or_beat_process(embedded_server, smtp):
     # The web process runs the beat schedule itself (project/embedded_beat.py).
-    base, tokens = embedded_server
+    base, tokens, server = embedded_server
     client, cleaner = ({"Authorization": f"Token {tokens[who]}"} for who in ("client", "cleaner"))
     job = httpx.post(
         f"{base}/api/jobs/", headers=client, timeout=10,
@@ -125,3 +125,12 @@ def test_a_delayed_email_goes_out_without_a_broker_or_beat_process(embedded_serv
     [message] = smtp.messages
     assert message["To"] == "client@example.com"
     assert message["Subject"] == "New bid on Attic clean"
+
+
+def test_the_embedded_beat_runs_every_scheduled_task_it_finds(embedded_server):
+    # The web process never imports the tasks modules the worker autodiscovers: the beat must.
+    _, _, server = embedded_server
+
+    server.wait_for_output("notifications.outbox_requeue_stale[", timeout=40)  # every 15 s
+
+    assert "Embedded beat:" not in server.output()
