@@ -12,7 +12,7 @@ from django.utils import timezone
 from jobs import services as job_services
 from notifications.catalog import NotificationType
 from notifications.channels import dispatching
-from notifications.models import ChannelDelivery, DeliveryState, NotificationChannelPreference
+from notifications.models import ChannelDelivery, NotificationChannelPreference
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
 
 pytestmark = pytest.mark.django_db

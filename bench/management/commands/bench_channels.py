@@ -8,8 +8,7 @@ Emails: N pending email deliveries, sent by the real send function (claim, rende
 connection per batch of CHANNEL_BATCH_SIZE, record) to an aiosmtpd server in a child process;
 against one connection per email (batch size 1) for comparison.
 
-Pushes: the same against the local test push service (devtools), once the push wire
-(webpush.sending) is on this branch; until then the row says "skipped".
+Pushes: the same against the local test push service (devtools.push_service), in a process of its own.
 
 Fan-out: the bench_fanout audience (one job to --recipients cleaners, half of them with a
 push subscription), its dispatch run in this process with the chunk tasks inline, with the
@@ -131,12 +130,9 @@ class Command(BaseCommand):
 
     def _bench_pushes(self, count: int, runs: int) -> list[list]:
         """Pushes through the real send path (claim, CHANNEL_PUSH_THREADS parallel POSTs over one pooled
-        session, record) to the push branch's local push service, in a process of its own."""
-        try:
-            from devtools.push_service import BrowserSubscription, push_service_stats, start_push_service_process
-            from webpush import sending  # noqa: F401
-        except ImportError:
-            return [["push (local push service)", count, settings.CHANNEL_BATCH_SIZE, "skipped: push wire not on this branch", "", ""]]
+        session, record) to the local push service, in a process of its own."""
+        from devtools.push_service import BrowserSubscription, push_service_stats, start_push_service_process
+
         if not settings.VAPID_PRIVATE_KEY:
             from webpush.vapid import vapid_keys_generate
 
