@@ -113,3 +113,8 @@ def _percentile_cont(sorted_values: list[float], fraction: float) -> float:
     lower = int(position)
     upper = min(lower + 1, len(sorted_values) - 1)
     return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * (position - lower)
+
+
+def duration_label(seconds: float) -> str:
+    """A latency as the admin shows it: milliseconds under a second, else seconds."""
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"

@@ -102,6 +102,10 @@ class PreferencesForm(forms.Form):
         }
 
 
+def _marked_read(count: int) -> str:
+    return f"Marked {count} notification{'s' if count != 1 else ''} as read."
+
+
 def _safe_next(request, default: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
@@ -175,7 +179,7 @@ def notification_group_read(request, group_key: str):
     except NotFound:
         raise Http404 from None
     if changed:
-        messages.success(request, f"Marked {len(changed)} notification{'s' if len(changed) != 1 else ''} as read.")
+        messages.success(request, _marked_read(len(changed)))
     return redirect(_safe_next(request, reverse("notifications:list")))
 
 
@@ -184,7 +188,7 @@ def notification_group_read(request, group_key: str):
 def notification_read_all(request):
     changed = services.notifications_mark_all_read(user=request.user)
     if changed:
-        messages.success(request, f"Marked {changed} notification{'s' if changed != 1 else ''} as read.")
+        messages.success(request, _marked_read(changed))
     else:
         messages.info(request, "Nothing was unread.")
     return redirect(_safe_next(request, reverse("notifications:list")))
