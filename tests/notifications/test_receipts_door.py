@@ -189,3 +189,15 @@ def test_the_first_delivery_feeds_the_latency_histogram_once(user):
     assert after[1] - before[1] == 1
     delivered_at = states(note)[0]
     assert after[0] - before[0] == pytest.approx((delivered_at - event.created_at).total_seconds(), abs=0.001)
+
+
+def test_while_the_database_is_behind_the_door_answers_503_and_queues_nothing_more(user, monkeypatch):
+    # Acks waiting past MAX_PENDING_IDS mean the writer cannot keep up (the database is down or slow).
+    monkeypatch.setattr(receipts_door, "MAX_PENDING_IDS", 2)
+    notes = [NotificationFactory(recipient=user) for _ in range(3)]
+
+    answers = ack(*[({"delivered": [n.pk]}, token_of(user), {}) for n in notes])
+
+    assert [status for status, _, _ in answers] == [202, 202, 503]
+    assert answers[2][1][b"retry-after"] == b"5"
+    assert [states(n)[0] is not None for n in notes] == [True, True, False]
