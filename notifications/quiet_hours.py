@@ -1,0 +1,215 @@
+"""Quiet hours: a user's time zone, and per weekday a window in which their email and push wait.
+
+One module for the one idea: what a schedule may be (quiet_hours_save, the only writer, used by
+the preferences page and the API alike), how it reads (quiet_hours_for), and the rule the channel
+engine asks (quiet_hours_end: who is quiet at an instant and until when; quiet_hours_bypassed:
+what goes through anyway).
+
+A local time becomes an instant by one convention (_first_instant_at): the first moment the
+user's clock shows that time or a later one. On the night the clocks spring forward a time in
+the skipped hour is the moment of the jump (a window wholly inside it does not happen that night);
+on the night they fall back, a time that happens twice is its first occurrence. A window
+therefore lasts what the clock says it lasts, give or take the hour gained or lost: Saturday
+22:00-07:00 is 8 hours of real time in late March and 10 in late October.
+"""
+
+import functools
+import re
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from jobs.models import Weekday
+
+from .catalog import NotificationType, Priority
+from .models import QuietHours, QuietHoursWindow
+
+WEEKDAYS = tuple(Weekday.values)  # index = date.weekday()
+
+# Types that go through quiet hours whatever their priority: being paid is news people want at once.
+# Everything else waits unless its priority is urgent (system_alert's, unless staff change its template).
+BYPASS_TYPES = frozenset({NotificationType.PAYMENT_RECEIVED})
+
+_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+# Windows starting this many days around the instant's local date are enough: one that started
+# the day before may still run, and touching windows chain for at most a week.
+_DAYS_BEFORE, _DAYS_AFTER = 1, 7
+
+# In the zone database but not places a person lives in: the machine's own zone, and a placeholder.
+_NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """Every IANA zone name a user may choose. Listing the zone database costs about 0.1 s: once per process."""
+    return frozenset(zoneinfo.available_timezones()) - _NOT_PLACES
+
+
+def default_time_zone() -> str:
+    """A user's zone until they choose one: the marketplace's."""
+    return settings.TIME_ZONE
+
+
+# --- the schedule, as the doors see it -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    start: time
+    end: time
+
+
+def quiet_hours_for(*, user_id: int) -> dict:
+    """{"time_zone": name, "windows": {weekday: {"start": "HH:MM", "end": "HH:MM"} or None}}, in one query."""
+    rows = QuietHours.objects.filter(pk=user_id).values_list("time_zone", "windows__weekday", "windows__start", "windows__end")
+    windows = dict.fromkeys(WEEKDAYS)
+    time_zone = default_time_zone()
+    for time_zone, weekday, start, end in rows:
+        if weekday is not None:
+            windows[weekday] = {"start": f"{start:%H:%M}", "end": f"{end:%H:%M}"}
+    return {"time_zone": time_zone, "windows": windows}
+
+
+@transaction.atomic
+def quiet_hours_save(*, user, time_zone, windows) -> None:
+    """Replace the user's zone and windows: all of it, or (a ValidationError naming each bad field) nothing.
+
+    windows: {weekday: {"start": "22:00", "end": "07:00"} or None}, weekday one of mon ... sun; a day
+    left out or None has no quiet hours. Errors are keyed "time_zone", "windows" (the shape) or the weekday.
+    """
+    errors: dict[str, list[str]] = {}
+    if not isinstance(time_zone, str) or not time_zone.strip():
+        errors["time_zone"] = ["Choose a time zone, e.g. Europe/Amsterdam."]
+    elif time_zone not in time_zone_names():
+        errors["time_zone"] = [f"{time_zone[:64]!r} is not a time zone we know; use an IANA name such as Europe/Amsterdam."]
+    parsed: dict[str, Window] = {}
+    if not isinstance(windows, dict):
+        errors["windows"] = ["Expected an object of weekdays: " + ", ".join(WEEKDAYS) + "."]
+    else:
+        unknown = sorted(str(day)[:20] for day in windows if day not in WEEKDAYS)
+        if unknown:
+            errors["windows"] = [f"Unknown weekday: {', '.join(unknown)}. Use " + ", ".join(WEEKDAYS) + "."]
+        for weekday in WEEKDAYS:
+            try:
+                window = _window_parse(windows.get(weekday))
+            except ValueError as exc:
+                errors[weekday] = [f"{Weekday(weekday).label}: {exc}"]
+            else:
+                if window is not None:
+                    parsed[weekday] = window
+    if errors:
+        raise ValidationError(errors)
+    schedule, _ = QuietHours.objects.update_or_create(user=user, defaults={"time_zone": time_zone})
+    schedule.windows.all().delete()
+    QuietHoursWindow.objects.bulk_create(
+        QuietHoursWindow(quiet_hours=schedule, weekday=weekday, start=window.start, end=window.end)
+        for weekday, window in parsed.items()
+    )
+
+
+def _window_parse(raw) -> Window | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"start", "end"}:
+        raise ValueError('expected {"start": "22:00", "end": "07:00"}, or null for no quiet hours.')
+    start, end = _time_parse(raw["start"]), _time_parse(raw["end"])
+    if start == end:
+        raise ValueError(f"the start and the end are both {start:%H:%M}; a window needs two different times.")
+    return Window(start, end)
+
+
+def _time_parse(raw) -> time:
+    match = _TIME.fullmatch(raw) if isinstance(raw, str) else None
+    if match is None:
+        shown = repr(raw[:20]) if isinstance(raw, str) else "that"
+        raise ValueError(f"{shown} is not a time; use hours and minutes, e.g. 22:00 or 07:00.")
+    return time(int(match[1]), int(match[2]))
+
+
+# --- the rule ---------------------------------------------------------------------------
+
+
+def quiet_hours_end(*, user_ids: Iterable[int], at: datetime) -> dict[int, datetime]:
+    """For the users inside a quiet window at `at`, when (aware, UTC) their quiet ends; one query.
+
+    Windows that touch or overlap are one stretch of quiet, which ends when the last of them does.
+    Users without quiet hours, or outside their windows, are absent.
+    """
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("quiet_hours_end needs an aware datetime.")
+    user_ids = list(user_ids)
+    if not user_ids:
+        return {}
+    schedules: dict[int, tuple[str, list[tuple[str, Window]]]] = {}
+    rows = QuietHoursWindow.objects.filter(quiet_hours_id__in=user_ids).values_list(
+        "quiet_hours_id", "quiet_hours__time_zone", "weekday", "start", "end"
+    )
+    for user_id, time_zone, weekday, start, end in rows:
+        schedules.setdefault(user_id, (time_zone, []))[1].append((weekday, Window(start, end)))
+    ends = {}
+    for user_id, (time_zone, windows) in schedules.items():
+        until = _quiet_until(windows, zoneinfo.ZoneInfo(time_zone), at)
+        if until is not None:
+            ends[user_id] = until
+    return ends
+
+
+def quiet_hours_bypassed(notification) -> bool:
+    """True if the notification's email and push go out in quiet hours too: urgent priority, or a BYPASS_TYPES type."""
+    return notification.priority == Priority.URGENT or notification.notification_type in BYPASS_TYPES
+
+
+def _quiet_until(windows: list[tuple[str, Window]], zone: zoneinfo.ZoneInfo, at: datetime) -> datetime | None:
+    today = at.astimezone(zone).date()
+    spans = sorted(
+        span
+        for offset in range(-_DAYS_BEFORE, _DAYS_AFTER + 1)
+        for day in [today + timedelta(days=offset)]
+        for weekday, window in windows
+        if WEEKDAYS[day.weekday()] == weekday and (span := _span(day, window, zone)) is not None
+    )
+    until = None
+    for begins, ends in spans:
+        if until is None:
+            if begins > at:
+                return None
+            if at < ends:
+                until = ends
+        elif begins <= until:
+            until = max(until, ends)
+        else:
+            break
+    return until
+
+
+def _span(day: date, window: Window, zone: zoneinfo.ZoneInfo) -> tuple[datetime, datetime] | None:
+    """The window starting on `day` as UTC instants; None if it does not happen (inside a skipped hour)."""
+    end_day = day + timedelta(days=1) if window.end < window.start else day
+    begins = _first_instant_at(datetime.combine(day, window.start), zone)
+    ends = _first_instant_at(datetime.combine(end_day, window.end), zone)
+    return (begins, ends) if begins < ends else None
+
+
+def _first_instant_at(local: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
+    """The first instant (UTC) at which the clock of `zone` shows `local` (naive) or later."""
+    instant = local.replace(tzinfo=zone).astimezone(timezone.utc)  # fold=0: a repeated time's first occurrence
+    if instant.astimezone(zone).replace(tzinfo=None) == local:
+        return instant
+    # The clocks skipped `local`, so the answer is the jump. Read with the offset after it (fold=1) it
+    # is an instant before the jump, read with the one before it (fold=0) one after: bisect between them.
+    before = int(local.replace(tzinfo=zone, fold=1).timestamp())
+    after = int(instant.timestamp())
+    offset_after = datetime.fromtimestamp(after, zone).utcoffset()
+    while after - before > 1:
+        middle = (before + after) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == offset_after:
+            after = middle
+        else:
+            before = middle
+    return datetime.fromtimestamp(after, timezone.utc)
