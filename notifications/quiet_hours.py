@@ -18,11 +18,12 @@ import re
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from jobs.models import Weekday
 
@@ -65,23 +66,42 @@ class Window:
     end: time
 
 
-def quiet_hours_for(*, user_id: int) -> dict:
-    """{"time_zone": name, "windows": {weekday: {"start": "HH:MM", "end": "HH:MM"} or None}}, in one query."""
+@dataclass(frozen=True)
+class QuietSchedule:
+    """A valid schedule: a zone we know, and per weekday (mon ... sun) at most one window with two different times."""
+
+    time_zone: str
+    windows: dict[str, Window]
+
+    def windows_as_text(self) -> dict[str, dict[str, str] | None]:
+        """Every weekday, as the API and the page show it: {"start": "22:00", "end": "07:00"} or None."""
+        return {
+            weekday: {"start": f"{window.start:%H:%M}", "end": f"{window.end:%H:%M}"} if (window := self.windows.get(weekday)) else None
+            for weekday in WEEKDAYS
+        }
+
+
+def quiet_hours_for(*, user_id: int) -> QuietSchedule:
+    """The user's schedule (the marketplace's zone and no windows if they never set one), in one query."""
     rows = QuietHours.objects.filter(pk=user_id).values_list("time_zone", "windows__weekday", "windows__start", "windows__end")
-    windows = dict.fromkeys(WEEKDAYS)
-    time_zone = default_time_zone()
+    time_zone, windows = default_time_zone(), {}
     for time_zone, weekday, start, end in rows:
         if weekday is not None:
-            windows[weekday] = {"start": f"{start:%H:%M}", "end": f"{end:%H:%M}"}
-    return {"time_zone": time_zone, "windows": windows}
+            windows[weekday] = Window(start, end)
+    return QuietSchedule(time_zone, windows)
 
 
-@transaction.atomic
-def quiet_hours_save(*, user, time_zone, windows) -> None:
-    """Replace the user's zone and windows: all of it, or (a ValidationError naming each bad field) nothing.
+def quiet_hours_until_now(*, user_id: int) -> datetime | None:
+    """When the user's current quiet hours end (UTC), or None if they are not in quiet hours now."""
+    return quiet_hours_end(user_ids=[user_id], at=timezone.now()).get(user_id)
 
-    windows: {weekday: {"start": "22:00", "end": "07:00"} or None}, weekday one of mon ... sun; a day
-    left out or None has no quiet hours. Errors are keyed "time_zone", "windows" (the shape) or the weekday.
+
+def quiet_hours_parse(*, time_zone, windows) -> QuietSchedule:
+    """The one check of a schedule, for the page's form and the API's serializer alike.
+
+    time_zone: an IANA name. windows: {weekday: {"start": "22:00", "end": "07:00"} or None}, weekday one
+    of mon ... sun; a day left out or None has no quiet hours. Raises a ValidationError keyed
+    "time_zone", "windows" (the shape) or the weekday, with every problem at once.
     """
     errors: dict[str, list[str]] = {}
     if not isinstance(time_zone, str) or not time_zone.strip():
@@ -105,11 +125,17 @@ def quiet_hours_save(*, user, time_zone, windows) -> None:
                     parsed[weekday] = window
     if errors:
         raise ValidationError(errors)
-    schedule, _ = QuietHours.objects.update_or_create(user=user, defaults={"time_zone": time_zone})
-    schedule.windows.all().delete()
+    return QuietSchedule(time_zone, parsed)
+
+
+@transaction.atomic
+def quiet_hours_save(*, user, schedule: QuietSchedule) -> None:
+    """Replace the user's zone and windows with a parsed schedule (quiet_hours_parse)."""
+    quiet_hours, _ = QuietHours.objects.update_or_create(user=user, defaults={"time_zone": schedule.time_zone})
+    quiet_hours.windows.all().delete()
     QuietHoursWindow.objects.bulk_create(
-        QuietHoursWindow(quiet_hours=schedule, weekday=weekday, start=window.start, end=window.end)
-        for weekday, window in parsed.items()
+        QuietHoursWindow(quiet_hours=quiet_hours, weekday=weekday, start=window.start, end=window.end)
+        for weekday, window in schedule.windows.items()
     )
 
 
@@ -118,6 +144,8 @@ def _window_parse(raw) -> Window | None:
         return None
     if not isinstance(raw, dict) or set(raw) != {"start", "end"}:
         raise ValueError('expected {"start": "22:00", "end": "07:00"}, or null for no quiet hours.')
+    if raw["start"] in ("", None) or raw["end"] in ("", None):
+        raise ValueError("give both a start and an end, or neither for no quiet hours that day.")
     start, end = _time_parse(raw["start"]), _time_parse(raw["end"])
     if start == end:
         raise ValueError(f"the start and the end are both {start:%H:%M}; a window needs two different times.")
@@ -198,7 +226,7 @@ def _span(day: date, window: Window, zone: zoneinfo.ZoneInfo) -> tuple[datetime,
 
 def _first_instant_at(local: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
     """The first instant (UTC) at which the clock of `zone` shows `local` (naive) or later."""
-    instant = local.replace(tzinfo=zone).astimezone(timezone.utc)  # fold=0: a repeated time's first occurrence
+    instant = local.replace(tzinfo=zone).astimezone(UTC)  # fold=0: a repeated time's first occurrence
     if instant.astimezone(zone).replace(tzinfo=None) == local:
         return instant
     # The clocks skipped `local`, so the answer is the jump. Read with the offset after it (fold=1) it
@@ -212,4 +240,4 @@ def _first_instant_at(local: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
             after = middle
         else:
             before = middle
-    return datetime.fromtimestamp(after, timezone.utc)
+    return datetime.fromtimestamp(after, UTC)

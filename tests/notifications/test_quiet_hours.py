@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from notifications.catalog import NotificationType, Priority
-from notifications.quiet_hours import quiet_hours_bypassed, quiet_hours_end, quiet_hours_save
+from notifications.quiet_hours import quiet_hours_bypassed, quiet_hours_end, quiet_hours_parse, quiet_hours_save
 from tests.factories import UserFactory
 from tests.notifications.factories import NotificationFactory
 
@@ -28,9 +28,13 @@ def window(start: str, end: str) -> dict:
     return {"start": start, "end": end}
 
 
+def schedule(user, zone: str, windows: dict) -> None:
+    quiet_hours_save(user=user, schedule=quiet_hours_parse(time_zone=zone, windows=windows))
+
+
 def quiet_until(zone: str, windows: dict, at: str) -> datetime | None:
     user = UserFactory()
-    quiet_hours_save(user=user, time_zone=zone, windows=windows)
+    schedule(user, zone, windows)
     return quiet_hours_end(user_ids=[user.pk], at=utc(at)).get(user.pk)
 
 
@@ -113,13 +117,13 @@ def test_a_naive_instant_is_refused():
 
 def test_every_users_own_zone_in_one_query(django_assert_num_queries):
     amsterdam, new_york, tokyo, nobody, asleep_later = UserFactory.create_batch(5)
-    quiet_hours_save(user=amsterdam, time_zone=AMSTERDAM, windows=MONDAY_NIGHT)
-    quiet_hours_save(user=new_york, time_zone=NEW_YORK, windows={"tue": window("12:00", "18:00")})
-    quiet_hours_save(user=tokyo, time_zone="Asia/Tokyo", windows={"tue": window("05:00", "09:00")})
-    quiet_hours_save(user=asleep_later, time_zone=AMSTERDAM, windows={"tue": window("22:00", "07:00")})
+    schedule(amsterdam, AMSTERDAM, MONDAY_NIGHT)
+    schedule(new_york, NEW_YORK, {"tue": window("12:00", "18:00")})
+    schedule(tokyo, "Asia/Tokyo", {"tue": window("05:00", "09:00")})
+    schedule(asleep_later, AMSTERDAM, {"tue": window("22:00", "07:00")})
     extra = UserFactory.create_batch(40)
     for user in extra:
-        quiet_hours_save(user=user, time_zone=AMSTERDAM, windows=MONDAY_NIGHT | {"sun": window("23:00", "06:00")})
+        schedule(user, AMSTERDAM, MONDAY_NIGHT | {"sun": window("23:00", "06:00")})
     everyone = [amsterdam.pk, new_york.pk, tokyo.pk, nobody.pk, asleep_later.pk] + [user.pk for user in extra]
 
     # Tuesday 2027-01-12 at 05:30 UTC: 06:30 in Amsterdam, 00:30 in New York, 14:30 in Tokyo.
