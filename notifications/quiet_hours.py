@@ -19,6 +19,7 @@ import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -38,10 +39,6 @@ BYPASS_TYPES = frozenset({NotificationType.PAYMENT_RECEIVED})
 
 _TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
-# Windows starting this many days around the instant's local date are enough: one that started
-# the day before may still run, and touching windows chain for at most a week.
-_DAYS_BEFORE, _DAYS_AFTER = 1, 7
-
 # In the zone database but not places a person lives in: the machine's own zone, and a placeholder.
 _NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})
 
@@ -60,8 +57,7 @@ def default_time_zone() -> str:
 # --- the schedule, as the doors see it -------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):  # a tuple: the rule makes one per row it reads
     start: time
     end: time
 
@@ -174,12 +170,12 @@ def quiet_hours_end(*, user_ids: Iterable[int], at: datetime) -> dict[int, datet
     user_ids = list(user_ids)
     if not user_ids:
         return {}
-    schedules: dict[int, tuple[str, list[tuple[str, Window]]]] = {}
+    schedules: dict[int, tuple[str, dict[str, Window]]] = {}
     rows = QuietHoursWindow.objects.filter(quiet_hours_id__in=user_ids).values_list(
         "quiet_hours_id", "quiet_hours__time_zone", "weekday", "start", "end"
     )
     for user_id, time_zone, weekday, start, end in rows:
-        schedules.setdefault(user_id, (time_zone, []))[1].append((weekday, Window(start, end)))
+        schedules.setdefault(user_id, (time_zone, {}))[1][weekday] = Window(start, end)
     ends = {}
     for user_id, (time_zone, windows) in schedules.items():
         until = _quiet_until(windows, zoneinfo.ZoneInfo(time_zone), at)
@@ -193,25 +189,23 @@ def quiet_hours_bypassed(notification) -> bool:
     return notification.priority == Priority.URGENT or notification.notification_type in BYPASS_TYPES
 
 
-def _quiet_until(windows: list[tuple[str, Window]], zone: zoneinfo.ZoneInfo, at: datetime) -> datetime | None:
+def _quiet_until(windows: dict[str, Window], zone: zoneinfo.ZoneInfo, at: datetime) -> datetime | None:
+    """Day by day from the day before `at` (local): that day's or today's window may hold `at`; each
+    later day's window extends the stretch if it starts by the time the stretch ends, and the first
+    that does not ends it. (One window a weekday, each starting on its own day: days in order are
+    windows in order of start.)
+    """
     today = at.astimezone(zone).date()
-    spans = sorted(
-        span
-        for offset in range(-_DAYS_BEFORE, _DAYS_AFTER + 1)
-        for day in [today + timedelta(days=offset)]
-        for weekday, window in windows
-        if WEEKDAYS[day.weekday()] == weekday and (span := _span(day, window, zone)) is not None
-    )
     until = None
-    for begins, ends in spans:
-        if until is None:
-            if begins > at:
-                return None
-            if at < ends:
-                until = ends
-        elif begins <= until:
-            until = max(until, ends)
-        else:
+    # A chain ends within a week: to touch, each window starts earlier in its day than the one before
+    # it (which crossed midnight), and there are seven weekdays.
+    for offset in range(-1, 8):
+        day = today + timedelta(days=offset)
+        window = windows.get(WEEKDAYS[day.weekday()])
+        span = _span(day, window, zone) if window is not None else None
+        if span is not None and span[0] <= (until or at) < span[1]:
+            until = span[1]
+        elif offset >= 0 and (until is None or span is None or span[0] > until):
             break
     return until
 

@@ -99,6 +99,10 @@ MONDAY_NIGHT = {"mon": window("22:00", "07:00")}
         pytest.param(AMSTERDAM, MONDAY_NIGHT | {"tue": window("07:00", "09:00")}, "2027-01-11 23:00", "2027-01-12 08:00", id="touching windows"),
         pytest.param(AMSTERDAM, MONDAY_NIGHT | {"tue": window("06:00", "08:00")}, "2027-01-12 05:30", "2027-01-12 07:00", id="overlapping windows"),
         pytest.param(AMSTERDAM, MONDAY_NIGHT | {"tue": window("07:01", "09:00")}, "2027-01-11 23:00", "2027-01-12 06:00", id="a minute apart: two"),
+        pytest.param(
+            AMSTERDAM, {"mon": window("20:00", "19:00"), "tue": window("18:00", "17:00"), "wed": window("16:00", "17:00")},
+            "2027-01-11 20:00", "2027-01-13 16:00", id="a chain over three days",
+        ),
     ],
 )
 def test_quiet_hours_end(zone, windows, at, expected):
