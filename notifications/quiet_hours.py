@@ -1,9 +1,9 @@
 """Quiet hours: a user's time zone, and per weekday a window in which their email and push wait.
 
-One module for the one idea: what a schedule may be (quiet_hours_save, the only writer, used by
-the preferences page and the API alike), how it reads (quiet_hours_for), and the rule the channel
-engine asks (quiet_hours_end: who is quiet at an instant and until when; quiet_hours_bypassed:
-what goes through anyway).
+One module for the one idea: what a schedule may be (quiet_hours_parse, the one check, called by
+the preferences page's form and the API's serializer alike), its writer (quiet_hours_save) and
+reader (quiet_hours_for), and the rule the channel engine asks (quiet_hours_end: who is quiet at
+an instant and until when; quiet_hours_bypassed: what goes through anyway).
 
 A local time becomes an instant by one convention (_first_instant_at): the first moment the
 user's clock shows that time or a later one. On the night the clocks spring forward a time in
