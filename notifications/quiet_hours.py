@@ -110,7 +110,8 @@ def quiet_hours_parse(*, time_zone, windows) -> QuietSchedule:
     else:
         unknown = sorted(str(day)[:20] for day in windows if day not in WEEKDAYS)
         if unknown:
-            errors["windows"] = [f"Unknown weekday: {', '.join(unknown)}. Use " + ", ".join(WEEKDAYS) + "."]
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            errors["windows"] = [f"Unknown weekday: {', '.join(unknown[:5])}{more}. Use " + ", ".join(WEEKDAYS) + "."]
         for weekday in WEEKDAYS:
             try:
                 window = _window_parse(windows.get(weekday))

@@ -82,6 +82,8 @@ BAD_SHAPES = [
     pytest.param({"time_zone": 1, "windows": {}}, "time_zone", "Choose a time zone", id="zone not a string"),
     pytest.param({"time_zone": "UTC", "windows": []}, "windows", "Expected an object of weekdays", id="windows a list"),
     pytest.param({"time_zone": "UTC", "windows": {"monday": None}}, "windows", "Unknown weekday: monday", id="weekday spelt out"),
+    pytest.param({"time_zone": "UTC", "windows": {f"day{n}": None for n in range(5000)}}, "windows",
+                 "Unknown weekday: day0, day1, day10, day100, day1000 and 4995 more.", id="5000 unknown weekdays"),
     pytest.param({"time_zone": "UTC", "windows": {"mon": {"from": "22:00", "to": "07:00"}}}, "mon",
                  'Monday: expected {"start": "22:00", "end": "07:00"}', id="other keys"),
     pytest.param({"time_zone": "UTC", "windows": {"mon": {"start": 2200, "end": 700}}}, "mon",
