@@ -248,3 +248,27 @@ def test_parse_raises_one_error_per_field():
     with pytest.raises(ValidationError) as raised:
         quiet_hours_parse(time_zone="Mars", windows={"mon": {"start": "22:00", "end": "22:00"}})
     assert set(raised.value.message_dict) == {"time_zone", "mon"}
+
+
+# --- the admin: staff look (why did an email wait?), edits go through the doors above ----
+
+
+def test_admin_lists_each_users_zone_and_windows_read_only(admin_client, user):
+    quiet_hours_save(
+        user=user,
+        schedule=quiet_hours_parse(
+            time_zone="Europe/Amsterdam",
+            windows={"mon": {"start": "22:00", "end": "07:00"}, "sat": {"start": "23:30", "end": "09:00"}},
+        ),
+    )
+    changelist = admin_client.get(reverse("admin:notifications_quiethours_changelist", query={"q": user.username}))
+    html = changelist.content.decode()
+    assert changelist.status_code == 200
+    assert user.username in html and "Europe/Amsterdam" in html
+    assert "Monday 22:00-07:00, Saturday 23:30-09:00" in html
+
+    assert admin_client.get(reverse("admin:notifications_quiethours_add")).status_code == 403
+    change_url = reverse("admin:notifications_quiethours_change", args=[user.pk])
+    assert "Saturday 23:30-09:00" in admin_client.get(change_url).content.decode()
+    assert admin_client.post(change_url, {"time_zone": "Mars/Olympus_Mons"}).status_code == 403
+    assert QuietHours.objects.get(user=user).time_zone == "Europe/Amsterdam"
