@@ -19,8 +19,10 @@ from .models import (
     Notification,
     NotificationPreference,
     NotificationTemplate,
+    QuietHours,
     RetentionRun,
 )
+from .quiet_hours import WEEKDAYS
 from .rendering import email_preview, template_preview
 
 
@@ -233,3 +235,22 @@ class RetentionRunAdmin(ReadOnlyAdmin):
 @admin.register(AccountDeletion)
 class AccountDeletionAdmin(ReadOnlyAdmin):
     list_display = ("user_id", "requested_at", "finished_at", "notifications_deleted", "outcome")
+
+
+@admin.register(QuietHours)
+class QuietHoursAdmin(ReadOnlyAdmin):
+    """Each user's zone and windows, for "why did my email wait?". Changed only through the preferences
+    page and the API, where quiet_hours_parse checks them."""
+
+    list_display = ("user", "time_zone", "windows_shown", "updated_at")
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+    fields = ("user", "time_zone", "windows_shown", "updated_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("windows")
+
+    @admin.display(description="windows (local time)")
+    def windows_shown(self, quiet_hours: QuietHours) -> str:
+        windows = sorted(quiet_hours.windows.all(), key=lambda window: WEEKDAYS.index(window.weekday))
+        return ", ".join(f"{window.get_weekday_display()} {window.start:%H:%M}-{window.end:%H:%M}" for window in windows) or "-"

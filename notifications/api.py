@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from jobs.throttles import ScopedWriteRateThrottle
 from project.exceptions import NotFound
 
-from . import personal_data, receipts, selectors, services
+from . import personal_data, quiet_hours, receipts, selectors, services
 from .serializers import (
     AccountDeleteSerializer,
     AccountDeletionSerializer,
@@ -23,6 +23,7 @@ from .serializers import (
     NotificationListFilterSerializer,
     NotificationPreferencesSerializer,
     NotificationSerializer,
+    QuietHoursSerializer,
     UnreadCountSerializer,
 )
 
@@ -205,6 +206,38 @@ class NotificationPreferencesView(APIView):
                 "muted": selectors.notification_preferences_for(user=user),
                 "unmutable": sorted(selectors.UNMUTABLE_TYPES),
                 "channels": selectors.notification_channel_preferences_for(user=user),
+            }
+        ).data
+
+
+class QuietHoursView(APIView):
+    """The caller's time zone and quiet hours: email and push that are not urgent wait until a window ends."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(tags=TAGS, responses=QuietHoursSerializer)
+    def get(self, request):
+        return Response(self._body(request.user))
+
+    @extend_schema(
+        tags=TAGS,
+        request=QuietHoursSerializer,
+        responses={200: QuietHoursSerializer, 400: OpenApiResponse(description="Bad zone or window; nothing changed.")},
+    )
+    def put(self, request):
+        serializer = QuietHoursSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        quiet_hours.quiet_hours_save(user=request.user, schedule=serializer.validated_data["schedule"])
+        return Response(self._body(request.user))
+
+    @staticmethod
+    def _body(user) -> dict:
+        schedule = quiet_hours.quiet_hours_for(user_id=user.pk)
+        return QuietHoursSerializer(
+            {
+                "time_zone": schedule.time_zone,
+                "windows": schedule.windows_as_text(),
+                "quiet_until": quiet_hours.quiet_hours_until_now(user_id=user.pk),
             }
         ).data
 

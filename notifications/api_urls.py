@@ -13,6 +13,7 @@ urlpatterns = [
     path("notifications/unread-count/", api.NotificationUnreadCountView.as_view(), name="unread-count"),
     path("notifications/receipts/", api.NotificationReceiptsView.as_view(), name="receipts"),
     path("notifications/preferences/", api.NotificationPreferencesView.as_view(), name="preferences"),
+    path("notifications/quiet-hours/", api.QuietHoursView.as_view(), name="quiet-hours"),
     path("notifications/export/", api.NotificationExportView.as_view(), name="export"),
     path("account/delete/", api.AccountDeleteView.as_view(), name="account-delete"),
 ]

@@ -2,7 +2,9 @@
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
+
+from jobs.models import Weekday
 
 from . import sequencing
 from .catalog import GROUP_KEY_MAX_LENGTH, Channel, NotificationType, Priority
@@ -356,3 +358,45 @@ class ChannelDelivery(models.Model):
 
     def __str__(self):
         return f"{self.channel} of notification {self.notification_id} ({self.state})"
+
+
+class QuietHours(models.Model):
+    """A user's time zone and, in QuietHoursWindow rows, the weekdays they want no email or push.
+
+    No row: the marketplace's zone (settings.TIME_ZONE) and no quiet hours. Written only by
+    notifications.quiet_hours.quiet_hours_save, which checks the zone against the zone database.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="quiet_hours")
+    time_zone = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "quiet hours"
+
+    def __str__(self):
+        return f"quiet hours of {self.user_id} ({self.time_zone})"
+
+
+class QuietHoursWindow(models.Model):
+    """One weekday's quiet window, in the user's local time. An end before the start
+    crosses midnight: Monday 22:00-07:00 runs from Monday evening to Tuesday morning."""
+
+    # Its column is the user's id (QuietHours' primary key): the rule reads windows by user without a join.
+    quiet_hours = models.ForeignKey(QuietHours, on_delete=models.CASCADE, related_name="windows", db_index=False)
+    weekday = models.CharField(max_length=3, choices=Weekday.choices)
+    start = models.TimeField()
+    end = models.TimeField()
+
+    class Meta:
+        ordering = ["quiet_hours", "id"]
+        constraints = [
+            # Also the index the rule reads by (quiet_hours_id IN (...)).
+            models.UniqueConstraint(fields=["quiet_hours", "weekday"], name="one_quiet_window_per_user_and_weekday"),
+            # Equal times could mean "all day" or "never": refused rather than guessed.
+            models.CheckConstraint(condition=~Q(start=F("end")), name="quiet_window_start_is_not_its_end"),
+            models.CheckConstraint(condition=Q(weekday__in=Weekday.values), name="quiet_window_weekday_known"),
+        ]
+
+    def __str__(self):
+        return f"{self.quiet_hours_id} {self.weekday} {self.start:%H:%M}-{self.end:%H:%M}"

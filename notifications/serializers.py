@@ -1,11 +1,14 @@
 """API shapes for notifications; validation of input only, the rules live in services."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from django.utils.http import urlencode
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .catalog import GROUP_KEY_MAX_LENGTH, NotificationType
 from .models import Notification
+from .quiet_hours import WEEKDAYS, quiet_hours_parse
 from .reasons import reason_text
 
 
@@ -108,6 +111,43 @@ class NotificationPreferencesSerializer(serializers.Serializer):
         # Old clients send muted only, new ones may send channels only; one of them is required.
         if "muted" not in attrs and "channels" not in attrs:
             raise serializers.ValidationError({"muted": ["This field is required."]})
+        return attrs
+
+
+_QUIET_WINDOW_SCHEMA = {
+    "type": "object",
+    "nullable": True,
+    "properties": {"start": {"type": "string", "example": "22:00"}, "end": {"type": "string", "example": "07:00"}},
+    "required": ["start", "end"],
+}
+
+
+# The values pass through as sent: quiet_hours_parse judges them, for this door and the page's form alike.
+@extend_schema_field({"type": "string", "example": "Europe/Amsterdam"})
+class TimeZoneNameField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"type": "object", "properties": dict.fromkeys(WEEKDAYS, _QUIET_WINDOW_SCHEMA)})
+class QuietWindowsField(serializers.JSONField):
+    pass
+
+
+class QuietHoursSerializer(serializers.Serializer):
+    time_zone = TimeZoneNameField(help_text="An IANA zone name; the windows are in its local time.")
+    windows = QuietWindowsField(
+        help_text='Per weekday (mon ... sun) {"start": "HH:MM", "end": "HH:MM"} or null; an end before the start '
+        "runs into the next day (22:00-07:00). A day left out has no quiet hours.",
+    )
+    quiet_until = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the quiet hours you are in now end; null: not in quiet hours."
+    )
+
+    def validate(self, attrs):
+        try:
+            attrs["schedule"] = quiet_hours_parse(time_zone=attrs["time_zone"], windows=attrs["windows"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
         return attrs
 
 

@@ -1,4 +1,4 @@
-"""Notification pages: the full list with filters, read state, and mute preferences.
+"""Notification pages: the full list with filters, read state, mute preferences and quiet hours.
 
 Plain POST forms (no JavaScript needed) that call notifications.services; the
 page script does the same through the REST API and the stream.
@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, StreamingHttpResponse
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
@@ -16,9 +17,10 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from jobs.models import Weekday
 from project.exceptions import DomainError, NotFound
 
-from . import personal_data, selectors, services
+from . import personal_data, quiet_hours, selectors, services
 from .catalog import GROUP_KEY_MAX_LENGTH, Channel, NotificationType
 from .channels.unsubscribe import unsubscribe_token_read
 
@@ -100,6 +102,61 @@ class PreferencesForm(forms.Form):
             for value, channels in self.channels.items()
             if channels
         }
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"  # the browser's time picker; it posts HH:MM, as the API takes it
+
+
+class QuietWindowWidget(forms.MultiWidget):
+    def __init__(self, *, label: str):
+        super().__init__(widgets=[TimeInput(attrs={"aria-label": f"{label}: quiet from"}), TimeInput(attrs={"aria-label": f"{label}: quiet until"})])
+
+    def decompress(self, value):
+        return [value["start"], value["end"]] if value else [None, None]
+
+
+class QuietWindowField(forms.MultiValueField):
+    """One weekday's window: a start and an end input. Both empty: no quiet hours that day."""
+
+    def __init__(self, *, label: str, **kwargs):
+        inputs = (forms.CharField(required=False, strip=False), forms.CharField(required=False, strip=False))
+        widget = QuietWindowWidget(label=label)
+        super().__init__(fields=inputs, widget=widget, label=label, required=False, require_all_fields=False, **kwargs)
+
+    def compress(self, data_list):
+        start, end = data_list or ("", "")
+        return {"start": start, "end": end} if start or end else None
+
+
+class QuietHoursForm(forms.Form):
+    """The page's door to quiet hours: a zone and a window per weekday, judged by quiet_hours_parse (as the API's are)."""
+
+    # Not a ChoiceField: the zone is checked once, by quiet_hours_parse; the list only helps to pick.
+    time_zone = forms.CharField(label="Your time zone", required=False, widget=forms.Select())
+
+    def __init__(self, *args, schedule: quiet_hours.QuietSchedule | None = None, **kwargs):
+        if schedule is not None:
+            kwargs["initial"] = {"time_zone": schedule.time_zone} | schedule.windows_as_text()
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].widget.choices = [(name, name.replace("_", " ")) for name in sorted(quiet_hours.time_zone_names())]
+        for weekday, label in Weekday.choices:
+            self.fields[weekday] = QuietWindowField(label=label)
+        self.schedule: quiet_hours.QuietSchedule | None = None
+
+    def days(self) -> list:
+        return [self[weekday] for weekday in quiet_hours.WEEKDAYS]
+
+    def clean(self):
+        cleaned_data = super().clean()
+        try:
+            self.schedule = quiet_hours.quiet_hours_parse(
+                time_zone=cleaned_data.get("time_zone") or "",
+                windows={weekday: cleaned_data.get(weekday) for weekday in quiet_hours.WEEKDAYS},
+            )
+        except ValidationError as exc:
+            self.add_error(None, exc)  # keyed time_zone or a weekday: the form's own fields
+        return cleaned_data
 
 
 def _marked_read(count: int) -> str:
@@ -211,8 +268,37 @@ def preferences(request):
             else:
                 messages.success(request, "Your notification settings are saved.")
                 return redirect("notifications:preferences")
-        return render(request, "notifications/preferences.html", {"form": form}, status=400)
-    return render(request, "notifications/preferences.html", {"form": form})
+        return _preferences_page(request, form=form, status=400)
+    return _preferences_page(request, form=form)
+
+
+@login_required
+@require_POST
+def quiet_hours_update(request):
+    quiet_form = QuietHoursForm(request.POST)
+    if quiet_form.is_valid():
+        quiet_hours.quiet_hours_save(user=request.user, schedule=quiet_form.schedule)
+        messages.success(request, "Your quiet hours are saved.")
+        return redirect(reverse("notifications:preferences") + "#quiet-hours")
+    return _preferences_page(request, quiet_form=quiet_form, status=400)
+
+
+def _preferences_page(request, *, form: PreferencesForm | None = None, quiet_form: QuietHoursForm | None = None, status: int = 200):
+    """The settings page: the types grid and the quiet hours, each its own form (a bound one shows its errors)."""
+    user_id = request.user.pk
+    if form is None:
+        form = PreferencesForm(
+            muted=selectors.notification_preferences_for(user=request.user),
+            channels=selectors.notification_channel_preferences_for(user=request.user),
+        )
+    schedule = quiet_hours.quiet_hours_for(user_id=user_id)
+    context = {
+        "form": form,
+        "quiet_form": quiet_form or QuietHoursForm(schedule=schedule),
+        "quiet_zone": schedule.time_zone,
+        "quiet_until": quiet_hours.quiet_hours_until_now(user_id=user_id),
+    }
+    return render(request, "notifications/preferences.html", context, status=status)
 
 
 @login_required

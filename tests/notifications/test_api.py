@@ -208,6 +208,7 @@ def test_openapi_schema_has_no_warnings_for_these_views():
         "/api/notifications/read-all/",
         "/api/notifications/unread-count/",
         "/api/notifications/preferences/",
+        "/api/notifications/quiet-hours/",
         "/api/notifications/receipts/",
         "/api/notifications/groups/{group_key}/",
         "/api/notifications/groups/{group_key}/read/",

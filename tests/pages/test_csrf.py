@@ -41,6 +41,7 @@ def test_every_client_post_needs_the_token(login, client_user):
         f"/notifications/{note.pk}/open/",
         "/notifications/read-all/",
         "/notifications/preferences/",
+        "/notifications/preferences/quiet-hours/",
         "/logout/",
     ]
     for url in urls:

@@ -10,10 +10,12 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 
 from jobs.models import CleaningJob, JobBid, JobMessage, Payment
-from notifications.models import Notification, NotificationPreference, OutboxEvent
+from notifications.models import Notification, NotificationPreference, OutboxEvent, QuietHours, QuietHoursWindow
 from tests.integration.conftest import clean_redis, live_server_url, redis_client, shared_server  # noqa: F401
 
-STORED_MODELS = (CleaningJob, JobBid, Payment, JobMessage, Notification, NotificationPreference, OutboxEvent, Token)
+STORED_MODELS = (
+    CleaningJob, JobBid, Payment, JobMessage, Notification, NotificationPreference, OutboxEvent, QuietHours, QuietHoursWindow, Token
+)
 
 
 def row_counts() -> dict[str, int]:

@@ -80,12 +80,17 @@ def preferences_put():
     return _authed(ClientFactory()), "put", "/api/notifications/preferences/", {"muted": {"job_created": True}}, 200
 
 
+def quiet_hours_put():
+    payload = {"time_zone": "Europe/Amsterdam", "windows": {"mon": {"start": "22:00", "end": "07:00"}}}
+    return _authed(ClientFactory()), "put", "/api/notifications/quiet-hours/", payload, 200
+
+
 def login():
     user = ClientFactory()
     return APIClient(), "post", "/api/auth/token/", {"username": user.username, "password": PASSWORD}, 200
 
 
-ENDPOINTS = {f.__name__: f for f in (job_create, bid_place, payment_create, message_send, preferences_put, login)}
+ENDPOINTS = {f.__name__: f for f in (job_create, bid_place, payment_create, message_send, preferences_put, quiet_hours_put, login)}
 
 FIELDS = {
     "job_create": {
@@ -97,6 +102,7 @@ FIELDS = {
     "payment_create": {"simulate_failure": "bool"},
     "message_send": {"body": "text", "recipient": "id"},
     "preferences_put": {"muted": "map"},
+    "quiet_hours_put": {"time_zone": "choice", "windows": "map"},
     "login": {"username": "text", "password": "text"},
 }
 
@@ -315,7 +321,7 @@ def test_json_nested_too_deeply_says_so():
     assert response.json() == {"detail": "The request body is nested too deeply.", "code": "parse_error"}
 
 
-@pytest.mark.parametrize("endpoint", [name for name in ENDPOINTS if name != "preferences_put"])
+@pytest.mark.parametrize("endpoint", [name for name in ENDPOINTS if name not in ("preferences_put", "quiet_hours_put")])
 def test_a_form_with_too_many_fields_is_a_clear_400_and_stores_nothing(endpoint, settings):
     api, method, url, _, _ = ENDPOINTS[endpoint]()
     before = snapshot()
