@@ -275,7 +275,7 @@ DIGEST_DEFAULTS: dict[str, DigestDefaults] = {
         "{{ count }} new jobs near you",
         "{{ count }} new jobs near you, nearest first:\n\n" + _ITEM_LINES,
         "{{ count }} new jobs near you",
-        "{% for item in items %}{{ item.title }}{% if not forloop.last %} · {% endif %}{% endfor %}",
+        _ITEM_MESSAGES,
     ),
 }
 
