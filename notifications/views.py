@@ -5,6 +5,7 @@ page script does the same through the REST API and the stream.
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -59,9 +60,19 @@ class PreferencesForm(forms.Form):
     The in-app field is named after the type (as before the grid); a channel's is "<type>__<channel>".
     """
 
-    def __init__(self, *args, muted: dict[str, bool], channels: dict[str, dict[str, bool]], **kwargs):
+    # Blank: the default; the range is the service's rule (the API's too).
+    job_offer_pushes_per_hour = forms.IntegerField(required=False, label="Job offer pushes per hour")
+
+    def __init__(self, *args, muted: dict[str, bool], channels: dict[str, dict[str, bool]], job_offer_pushes_per_hour=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.channels = channels
+        cap = self.fields["job_offer_pushes_per_hour"]
+        cap.initial = job_offer_pushes_per_hour
+        cap.widget.attrs.update(placeholder=str(settings.JOB_OFFER_PUSHES_PER_HOUR), inputmode="numeric")
+        cap.help_text = (
+            f"At most this many job offers reach your phone or browser in any hour (blank: {settings.JOB_OFFER_PUSHES_PER_HOUR}; "
+            "0 to 60). The rest wait for one push listing the nearest first; the app and the board show them all."
+        )
         for value, label in NotificationType.choices:
             unmutable = value in selectors.UNMUTABLE_TYPES
             self.fields[value] = forms.BooleanField(
@@ -201,13 +212,17 @@ def preferences(request):
         request.POST if request.method == "POST" else None,
         muted=selectors.notification_preferences_for(user=request.user),
         channels=selectors.notification_channel_preferences_for(user=request.user),
+        job_offer_pushes_per_hour=selectors.job_offer_push_cap_for(user=request.user),
     )
     if request.method == "POST":
         if form.is_valid():
             try:
-                services.notification_preferences_save(user=request.user, muted=form.muted(), channels=form.channel_choices())
+                services.notification_preferences_save(
+                    user=request.user, muted=form.muted(), channels=form.channel_choices(),
+                    job_offer_pushes_per_hour=form.cleaned_data["job_offer_pushes_per_hour"],
+                )
             except DomainError as exc:
-                form.add_error(None, exc.message)
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
                 messages.success(request, "Your notification settings are saved.")
                 return redirect("notifications:preferences")
