@@ -253,20 +253,21 @@ _ITEM_LINES = (
     "{% if more %}…and {{ more }} more.\n{% endif %}"
 )
 _ITEM_MESSAGES = "{% for item in items %}{{ item.message }}{% if not forloop.last %} · {% endif %}{% endfor %}"
+# Bids and messages of one batch all link to the same job: their lines need no link each.
+_MESSAGE_LINES = "{% for item in items %}- {{ item.message }}\n{% endfor %}{% if more %}…and {{ more }} more.\n{% endif %}"
 
 DIGEST_DEFAULTS: dict[str, DigestDefaults] = {
     DigestKind.BIDS: DigestDefaults(
         ("job_title",),
         "{{ count }} new bids on {{ job_title }}",
-        "You have {{ count }} new bids on {{ job_title }}:\n\n" + _ITEM_LINES,
+        "You have {{ count }} new bids on {{ job_title }}:\n\n" + _MESSAGE_LINES,
         "{{ count }} new bids on {{ job_title }}",
         _ITEM_MESSAGES,
     ),
     DigestKind.MESSAGES: DigestDefaults(
         ("job_title", "sender_name"),
         "{{ count }} new messages from {{ sender_name }} about {{ job_title }}",
-        "{{ sender_name }} wrote {{ count }} messages about {{ job_title }}:\n\n"
-        "{% for item in items %}- {{ item.message }}\n{% endfor %}{% if more %}…and {{ more }} more.\n{% endif %}",
+        "{{ sender_name }} wrote {{ count }} messages about {{ job_title }}:\n\n" + _MESSAGE_LINES,
         "{{ count }} new messages from {{ sender_name }}",
         _ITEM_MESSAGES,
     ),
