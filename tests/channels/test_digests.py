@@ -266,3 +266,29 @@ def test_the_admins_digest_template_words_the_digest(smtp, run, job):
     assert subjects(smtp)[-1] == "Spring clean: 2 offers"
     text = smtp.messages[-1].get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text.startswith("1. CLEANER100 OFFERS €100.00.\n2. CLEANER110 OFFERS €110.00.\n")
+
+
+# --- the place other holds plug into (quiet hours: _hold_until) ------------------------------
+
+
+def test_a_hold_until_a_known_time_gathers_every_delivery_into_one_digest_due_then(smtp, run, job, monkeypatch):
+    # Quiet hours are another module's (not here yet); this stands in for its answer: "quiet until 07:00".
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        until = timezone.now() + timedelta(hours=8)
+        monkeypatch.setattr(
+            digests, "_hold_until", lambda rows, now: {row.pk: digests.Hold("quiet", "bid_received", until) for row in rows}
+        )
+        for amount in ("95", "100", "120"):
+            bid(run, job, amount)
+        run_beat()
+        assert smtp.messages == []  # not even the first: the hold comes before the window
+        digest = ChannelDigest.objects.get(state="open")
+        assert (digest.reason, digest.batch_key, digest.window_ends_at) == ("until", "quiet", until)
+
+        clock.move_to(until - timedelta(seconds=1))
+        run_beat()
+        assert smtp.messages == []
+        clock.move_to(until + timedelta(seconds=1))
+        run_beat()
+    assert subjects(smtp) == ["3 new bids on Spring clean"]
+    assert not ChannelDigest.objects.filter(state="open").exists()  # a hold is not a window: nothing restarts
