@@ -13,7 +13,7 @@ import time_machine
 from django.utils import timezone
 
 from jobs import services as job_services
-from notifications.channels import digests
+from notifications.channels import digests, dispatching
 from notifications.models import ChannelDelivery, ChannelDigest, DigestTemplate
 from tests.channels.test_email import header, run_beat
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
@@ -292,3 +292,52 @@ def test_a_hold_until_a_known_time_gathers_every_delivery_into_one_digest_due_th
         run_beat()
     assert subjects(smtp) == ["3 new bids on Spring clean"]
     assert not ChannelDigest.objects.filter(state="open").exists()  # a hold is not a window: nothing restarts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_claims_racing_on_a_new_batch_send_one_at_once_and_hold_the_other(smtp, settings, monkeypatch):
+    """Both claims find no window and both INSERT one: the unique index makes the second wait and do
+    nothing, then it finds the first one's window and holds its delivery."""
+    import threading
+
+    from django.db import connection
+
+    settings.CHANNEL_FALLBACK_SECONDS = 0
+    client = ClientFactory(email="cora@example.com")
+    job = CleaningJobFactory(client=client, title="Spring clean")
+    monkeypatch.setattr(dispatching, "dispatch_due_soon", lambda: None)  # the claims below are the test's
+    for amount in ("95", "100"):
+        job_services.bid_place(job=job, cleaner=CleanerFactory(), amount=Decimal(amount))
+    first, second = emails_of(job)
+    ChannelDelivery.objects.filter(pk__in=[first.pk, second.pk]).update(due_at=timezone.now())
+
+    both_looked = threading.Barrier(2, timeout=10)
+    real_lock_open = digests._lock_open
+    looked = threading.local()
+
+    def lock_open_then_wait(batches):
+        found = real_lock_open(batches)
+        if not getattr(looked, "done", False):  # each claim's first look: both see no window
+            looked.done = True
+            both_looked.wait()
+        return found
+
+    monkeypatch.setattr(digests, "_lock_open", lock_open_then_wait)
+    outcomes = {}
+
+    def claim(delivery):
+        try:
+            outcomes[delivery.pk] = dispatching.channel_deliveries_send(delivery_ids=[delivery.pk])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(delivery,)) for delivery in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(sum(outcome.values()) for outcome in outcomes.values()) == [0, 1]  # one sent, one held
+    assert sorted(d.state for d in emails_of(job)) == ["held", "sent"]
+    assert ChannelDigest.objects.filter(state="open").count() == 1
+    assert len(smtp.messages) == 1
