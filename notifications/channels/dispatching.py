@@ -26,7 +26,7 @@ from .. import metrics
 from ..catalog import Channel
 from ..models import ChannelDelivery, DeliveryState
 from ..outbox.failures import RETRY_TRANSIENT
-from . import digests, policy
+from . import digests, holds, policy
 from .email import email_send_batch
 from .push import push_send_batch
 from .results import SendResult
@@ -136,7 +136,7 @@ def _claim(delivery_ids: list[int]) -> list[ChannelDelivery]:
             live.append(row)
         row.updated_at = now
     # Held ones (a digest window, the job offer cap) are saved `held` there; the rest go now.
-    to_send, capped_off = digests.deliveries_hold(live, now=now)
+    to_send, capped_off = holds.deliveries_hold(live, now=now)
     for row in live:
         if row.pk in capped_off:
             row.state, row.cancel_reason = DeliveryState.CANCELLED, capped_off[row.pk]

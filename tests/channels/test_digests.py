@@ -13,7 +13,7 @@ import time_machine
 from django.utils import timezone
 
 from jobs import services as job_services
-from notifications.channels import digests, dispatching
+from notifications.channels import digests, dispatching, holds
 from notifications.models import ChannelDelivery, ChannelDigest, DigestTemplate
 from tests.channels.test_email import header, run_beat
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
@@ -276,7 +276,7 @@ def test_a_hold_until_a_known_time_gathers_every_delivery_into_one_digest_due_th
     with time_machine.travel(timezone.now(), tick=False) as clock:
         until = timezone.now() + timedelta(hours=8)
         monkeypatch.setattr(
-            digests, "_hold_until", lambda rows, now: {row.pk: digests.Hold("quiet", "bid_received", until) for row in rows}
+            holds, "_hold_until", lambda rows, now: {row.pk: holds.Hold("quiet", "bid_received", until) for row in rows}
         )
         for amount in ("95", "100", "120"):
             bid(run, job, amount)
@@ -312,7 +312,7 @@ def test_two_claims_racing_on_a_new_batch_send_one_at_once_and_hold_the_other(sm
     ChannelDelivery.objects.filter(pk__in=[first.pk, second.pk]).update(due_at=timezone.now())
 
     both_looked = threading.Barrier(2, timeout=10)
-    real_lock_open = digests._lock_open
+    real_lock_open = holds._lock_open
     looked = threading.local()
 
     def lock_open_then_wait(batches):
@@ -322,7 +322,7 @@ def test_two_claims_racing_on_a_new_batch_send_one_at_once_and_hold_the_other(sm
             both_looked.wait()
         return found
 
-    monkeypatch.setattr(digests, "_lock_open", lock_open_then_wait)
+    monkeypatch.setattr(holds, "_lock_open", lock_open_then_wait)
     outcomes = {}
 
     def claim(delivery):
