@@ -204,6 +204,10 @@ def _open_digests(batches: set[BatchOf], fresh) -> dict[BatchOf, ChannelDigest]:
 def _lock_open(batches: set[BatchOf]) -> dict[BatchOf, ChannelDigest]:
     if not batches:
         return {}
-    exact = reduce(or_, (Q(user_id=user, channel=channel, batch_key=key) for user, channel, key in batches))
+    # Per (channel, batch key), its users: one IN list each (a cap's batch key is the same for every user).
+    users = defaultdict(set)
+    for user, channel, key in batches:
+        users[(channel, key)].add(user)
+    exact = reduce(or_, (Q(channel=channel, batch_key=key, user_id__in=ids) for (channel, key), ids in users.items()))
     rows = ChannelDigest.objects.select_for_update().filter(exact, state=DigestState.OPEN).order_by("pk")
     return {(digest.user_id, digest.channel, digest.batch_key): digest for digest in rows}
