@@ -7,7 +7,7 @@ from django.test import Client
 
 from notifications.catalog import NotificationType
 from notifications.models import JobOfferPushCap, NotificationChannelPreference, NotificationPreference
-from tests.factories import PASSWORD, ClientFactory
+from tests.factories import PASSWORD, CleanerFactory, ClientFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/notifications/preferences/"
@@ -149,7 +149,14 @@ def _channels():
     return {value: channels_available(value) for value in NotificationType.values}
 
 
-def test_the_page_sets_the_cap_and_refuses_out_of_range_with_the_same_words(page, user):
+def test_a_client_gets_no_job_offers_and_sees_no_cap(page):
+    assert 'name="job_offer_pushes_per_hour"' not in page.get("/notifications/preferences/").content.decode()
+
+
+def test_the_page_sets_the_cap_and_refuses_out_of_range_with_the_same_words():
+    user = CleanerFactory()
+    page = Client()
+    assert page.login(username=user.username, password=PASSWORD)
     html = page.get("/notifications/preferences/").content.decode()
     assert 'name="job_offer_pushes_per_hour"' in html
 
