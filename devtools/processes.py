@@ -135,6 +135,21 @@ def start_worker(log_dir, env: dict, *, name: str = "worker", concurrency: int =
     return worker
 
 
+def start_beat(log_dir, env: dict, *, name: str = "beat", timeout: float = 60) -> Process:
+    """Celery beat on the settings' schedule (its state file in log_dir), once it has started."""
+    beat = Process(
+        name,
+        [sys.executable, "-m", "celery", "-A", "celery_app", "beat", "-l", "info", "-s", str(Path(log_dir) / f"{name}-schedule")],
+        env, log_dir,
+    )
+    try:
+        beat.wait_for_output("beat: Starting...", timeout=timeout)
+    except NotReady:
+        beat.stop()
+        raise
+    return beat
+
+
 def start_web(log_dir, env: dict, *, port: int | None = None, name: str = "web", timeout: float = 60,
               graceful_shutdown: int = 1, log_level: str = "warning", extra_args: tuple[str, ...] = (),
               new_session: bool = False) -> tuple[Process, str]:

@@ -11,11 +11,14 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from . import outbox_admin, trace  # noqa: F401  (outbox_admin registers the outbox's pages)
-from .catalog import CATALOG
-from .forms import NotificationTemplateForm
+from .catalog import CATALOG, DIGEST_ITEM_FIELDS, DigestKind, digest_variables
+from .forms import DigestTemplateForm, NotificationTemplateForm
 from .models import (
     AccountDeletion,
     ChannelDelivery,
+    ChannelDigest,
+    DigestTemplate,
+    JobOfferPushCap,
     Notification,
     NotificationPreference,
     NotificationTemplate,
@@ -23,7 +26,7 @@ from .models import (
     RetentionRun,
 )
 from .quiet_hours import WEEKDAYS
-from .rendering import email_preview, template_preview
+from .rendering import DIGEST_TEMPLATE_FIELDS, digest_preview, email_preview, template_preview
 
 
 PREVIEW_LINE_CHARS = 110
@@ -109,6 +112,66 @@ class NotificationTemplateAdmin(admin.ModelAdmin):
             rendered.subject,
             rendered.body,
         )
+
+
+@admin.register(DigestTemplate)
+class DigestTemplateAdmin(admin.ModelAdmin):
+    """One per digest kind; without one the catalog's text is used (a new one starts from it: ?kind=...)."""
+
+    form = DigestTemplateForm
+    list_display = ("kind", "email_subject_template", "push_title_template", "updated_at")
+    readonly_fields = ("available_variables", "preview")
+    fieldsets = (
+        (None, {"fields": ("kind", "available_variables")}),
+        ("Email", {"fields": ("email_subject_template", "email_body_template")}),
+        ("Push", {"fields": ("push_title_template", "push_body_template")}),
+        ("Preview with sample data", {"fields": ("preview",)}),
+    )
+
+    @admin.display(description="Available variables")
+    def available_variables(self, obj):
+        items = f"items (each: {', '.join(f'item.{name}' for name in DIGEST_ITEM_FIELDS)} inside {{% for item in items %}})"
+        rows = ((label, ", ".join(name if name != "items" else items for name in digest_variables(kind))) for kind, label in DigestKind.choices)
+        return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows))
+
+    @admin.display(description="Preview")
+    def preview(self, obj):
+        if obj is None or obj.pk is None:
+            return "Save the template to see a preview."
+        try:
+            rendered = digest_preview(kind=obj.kind, **{field: getattr(obj, field) for field, _ in DIGEST_TEMPLATE_FIELDS})
+        except ValidationError as exc:
+            return format_html_join("", "<p class='errornote'>{}</p>", ((m,) for m in exc.messages))
+        return format_html(
+            '<div class="digest-preview"><p>Email subject: <strong>{}</strong></p><p style="white-space: pre-wrap">{}</p>'
+            '<p>Push: <strong>{}</strong></p><p style="white-space: pre-wrap">{}</p></div>',
+            rendered.email_subject, rendered.email_body, rendered.push_title, rendered.push_body,
+        )
+
+
+@admin.register(ChannelDigest)
+class ChannelDigestAdmin(admin.ModelAdmin):
+    """Every digest (and open window): its batch, why it holds, where it stands."""
+
+    list_display = ("id", "user", "channel", "batch_key", "reason", "state", "window_ends_at", "member_count", "attempts", "sent_at", "cancel_reason")
+    list_filter = ("state", "channel", "reason", "kind")
+    search_fields = ("user__username", "batch_key")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JobOfferPushCap)
+class JobOfferPushCapAdmin(admin.ModelAdmin):
+    list_display = ("user", "per_hour", "updated_at")
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)
 
 
 def _latency(delta) -> str:

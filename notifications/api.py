@@ -1,6 +1,7 @@
 """REST endpoints for a user's own notifications and preferences. Thin: parse, call, serialize."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from rest_framework import generics, status
 from rest_framework.pagination import PageNumberPagination
@@ -196,6 +197,7 @@ class NotificationPreferencesView(APIView):
             user=request.user,
             muted=serializer.validated_data.get("muted"),
             channels=serializer.validated_data.get("channels"),
+            job_offer_pushes_per_hour=serializer.validated_data.get("job_offer_pushes_per_hour", services.UNCHANGED),
         )
         return Response(self._body(request.user), status=status.HTTP_200_OK)
 
@@ -206,6 +208,8 @@ class NotificationPreferencesView(APIView):
                 "muted": selectors.notification_preferences_for(user=user),
                 "unmutable": sorted(selectors.UNMUTABLE_TYPES),
                 "channels": selectors.notification_channel_preferences_for(user=user),
+                "job_offer_pushes_per_hour": selectors.job_offer_push_cap_for(user=user),
+                "job_offer_pushes_per_hour_default": settings.JOB_OFFER_PUSHES_PER_HOUR,
             }
         ).data
 

@@ -191,6 +191,121 @@ def group_key_for(notification_type: str, metadata: dict) -> str | None:
     return pattern.format(**metadata) if pattern else None
 
 
+# --- digests: email and push of one batch go as one message (notifications/channels/digests.py) --
+
+
+@dataclass(frozen=True)
+class DigestRule:
+    """A type's batch on email and push: the first delivery of a (user, channel, batch key) goes at
+    once and opens a window of `window_seconds`; the rest of the window goes as one digest."""
+
+    batch_key: str  # filled from the notification's metadata, like GROUP_KEYS
+    window_seconds: int
+
+
+# Bids by job; messages by thread (a job and the two people in it: the recipient and the sender).
+DIGEST_RULES: dict[str, DigestRule] = {
+    NotificationType.BID_RECEIVED: DigestRule("bids:job:{job_id}", 600),
+    NotificationType.MESSAGE_RECEIVED: DigestRule("thread:job:{job_id}:with:{sender_id}", 900),
+}
+
+# The batch key of the job offers held back by a cleaner's hourly push cap (channels/caps.py).
+JOB_OFFERS_BATCH_KEY = "job-offers"
+
+
+def digest_batch_key_for(notification_type: str, metadata: dict) -> str | None:
+    rule = DIGEST_RULES.get(notification_type)
+    return rule.batch_key.format(**metadata) if rule else None
+
+
+def digest_window_seconds(notification_type: str) -> int:
+    """The catalog's window; DIGEST_WINDOW_SECONDS (when set) replaces every one."""
+    override = settings.DIGEST_WINDOW_SECONDS
+    return DIGEST_RULES[notification_type].window_seconds if override is None else override
+
+
+class DigestKind(models.TextChoices):
+    """Which digest template words a digest: one per batched type, one for the capped job offers."""
+
+    BIDS = "bid_received", "Bids on one job"
+    MESSAGES = "message_received", "Messages in one thread"
+    JOB_OFFERS = "job_offers", "Job offers held by the hourly push cap"
+
+
+# Every digest template may use these; `items` are the digest's members, each with title, message and link.
+DIGEST_VARIABLES = ("count", "items", "more")
+DIGEST_ITEM_FIELDS = ("title", "message", "link")
+
+
+@dataclass(frozen=True)
+class DigestDefaults:
+    """A kind's variables (beyond DIGEST_VARIABLES) and built-in text, used when no DigestTemplate row is active."""
+
+    variables: tuple[str, ...]
+    email_subject: str
+    email_body: str
+    push_title: str
+    push_body: str
+
+
+_ITEM_LINES = (
+    "{% for item in items %}- {{ item.title }}: {{ item.message }}\n  {{ item.link }}\n{% endfor %}"
+    "{% if more %}…and {{ more }} more.\n{% endif %}"
+)
+_ITEM_MESSAGES = "{% for item in items %}{{ item.message }}{% if not forloop.last %} · {% endif %}{% endfor %}"
+# Bids and messages of one batch all link to the same job: their lines need no link each.
+_MESSAGE_LINES = "{% for item in items %}- {{ item.message }}\n{% endfor %}{% if more %}…and {{ more }} more.\n{% endif %}"
+
+DIGEST_DEFAULTS: dict[str, DigestDefaults] = {
+    DigestKind.BIDS: DigestDefaults(
+        ("job_title",),
+        "{{ count }} new bids on {{ job_title }}",
+        "You have {{ count }} new bids on {{ job_title }}:\n\n" + _MESSAGE_LINES,
+        "{{ count }} new bids on {{ job_title }}",
+        _ITEM_MESSAGES,
+    ),
+    DigestKind.MESSAGES: DigestDefaults(
+        ("job_title", "sender_name"),
+        "{{ count }} new messages from {{ sender_name }} about {{ job_title }}",
+        "{{ sender_name }} wrote {{ count }} messages about {{ job_title }}:\n\n" + _MESSAGE_LINES,
+        "{{ count }} new messages from {{ sender_name }}",
+        _ITEM_MESSAGES,
+    ),
+    DigestKind.JOB_OFFERS: DigestDefaults(
+        (),
+        "{{ count }} new jobs near you",
+        "{{ count }} new jobs near you, nearest first:\n\n" + _ITEM_LINES,
+        "{{ count }} new jobs near you",
+        _ITEM_MESSAGES,
+    ),
+}
+
+
+def digest_variables(kind: str) -> tuple[str, ...]:
+    return DIGEST_VARIABLES + DIGEST_DEFAULTS[kind].variables
+
+
+def digest_sample_context(kind: str) -> dict:
+    """Plausible values for a kind's variables: validation and previews."""
+    link = "https://spotless.example/jobs/7/"
+    items = {
+        DigestKind.BIDS: [
+            {"title": "New bid on Spring clean", "message": "Ben offers €110.00.", "link": link},
+            {"title": "New bid on Spring clean", "message": "Dana offers €95.00.", "link": link},
+        ],
+        DigestKind.MESSAGES: [
+            {"title": "New message from Anna", "message": "Could you bring your own vacuum?", "link": link},
+            {"title": "New message from Anna", "message": "And the ladder, please.", "link": link},
+        ],
+        DigestKind.JOB_OFFERS: [
+            {"title": "New Deep cleaning job in Amsterdam", "message": "Spring clean on Fri 27 Nov, 09:00, budget €120.00.", "link": link},
+            {"title": "New Window cleaning job in Amsterdam", "message": "Windows on Sat 28 Nov, 10:00, budget €60.00.", "link": link},
+        ],
+    }[kind]
+    samples = {"count": 7, "items": items, "more": 5, "job_title": "Spring clean", "sender_name": "Anna"}
+    return {name: samples[name] for name in digest_variables(kind)}
+
+
 # --- retention (notifications/retention.py) ------------------------------------------
 
 

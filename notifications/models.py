@@ -7,7 +7,7 @@ from django.db.models import F, Q
 from jobs.models import Weekday
 
 from . import sequencing
-from .catalog import GROUP_KEY_MAX_LENGTH, Channel, NotificationType, Priority
+from .catalog import GROUP_KEY_MAX_LENGTH, Channel, DigestKind, NotificationType, Priority
 
 
 class OutboxStatus(models.TextChoices):
@@ -327,6 +327,9 @@ class DeliveryState(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     SUPPRESSED = "suppressed", "Suppressed by preference"
+    # Held back at its claim (a digest window, the job offer cap): it goes out in its digest.
+    HELD = "held", "Held for a digest"
+    DIGESTED = "digested", "Sent in a digest"
 
 
 class ChannelDelivery(models.Model):
@@ -344,6 +347,11 @@ class ChannelDelivery(models.Model):
     cancel_reason = models.CharField(max_length=100, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
+    # The digest it was held for (state held, then digested); NULL for a delivery sent on its own.
+    # Set at claim time only: the fan-out's INSERT leaves it NULL, so its partial index costs that nothing.
+    digest = models.ForeignKey(
+        "ChannelDigest", on_delete=models.SET_NULL, null=True, blank=True, related_name="members", db_index=False
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -354,6 +362,7 @@ class ChannelDelivery(models.Model):
         indexes = [
             # The beat's pick: only unfinished rows, by due time.
             models.Index(fields=["due_at"], condition=Q(state__in=["pending", "sending"]), name="delivery_unfinished_due_idx"),
+            models.Index(fields=["digest"], condition=Q(digest__isnull=False), name="delivery_digest_idx"),
         ]
 
     def __str__(self):
@@ -400,3 +409,109 @@ class QuietHoursWindow(models.Model):
 
     def __str__(self):
         return f"{self.quiet_hours_id} {self.weekday} {self.start:%H:%M}-{self.end:%H:%M}"
+
+
+class DigestState(models.TextChoices):
+    # A window collecting held deliveries until window_ends_at (a cap digest: until a push slot frees).
+    OPEN = "open", "Collecting"
+    # Due again (a retry, or its worker died): it takes no new members; a new window does.
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class DigestReason(models.TextChoices):
+    WINDOW = "window", "Digest window of its type"
+    JOB_OFFER_CAP = "job_offer_cap", "Hourly job offer push cap"
+    UNTIL = "until", "Held until a set time (quiet hours)"
+
+
+class ChannelDigest(models.Model):
+    """Deliveries of one (user, channel, batch key) held back and sent as one email or push.
+
+    An open row is also the batch's window: while it is open, new deliveries of the batch join it.
+    A window that ends with no member is deleted (closed): the next delivery goes at once again.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    batch_key = models.CharField(max_length=GROUP_KEY_MAX_LENGTH)
+    reason = models.CharField(max_length=16, choices=DigestReason.choices)
+    kind = models.CharField(max_length=32, choices=DigestKind.choices)  # its template
+    state = models.CharField(max_length=10, choices=DigestState.choices, default=DigestState.OPEN)
+    # The delivery that went at once and opened the window (NULL for a window a digest restarted).
+    opened_by_delivery_id = models.BigIntegerField(null=True, blank=True)
+    window_ends_at = models.DateTimeField()
+    # When the beat next looks at it (the window's end, a retry's backoff, a lease).
+    due_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    member_count = models.PositiveIntegerField(default=0)  # the members it went out with
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_response = models.TextField(blank=True)
+    cancel_reason = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # One window per batch: concurrent claims agree on it through this index (ON CONFLICT).
+            models.UniqueConstraint(
+                fields=["user", "channel", "batch_key"], condition=Q(state="open"), name="one_open_digest_per_batch"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=Q(state__in=["open", "pending", "sending"]), name="digest_unfinished_due_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.channel} digest {self.batch_key} of user {self.user_id} ({self.state})"
+
+
+class DigestTemplate(models.Model):
+    """Staff's wording of one digest kind; no row: the catalog's (DIGEST_DEFAULTS)."""
+
+    kind = models.CharField(max_length=32, choices=DigestKind.choices, unique=True)
+    email_subject_template = models.CharField(max_length=300)
+    email_body_template = models.TextField(max_length=4000)
+    push_title_template = models.CharField(max_length=300)
+    push_body_template = models.TextField(max_length=4000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind"]
+
+    def __str__(self):
+        return f"digest template: {self.get_kind_display()}"
+
+
+class JobOfferPushCap(models.Model):
+    """A cleaner's own hourly cap on job offer pushes; no row: JOB_OFFER_PUSHES_PER_HOUR."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    per_hour = models.PositiveSmallIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.user_id}: {self.per_hour} job offer pushes per hour"
+
+
+class JobOfferPushSlot(models.Model):
+    """One job offer push (or cap digest) a cleaner was sent: the rolling hour counts these.
+
+    Written when the push is claimed; rows older than an hour mean nothing and are purged.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    taken_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "taken_at"], name="offer_slot_user_idx"),
+            models.Index(fields=["taken_at"], name="offer_slot_purge_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} at {self.taken_at}"

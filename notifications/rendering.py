@@ -20,8 +20,8 @@ from django.template.defaulttags import FirstOfNode, ForNode, IfNode, TemplateLi
 from django.template.defaulttags import register as default_tags
 from django.utils.functional import Promise
 
-from .catalog import CATALOG, sample_context
-from .models import NotificationTemplate
+from .catalog import CATALOG, DIGEST_DEFAULTS, DIGEST_ITEM_FIELDS, digest_sample_context, digest_variables, sample_context
+from .models import DigestTemplate, NotificationTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,23 @@ _PLAIN_SCALARS = (str, int, float, Decimal, bool, type(None))
 register = Library()
 register.tags = {name: default_tags.tags[name] for name in ALLOWED_TAGS}
 register.filters = {name: default_filters.filters[name] for name in ALLOWED_FILTERS}
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What a template may name: its bare variables, and `item.<field>` inside {% for item in items %}."""
+
+    label: str  # a notification type or "<kind> digest", for the messages
+    variables: tuple[str, ...]
+    item_fields: tuple[str, ...] = ()
+
+
+def _type_vocabulary(notification_type: str) -> Vocabulary:
+    return Vocabulary(notification_type, CATALOG[notification_type].variables)
+
+
+def _digest_vocabulary(kind: str) -> Vocabulary:
+    return Vocabulary(f"{kind} digest", digest_variables(kind), DIGEST_ITEM_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -125,14 +142,14 @@ def template_validate(
         ("email_subject_template", email_subject_template, TITLE_TEMPLATE_MAX_LENGTH),
         ("email_body_template", email_body_template, MESSAGE_TEMPLATE_MAX_LENGTH),
     ):
-        problems = _source_problems(notification_type, source, max_length)
+        problems = _source_problems(_type_vocabulary(notification_type), source, max_length)
         if problems:
             errors[field] = problems
     if errors:
         raise ValidationError(errors)
 
 
-def _source_problems(notification_type: str, source: str, max_length: int) -> list[str]:
+def _source_problems(vocabulary: Vocabulary, source: str, max_length: int) -> list[str]:
     if len(source) > max_length:
         return [f"Too long: {len(source)} characters, at most {max_length}."]
     problems = _tag_problems(source)
@@ -142,7 +159,7 @@ def _source_problems(notification_type: str, source: str, max_length: int) -> li
         template = _validation_engine().from_string(source)
     except TemplateSyntaxError as exc:
         return [f"Template syntax error: {exc}"]
-    return _unique(_nodelist_problems(template.nodelist, notification_type, names=frozenset(), in_loop=False))
+    return _unique(_nodelist_problems(template.nodelist, vocabulary, names=frozenset(), in_loop=False))
 
 
 def _tag_problems(source: str) -> list[str]:
@@ -160,36 +177,41 @@ def _tag_problems(source: str) -> list[str]:
     return _unique(problems)
 
 
-def _nodelist_problems(nodelist: NodeList, notification_type: str, *, names: frozenset, in_loop: bool) -> list[str]:
-    """Walk the compiled template; `names` are the variables bound by enclosing for/with."""
+def _nodelist_problems(
+    nodelist: NodeList, vocabulary: Vocabulary, *, names: frozenset, in_loop: bool, item_names: frozenset = frozenset()
+) -> list[str]:
+    """Walk the compiled template; `names` are the variables bound by enclosing for/with,
+    `item_names` the loop variable of {% for item in items %} (whose fields may be named)."""
     problems = []
     for node in nodelist:
         if isinstance(node, TextNode):
             continue
         if isinstance(node, VariableNode):
-            problems += _expression_problems(node.filter_expression, notification_type, names, in_loop)
+            problems += _expression_problems(node.filter_expression, vocabulary, names, in_loop, item_names)
         elif isinstance(node, IfNode):
             for condition, branch in node.conditions_nodelists:
                 for expression in _condition_expressions(condition):
-                    problems += _expression_problems(expression, notification_type, names, in_loop)
-                problems += _nodelist_problems(branch, notification_type, names=names, in_loop=in_loop)
+                    problems += _expression_problems(expression, vocabulary, names, in_loop, item_names)
+                problems += _nodelist_problems(branch, vocabulary, names=names, in_loop=in_loop, item_names=item_names)
         elif isinstance(node, ForNode):
             if in_loop:
                 # One level only: nested loops multiply the output size.
                 problems.append("Nested {% for %} loops are not allowed.")
                 continue
-            problems += _expression_problems(node.sequence, notification_type, names, in_loop)
+            problems += _expression_problems(node.sequence, vocabulary, names, in_loop)
             loop_names = names | set(node.loopvars)
-            problems += _nodelist_problems(node.nodelist_loop, notification_type, names=loop_names, in_loop=True)
-            problems += _nodelist_problems(node.nodelist_empty, notification_type, names=names, in_loop=in_loop)
+            over_items = vocabulary.item_fields and getattr(node.sequence.var, "lookups", None) == ("items",)
+            loop_items = frozenset(node.loopvars) if over_items and len(node.loopvars) == 1 and not node.sequence.filters else frozenset()
+            problems += _nodelist_problems(node.nodelist_loop, vocabulary, names=loop_names, in_loop=True, item_names=loop_items)
+            problems += _nodelist_problems(node.nodelist_empty, vocabulary, names=names, in_loop=in_loop, item_names=item_names)
         elif isinstance(node, WithNode):
             for expression in node.extra_context.values():
-                problems += _expression_problems(expression, notification_type, names, in_loop)
+                problems += _expression_problems(expression, vocabulary, names, in_loop, item_names)
             inner = names | set(node.extra_context)
-            problems += _nodelist_problems(node.nodelist, notification_type, names=inner, in_loop=in_loop)
+            problems += _nodelist_problems(node.nodelist, vocabulary, names=inner, in_loop=in_loop, item_names=item_names)
         elif isinstance(node, FirstOfNode):
             for expression in node.vars:
-                problems += _expression_problems(expression, notification_type, names, in_loop)
+                problems += _expression_problems(expression, vocabulary, names, in_loop, item_names)
             if node.asvar:
                 # "{% firstof a b as x %}" binds x for the rest of this block.
                 names = names | {node.asvar}
@@ -209,11 +231,13 @@ def _condition_expressions(condition):
     yield from _condition_expressions(getattr(condition, "second", None))
 
 
-def _expression_problems(expression: FilterExpression, notification_type: str, names: frozenset, in_loop: bool):
+def _expression_problems(
+    expression: FilterExpression, vocabulary: Vocabulary, names: frozenset, in_loop: bool, item_names: frozenset = frozenset()
+):
     problems = []
     variables = [expression.var] + [arg for filter_, args in expression.filters for is_lookup, arg in args if is_lookup]
     for variable in variables:
-        problems += _variable_problems(variable, notification_type, names, in_loop)
+        problems += _variable_problems(variable, vocabulary, names, in_loop, item_names)
     for filter_func, _args in expression.filters:
         name = getattr(filter_func, "_filter_name", filter_func.__name__)
         if name not in ALLOWED_FILTERS:
@@ -221,19 +245,23 @@ def _expression_problems(expression: FilterExpression, notification_type: str, n
     return problems
 
 
-def _variable_problems(variable, notification_type: str, names: frozenset, in_loop: bool) -> list[str]:
+def _variable_problems(variable, vocabulary: Vocabulary, names: frozenset, in_loop: bool, item_names: frozenset = frozenset()) -> list[str]:
     lookups = getattr(variable, "lookups", None)
     if lookups is None:  # a literal: "text", 3, _("text")
         return []
     if in_loop and len(lookups) == 2 and lookups[0] == "forloop" and lookups[1] in _FORLOOP_ATTRIBUTES:
         return []
     dotted = ".".join(lookups)
+    if len(lookups) == 2 and lookups[0] in item_names:
+        if lookups[1] in vocabulary.item_fields:
+            return []
+        return [f"Unknown field '{dotted}'; an item has: {', '.join(vocabulary.item_fields)}."]
     if len(lookups) > 1:
         return [f"Attribute or index access is not allowed: '{dotted}'; use a bare variable name."]
-    if dotted in names or dotted in CATALOG[notification_type].variables:
+    if dotted in names or dotted in vocabulary.variables:
         return []
-    available = ", ".join(CATALOG[notification_type].variables)
-    return [f"Unknown variable '{dotted}' for {notification_type}; available: {available}."]
+    available = ", ".join(vocabulary.variables)
+    return [f"Unknown variable '{dotted}' for {vocabulary.label}; available: {available}."]
 
 
 def _unique(messages: list[str]) -> list[str]:
@@ -331,6 +359,91 @@ def _email_from_sources(notification_type, subject_source, body_source, context,
     return RenderedEmail(subject=_truncate(subject, TITLE_MAX_LENGTH), body=_truncate(body, MESSAGE_MAX_LENGTH))
 
 
+# --- digests: one email or push for several notifications (notifications/channels/digests.py) ----
+
+DIGEST_TEMPLATE_FIELDS = (
+    ("email_subject_template", TITLE_TEMPLATE_MAX_LENGTH),
+    ("email_body_template", MESSAGE_TEMPLATE_MAX_LENGTH),
+    ("push_title_template", TITLE_TEMPLATE_MAX_LENGTH),
+    ("push_body_template", MESSAGE_TEMPLATE_MAX_LENGTH),
+)
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    email_subject: str
+    email_body: str
+    push_title: str
+    push_body: str
+
+
+def digest_template_validate(*, kind: str, **sources: str) -> None:
+    """Raise ValidationError with per-field messages unless each of the four sources is given and safe to render."""
+    if kind not in DIGEST_DEFAULTS:
+        raise ValidationError({"kind": [f"Unknown digest kind '{kind}'."]})
+    errors = {}
+    for field, max_length in DIGEST_TEMPLATE_FIELDS:
+        source = sources.get(field) or ""
+        problems = ["This field is required."] if not source.strip() else _source_problems(_digest_vocabulary(kind), source, max_length)
+        if problems:
+            errors[field] = problems
+    if errors:
+        raise ValidationError(errors)
+
+
+def active_digest_template(kind: str) -> DigestTemplate | None:
+    return DigestTemplate.objects.filter(kind=kind).first()
+
+
+def digest_render(*, kind: str, context: dict, stored: DigestTemplate | None) -> RenderedDigest:
+    """A digest's texts from staff's template (`stored`), or the catalog's when there is none or it fails."""
+    plain = _plain_context(context)
+    if stored is not None:
+        try:
+            return _digest_from_sources(kind, {field: getattr(stored, field) for field, _ in DIGEST_TEMPLATE_FIELDS}, plain)
+        except Exception:
+            logger.exception("Digest template for %s failed to render; using the built-in one.", kind)
+    return _digest_from_sources(kind, _digest_default_sources(kind), plain)
+
+
+def digest_preview(*, kind: str, **sources: str) -> RenderedDigest:
+    """Render unsaved digest templates with the catalog's sample values; invalid text raises ValidationError."""
+    digest_template_validate(kind=kind, **sources)
+    return _digest_from_sources(kind, sources, digest_sample_context(kind))
+
+
+def digest_default_sources(kind: str) -> dict[str, str]:
+    """The catalog's text of a kind, by template field (an admin's starting point)."""
+    return _digest_default_sources(kind)
+
+
+def _digest_default_sources(kind: str) -> dict[str, str]:
+    defaults = DIGEST_DEFAULTS[kind]
+    return {
+        "email_subject_template": defaults.email_subject,
+        "email_body_template": defaults.email_body,
+        "push_title_template": defaults.push_title,
+        "push_body_template": defaults.push_body,
+    }
+
+
+def _digest_from_sources(kind: str, sources: dict[str, str], context: dict) -> RenderedDigest:
+    vocabulary = _digest_vocabulary(kind)
+
+    def line(field):  # a subject or title is one line
+        return _truncate(" ".join(_render_vocabulary(vocabulary, sources[field], context).split()), TITLE_MAX_LENGTH)
+
+    def text(field):
+        return _truncate(_render_vocabulary(vocabulary, sources[field], context).strip(), MESSAGE_MAX_LENGTH)
+
+    return RenderedDigest(
+        email_subject=line("email_subject_template"),
+        email_body=text("email_body_template"),
+        push_title=line("push_title_template"),
+        push_body=text("push_body_template"),
+    )
+
+
 def _render(
     notification_type: str, title_source: str, message_source: str, priority: str, context: dict
 ) -> RenderedText:
@@ -346,12 +459,16 @@ def _render(
 
 
 def _render_checked(notification_type: str, source: str, context: dict) -> str:
+    return _render_vocabulary(_type_vocabulary(notification_type), source, context)
+
+
+def _render_vocabulary(vocabulary: Vocabulary, source: str, context: dict) -> str:
     # Context() escapes by default whatever the engine says; this is plain text.
-    return _checked_template(notification_type, source).render(Context(context, autoescape=False))
+    return _checked_template(vocabulary, source).render(Context(context, autoescape=False))
 
 
 @lru_cache(maxsize=256)
-def _checked_template(notification_type: str, source: str) -> Template:
+def _checked_template(vocabulary: Vocabulary, source: str) -> Template:
     """Compile with the restricted engine and walk it again, once per distinct source.
 
     Stored rows may not have come through the admin form (shell, fixtures).
@@ -359,7 +476,7 @@ def _checked_template(notification_type: str, source: str) -> Template:
     if len(source) > MESSAGE_TEMPLATE_MAX_LENGTH:
         raise ValueError(f"Template too long: {len(source)} characters.")
     template = _render_engine().from_string(source)
-    problems = _nodelist_problems(template.nodelist, notification_type, names=frozenset(), in_loop=False)
+    problems = _nodelist_problems(template.nodelist, vocabulary, names=frozenset(), in_loop=False)
     if problems:
         raise ValueError("; ".join(_unique(problems)))
     return template
@@ -378,10 +495,15 @@ def _plain_context(context: dict) -> dict:
         if not isinstance(key, str):
             raise TypeError(f"Notification context keys must be strings, not {type(key).__name__}.")
         if isinstance(value, (list, tuple)):
-            plain[key] = [_plain_scalar(key, item) for item in value]
+            plain[key] = [_plain_item(key, item) if isinstance(item, dict) else _plain_scalar(key, item) for item in value]
         else:
             plain[key] = _plain_scalar(key, value)
     return plain
+
+
+def _plain_item(key: str, item: dict) -> dict:
+    """A digest's item: a flat dict of plain values (title, message, link)."""
+    return {str(name): _plain_scalar(f"{key}.{name}", value) for name, value in item.items()}
 
 
 def _plain_scalar(key: str, value):

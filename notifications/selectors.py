@@ -10,7 +10,7 @@ from django.db.models.functions import Cast, RowNumber
 from .catalog import NotificationType
 from .channels.policy import channels_available
 from .grouping import MEMBERS_SHOWN, NotificationGroup
-from .models import Notification, NotificationChannelPreference, NotificationPreference
+from .models import JobOfferPushCap, Notification, NotificationChannelPreference, NotificationPreference
 
 User = get_user_model()
 
@@ -150,6 +150,11 @@ def notification_channel_preferences_for(*, user) -> dict[str, dict[str, bool]]:
         value: {channel: (value, channel) not in off for channel in channels_available(value)}
         for value in NotificationType.values
     }
+
+
+def job_offer_push_cap_for(*, user) -> int | None:
+    """The user's own cap on job offer pushes per hour; None: the setting's default."""
+    return JobOfferPushCap.objects.filter(user_id=user.pk).values_list("per_hour", flat=True).first()
 
 
 def recipients_not_muting(recipients: QuerySet, *, notification_type: str) -> QuerySet:

@@ -106,10 +106,16 @@ class NotificationPreferencesSerializer(serializers.Serializer):
     )
     # Plain strings: a second enum over the same choices would clash in the OpenAPI schema.
     unmutable = serializers.ListField(child=serializers.CharField(), read_only=True)
+    # The range (0 to 60) is the service's rule, the same for the preferences page.
+    job_offer_pushes_per_hour = serializers.IntegerField(
+        required=False, allow_null=True,
+        help_text="Your cap on job offer pushes per rolling hour, 0 to 60 (beyond it, one digest push); null: the default.",
+    )
+    job_offer_pushes_per_hour_default = serializers.IntegerField(read_only=True)
 
     def validate(self, attrs):
         # Old clients send muted only, new ones may send channels only; one of them is required.
-        if "muted" not in attrs and "channels" not in attrs:
+        if not {"muted", "channels", "job_offer_pushes_per_hour"} & set(attrs):
             raise serializers.ValidationError({"muted": ["This field is required."]})
         return attrs
 

@@ -17,8 +17,9 @@ from jobs.models import CleaningJob, JobStatus
 
 from . import plans, selectors
 from .catalog import NotificationType
+from .channels.caps import job_offer_push_cap_check
 from .channels.policy import channels_available
-from .models import Notification, NotificationChannelPreference, NotificationPreference, OutboxEvent
+from .models import JobOfferPushCap, Notification, NotificationChannelPreference, NotificationPreference, OutboxEvent
 from .outbox.recording import outbox_record
 from .sse import frames, publishing
 
@@ -113,17 +114,33 @@ def notification_preferences_update(*, user, muted: dict[str, bool]) -> dict[str
     return selectors.notification_preferences_for(user=user)
 
 
+# "Leave it as it is" for a setting where None means something (the default).
+UNCHANGED = object()
+
+
 @transaction.atomic
 def notification_preferences_save(
-    *, user, muted: dict[str, bool] | None = None, channels: dict[str, dict[str, bool]] | None = None
+    *, user, muted: dict[str, bool] | None = None, channels: dict[str, dict[str, bool]] | None = None,
+    job_offer_pushes_per_hour=UNCHANGED,
 ) -> None:
-    """In-app mutes and channel choices together: either refused (nothing changed) or both saved."""
-    if muted is None and channels is None:
-        raise InvalidInput("Send muted, channels or both.", field="muted")
+    """In-app mutes, channel choices and the job offer push cap together: either refused (nothing changed) or all saved."""
+    if muted is None and channels is None and job_offer_pushes_per_hour is UNCHANGED:
+        raise InvalidInput("Send muted, channels, job_offer_pushes_per_hour or several.", field="muted")
+    if job_offer_pushes_per_hour is not UNCHANGED:
+        job_offer_push_cap_set(user=user, per_hour=job_offer_pushes_per_hour)
     if muted is not None:
         notification_preferences_update(user=user, muted=muted)
     if channels is not None:
         notification_channel_preferences_update(user=user, channels=channels)
+
+
+def job_offer_push_cap_set(*, user, per_hour: int | None) -> None:
+    """A cleaner's own cap on job offer pushes per hour (0 to 60); None goes back to JOB_OFFER_PUSHES_PER_HOUR."""
+    per_hour = job_offer_push_cap_check(per_hour)
+    if per_hour is None:
+        JobOfferPushCap.objects.filter(user_id=user.pk).delete()
+    else:
+        JobOfferPushCap.objects.update_or_create(user_id=user.pk, defaults={"per_hour": per_hour})
 
 
 @transaction.atomic

@@ -8,6 +8,7 @@ Each outbox task lives next to the operation it runs and has its name
 from celery import shared_task
 
 from . import services
+from .channels.digests import channel_digests_send_task
 from .channels.dispatching import channel_deliveries_dispatch_due_task, channel_deliveries_send_task
 from .outbox.delivery import outbox_chunk_deliver, outbox_chunk_deliver_task
 from .outbox.dispatch import outbox_event_dispatch, outbox_event_dispatch_task
@@ -18,7 +19,7 @@ from .retention import retention_purge_task
 
 __all__ = ["outbox_event_dispatch_task", "outbox_chunk_deliver_task", "outbox_requeue_stale_task", "reminders_schedule_due_task",
            "retention_purge_task", "account_purge_task", "account_deletions_resend_task",
-           "channel_deliveries_dispatch_due_task", "channel_deliveries_send_task"]
+           "channel_deliveries_dispatch_due_task", "channel_deliveries_send_task", "channel_digests_send_task"]
 
 
 @shared_task(name="notifications.reminders_schedule_due", **RETRY_TRANSIENT)

@@ -5,6 +5,7 @@ page script does the same through the REST API and the stream.
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -18,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs.models import Weekday
+from jobs.selectors import user_is_cleaner
 from project.exceptions import DomainError, NotFound
 
 from . import personal_data, quiet_hours, selectors, services
@@ -61,9 +63,14 @@ class PreferencesForm(forms.Form):
     The in-app field is named after the type (as before the grid); a channel's is "<type>__<channel>".
     """
 
-    def __init__(self, *args, muted: dict[str, bool], channels: dict[str, dict[str, bool]], **kwargs):
+    # Blank: the default; the range is the service's rule (the API's too).
+    job_offer_pushes_per_hour = forms.IntegerField(required=False, label="Job offer pushes per hour")
+
+    def __init__(self, *args, muted: dict[str, bool], channels: dict[str, dict[str, bool]], job_offer_pushes_per_hour=None,
+                 gets_job_offers: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.channels = channels
+        self._set_up_cap(job_offer_pushes_per_hour, gets_job_offers=gets_job_offers)
         for value, label in NotificationType.choices:
             unmutable = value in selectors.UNMUTABLE_TYPES
             self.fields[value] = forms.BooleanField(
@@ -77,6 +84,18 @@ class PreferencesForm(forms.Form):
                 self.fields[f"{value}__{channel}"] = forms.BooleanField(
                     label=f"{label}: {Channel(channel).label}", required=False, initial=is_on
                 )
+
+    def _set_up_cap(self, per_hour: int | None, *, gets_job_offers: bool) -> None:
+        if not gets_job_offers:  # a client: no job offers, no cap to set
+            del self.fields["job_offer_pushes_per_hour"]
+            return
+        cap = self.fields["job_offer_pushes_per_hour"]
+        cap.initial = per_hour
+        cap.widget.attrs.update(placeholder=str(settings.JOB_OFFER_PUSHES_PER_HOUR), inputmode="numeric")
+        cap.help_text = (
+            f"At most this many job offers reach your phone or browser in any hour (blank: {settings.JOB_OFFER_PUSHES_PER_HOUR}; "
+            "0 to 60). The rest wait for one push listing the nearest first; the app and the board show them all."
+        )
 
     def rows(self) -> list[dict]:
         """Per type: its in-app field and its email and push fields (None where the type has no such channel)."""
@@ -258,13 +277,18 @@ def preferences(request):
         request.POST if request.method == "POST" else None,
         muted=selectors.notification_preferences_for(user=request.user),
         channels=selectors.notification_channel_preferences_for(user=request.user),
+        job_offer_pushes_per_hour=selectors.job_offer_push_cap_for(user=request.user),
+        gets_job_offers=user_is_cleaner(user=request.user),
     )
     if request.method == "POST":
         if form.is_valid():
             try:
-                services.notification_preferences_save(user=request.user, muted=form.muted(), channels=form.channel_choices())
+                services.notification_preferences_save(
+                    user=request.user, muted=form.muted(), channels=form.channel_choices(),
+                    job_offer_pushes_per_hour=form.cleaned_data.get("job_offer_pushes_per_hour", services.UNCHANGED),
+                )
             except DomainError as exc:
-                form.add_error(None, exc.message)
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
                 messages.success(request, "Your notification settings are saved.")
                 return redirect("notifications:preferences")

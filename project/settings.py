@@ -228,6 +228,11 @@ CHANNEL_PUSH_THREADS = env_int("CHANNEL_PUSH_THREADS", 16, minimum=1, maximum=12
 CHANNEL_MAX_ATTEMPTS = env_int("CHANNEL_MAX_ATTEMPTS", 6, minimum=1)
 # A delivery still "sending" after this long belonged to a worker that died: it is sent again.
 CHANNEL_SENDING_LEASE_SECONDS = env_int("CHANNEL_SENDING_LEASE_SECONDS", 300, minimum=CELERY_TASK_TIME_LIMIT)
+# Overrides every digest window of the catalog (tests, demos); unset: the catalog's windows.
+_digest_window_seconds = env_int("DIGEST_WINDOW_SECONDS", -1, minimum=0)  # -1: unset
+DIGEST_WINDOW_SECONDS = None if _digest_window_seconds < 0 else _digest_window_seconds
+# Job offer (job_created) pushes a cleaner gets per rolling hour; the rest wait for one digest push.
+JOB_OFFER_PUSHES_PER_HOUR = env_int("JOB_OFFER_PUSHES_PER_HOUR", 4, minimum=0, maximum=60)
 # Absolute links in emails (and the unsubscribe URL) start with this.
 SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes=("http", "https")).rstrip("/")
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -13,7 +13,6 @@ on-commit dispatch) is excluded by the claim, an UPDATE of `pending` rows only.
 """
 
 import logging
-import random
 from collections import defaultdict
 from datetime import timedelta
 
@@ -27,7 +26,7 @@ from .. import metrics
 from ..catalog import Channel
 from ..models import ChannelDelivery, DeliveryState
 from ..outbox.failures import RETRY_TRANSIENT
-from . import policy
+from . import digests, holds, policy
 from .email import email_send_batch
 from .push import push_send_batch
 from .results import SendResult
@@ -36,9 +35,6 @@ logger = logging.getLogger(__name__)
 
 # Rows handed to send tasks per beat run; the rest wait for the next run (every few seconds).
 DISPATCH_LIMIT = 20_000
-# Retry backoff: base * 2**(attempt - 1) seconds, at most the cap, times a jitter of 0.5 to 1.5.
-RETRY_BASE_SECONDS = 30
-RETRY_CAP_SECONDS = 3600
 
 
 def channel_deliveries_dispatch_due(*, limit: int = DISPATCH_LIMIT) -> int:
@@ -50,22 +46,34 @@ def channel_deliveries_dispatch_due(*, limit: int = DISPATCH_LIMIT) -> int:
             ChannelDelivery.objects.select_for_update(skip_locked=True)
             .filter(Q(state=DeliveryState.PENDING, due_at__lte=now) | Q(state=DeliveryState.SENDING, updated_at__lt=now - lease))
             .order_by("due_at")
-            .values_list("pk", "channel")[:limit]
+            .values_list("pk", "channel", "notification__recipient_id")[:limit]
         )
-        if not picked:
-            return 0
-        # Handed over: not picked again for one lease unless a task puts them back (a lost
-        # task message is re-sent then); a dead worker's `sending` rows become claimable again.
-        ChannelDelivery.objects.filter(pk__in=[pk for pk, _ in picked]).update(
-            state=DeliveryState.PENDING, due_at=now + lease, updated_at=now
-        )
-        by_channel = defaultdict(list)
-        for pk, channel in picked:
-            by_channel[channel].append(pk)
-        size = settings.CHANNEL_BATCH_SIZE
-        batches = [ids[i : i + size] for ids in by_channel.values() for i in range(0, len(ids), size)]
-        transaction.on_commit(lambda: [channel_deliveries_send_task.delay(batch) for batch in batches])
-    return len(picked)
+        if picked:
+            # Handed over: not picked again for one lease unless a task puts them back (a lost
+            # task message is re-sent then); a dead worker's `sending` rows become claimable again.
+            ChannelDelivery.objects.filter(pk__in=[pk for pk, _, _ in picked]).update(
+                state=DeliveryState.PENDING, due_at=now + lease, updated_at=now
+            )
+            batches = _batches_by_user(picked, size=settings.CHANNEL_BATCH_SIZE)
+            transaction.on_commit(lambda: [channel_deliveries_send_task.delay(batch) for batch in batches])
+    return len(picked) + digests.channel_digests_dispatch_due()
+
+
+def _batches_by_user(picked: list[tuple[int, str, int]], *, size: int) -> list[list[int]]:
+    """Per channel, batches of about `size` ids that keep each user's rows together: one claim then
+    sees all of a user's due job offers and gives the capped push slots to the most relevant."""
+    batches = []
+    for channel in sorted({channel for _, channel, _ in picked}):
+        batch, last_user = [], None
+        for pk, _, user_id in sorted((row for row in picked if row[1] == channel), key=lambda row: (row[2], row[0])):
+            if len(batch) >= size and user_id != last_user:
+                batches.append(batch)
+                batch = []
+            batch.append(pk)
+            last_user = user_id
+        if batch:
+            batches.append(batch)
+    return batches
 
 
 def dispatch_due_soon() -> None:
@@ -118,16 +126,24 @@ def _claim(delivery_ids: list[int]) -> list[ChannelDelivery]:
         .order_by("pk")
     )
     turned_off = policy.channels_turned_off(user_ids=[row.notification.recipient_id for row in rows])
-    claimed, cancelled = [], defaultdict(int)
+    claimed, cancelled, live = [], defaultdict(int), []
     for row in rows:
         reason = policy.delivery_stale_reason(channel=row.channel, notification=row.notification, turned_off=turned_off)
         if reason:
             row.state, row.cancel_reason = DeliveryState.CANCELLED, reason
             cancelled[row.channel] += 1
         else:
-            row.state, row.attempts = DeliveryState.SENDING, row.attempts + 1
-            claimed.append(row)
+            live.append(row)
         row.updated_at = now
+    # Held ones (a digest window, the job offer cap) are saved `held` there; the rest go now.
+    to_send, capped_off = holds.deliveries_hold(live, now=now)
+    for row in live:
+        if row.pk in capped_off:
+            row.state, row.cancel_reason = DeliveryState.CANCELLED, capped_off[row.pk]
+            cancelled[row.channel] += 1
+    for row in to_send:
+        row.state, row.attempts = DeliveryState.SENDING, row.attempts + 1
+        claimed.append(row)
     ChannelDelivery.objects.filter(pk__in=[row.pk for row in claimed]).update(
         state=DeliveryState.SENDING, attempts=F("attempts") + 1, updated_at=now
     )
@@ -154,7 +170,7 @@ def _record(deliveries: list[ChannelDelivery], results: dict[int, SendResult]) -
             delivery.state = DeliveryState.FAILED
         else:
             if delivery.attempts not in retry_at:
-                retry_at[delivery.attempts] = now + retry_delay(delivery.attempts)
+                retry_at[delivery.attempts] = now + policy.retry_delay(delivery.attempts)
             delivery.state, delivery.due_at = DeliveryState.PENDING, retry_at[delivery.attempts]
         counts[delivery.state] += 1
     _update_grouped(deliveries, ["state", "sent_at", "cancel_reason", "provider_response", "due_at", "updated_at"])
@@ -168,12 +184,6 @@ def _update_grouped(rows: list[ChannelDelivery], fields: list[str]) -> None:
         groups[tuple(getattr(row, field) for field in fields)].append(row.pk)
     for values, pks in groups.items():
         ChannelDelivery.objects.filter(pk__in=pks).update(**dict(zip(fields, values, strict=True)))
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff with jitter: about 30 s, 1 min, 2 min, ... up to an hour."""
-    base = min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_CAP_SECONDS)
-    return timedelta(seconds=base * random.uniform(0.5, 1.5))
 
 
 @shared_task(name="notifications.channel_deliveries_dispatch_due", **RETRY_TRANSIENT)

@@ -19,10 +19,14 @@ from .unsubscribe import unsubscribe_url
 
 
 def email_send_batch(deliveries: list[ChannelDelivery]) -> Iterator[tuple[int, SendResult]]:
-    """Send each delivery's email over one connection, yielding each outcome as it comes;
-    a refused or dropped connection retries the rest."""
+    """Send each delivery's email over one connection, yielding each outcome as it comes."""
     batch = _BatchReads()
-    messages = {delivery.pk: email_message_for(delivery.notification, reads=batch) for delivery in deliveries}
+    return email_send_messages({delivery.pk: email_message_for(delivery.notification, reads=batch) for delivery in deliveries})
+
+
+def email_send_messages(messages: dict[int, EmailMultiAlternatives]) -> Iterator[tuple[int, SendResult]]:
+    """Send ready messages (by a key of the caller's) over one connection, yielding each outcome as it comes;
+    a refused or dropped connection retries the rest."""
     connection = get_connection(fail_silently=False)
     try:
         connection.open()
@@ -85,28 +89,37 @@ def email_message_for(notification: Notification, *, reads: _BatchReads | None =
         message=notification.message,
         stored=reads.template(notification.notification_type),
     )
-    recipient = notification.recipient
-    unsubscribe = unsubscribe_url(user_id=recipient.pk, notification_type=notification.notification_type, channel=Channel.EMAIL)
+    return email_compose(
+        template="notification",
+        to=notification.recipient,
+        notification_type=notification.notification_type,
+        subject=rendered.subject,
+        context={"body": rendered.body, "link": email_absolute(notification.action_url or "/notifications/")},
+    )
+
+
+def email_compose(*, template: str, to, notification_type: str, subject: str, context: dict) -> EmailMultiAlternatives:
+    """A text and an HTML part from notifications/email/<template>.txt/.html, with one-click unsubscribe of the type's email."""
+    unsubscribe = unsubscribe_url(user_id=to.pk, notification_type=notification_type, channel=Channel.EMAIL)
     context = {
-        "subject": rendered.subject,
-        "body": rendered.body,
-        "link": _absolute(notification.action_url or "/notifications/"),
+        **context,
+        "subject": subject,
         "unsubscribe_url": unsubscribe,
-        "type_label": CATALOG[notification.notification_type].type.label,
-        "settings_url": _absolute("/notifications/preferences/"),
+        "type_label": CATALOG[notification_type].type.label,
+        "settings_url": email_absolute("/notifications/preferences/"),
     }
     message = EmailMultiAlternatives(
-        subject=rendered.subject,
-        body=render_to_string("notifications/email/notification.txt", context),
+        subject=subject,
+        body=render_to_string(f"notifications/email/{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[recipient.email],
+        to=[to.email],
         headers={
             # RFC 8058: mail clients offer "unsubscribe" and POST this body to the URL, without a login.
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
     )
-    message.attach_alternative(render_to_string("notifications/email/notification.html", context), "text/html")
+    message.attach_alternative(render_to_string(f"notifications/email/{template}.html", context), "text/html")
     return message
 
 
@@ -119,7 +132,7 @@ def _read_event_context(event) -> dict | None:
     return plan.content.context if plan is not None else None
 
 
-def _absolute(path: str) -> str:
+def email_absolute(path: str) -> str:
     return path if path.startswith(("http://", "https://")) else f"{settings.SITE_URL}{path}"
 
 

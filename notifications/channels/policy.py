@@ -1,11 +1,23 @@
 """The channel rules, stated once: when a delivery falls due, who has a channel on, and when it is stale."""
 
+import random
 from datetime import datetime, timedelta
 
 from django.conf import settings
 
 from ..catalog import CATALOG, Channel, ChannelRule, Condition
 from ..models import Notification, NotificationChannelPreference
+
+
+# Retry backoff: base * 2**(attempt - 1) seconds, at most the cap, times a jitter of 0.5 to 1.5.
+RETRY_BASE_SECONDS = 30
+RETRY_CAP_SECONDS = 3600
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff with jitter: about 30 s, 1 min, 2 min, ... up to an hour (deliveries and digests)."""
+    base = min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_CAP_SECONDS)
+    return timedelta(seconds=base * random.uniform(0.5, 1.5))
 
 
 def channel_delay_seconds(rule: ChannelRule) -> int | None:

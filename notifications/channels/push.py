@@ -33,32 +33,34 @@ def push_payload_for(notification: Notification) -> dict:
 
 
 def push_send_batch(deliveries: list[ChannelDelivery]) -> Iterator[tuple[int, SendResult]]:
+    return push_send_payloads(
+        [(delivery.pk, delivery.notification.recipient_id, push_payload_for(delivery.notification)) for delivery in deliveries]
+    )
+
+
+def push_send_payloads(targets: list[tuple[int, int, dict]]) -> Iterator[tuple[int, SendResult]]:
+    """Each (key of the caller's, user id, payload) to every browser of its user, in parallel; one outcome per key."""
     from webpush import sending, services  # the push wire
 
     subscriptions = defaultdict(list)
-    for subscription in PushSubscription.objects.filter(user_id__in={d.notification.recipient_id for d in deliveries}):
+    for subscription in PushSubscription.objects.filter(user_id__in={user_id for _, user_id, _ in targets}):
         subscriptions[subscription.user_id].append(subscription)
-    payloads = {delivery.pk: push_payload_for(delivery.notification) for delivery in deliveries}
-    jobs = [
-        (delivery, subscription)
-        for delivery in deliveries
-        for subscription in subscriptions[delivery.notification.recipient_id]
-    ]
+    jobs = [(key, payload, subscription) for key, user_id, payload in targets for subscription in subscriptions[user_id]]
     session = sending.push_session()
     with ThreadPoolExecutor(max_workers=settings.CHANNEL_PUSH_THREADS) as pool:
-        outcomes = list(pool.map(lambda job: sending.push_send(job[1], payloads[job[0].pk], session=session), jobs))
+        outcomes = list(pool.map(lambda job: sending.push_send(job[2], job[1], session=session), jobs))
 
     answers = defaultdict(list)
     accepted = []
-    for (delivery, subscription), outcome in zip(jobs, outcomes, strict=True):
-        answers[delivery.pk].append(outcome)
+    for (key, _, subscription), outcome in zip(jobs, outcomes, strict=True):
+        answers[key].append(outcome)
         if outcome.status == "gone":
             services.push_subscription_forget(endpoint=subscription.endpoint)
         elif outcome.status == "sent":
             accepted.append(subscription.pk)
     services.push_subscriptions_mark_success(subscription_ids=accepted)
-    for delivery in deliveries:
-        yield delivery.pk, _result(answers[delivery.pk])
+    for key, _, _ in targets:
+        yield key, _result(answers[key])
 
 
 def _result(outcomes) -> SendResult:

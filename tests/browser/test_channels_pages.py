@@ -1,14 +1,16 @@
 """Email and push, as people see them: the preferences grid in a real browser, and an email as a mail client renders it."""
 
+import time
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from devtools.processes import free_port
 from devtools.smtp_server import SmtpServer
 from jobs import services as job_services
-from notifications.models import NotificationChannelPreference
+from notifications.models import ChannelDigest, NotificationChannelPreference
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
 
 from .conftest import screenshot
@@ -65,3 +67,37 @@ def test_an_email_as_a_mail_client_shows_it(people, live_server_url, settings, d
     expect(reader.page.get_by_text("Anna de Vries accepted your bid of €110.00 for Spring clean of a 2-bedroom flat")).to_be_visible()
     expect(reader.page.locator(f'a[href$="/jobs/{job.pk}/"]').first).to_be_visible()
     screenshot(reader.page, "email-bid-accepted")
+
+
+def test_a_digest_email_as_a_mail_client_shows_it(people, live_server_url, settings, django_capture_on_commit_callbacks):
+    from notifications.channels import digests
+
+    server = SmtpServer(free_port())
+    server.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 5
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.CHANNEL_FALLBACK_SECONDS, settings.DIGEST_WINDOW_SECONDS = 0, 5
+    try:
+        client = ClientFactory(first_name="Anna", last_name="de Vries")
+        job = CleaningJobFactory(client=client, title="Spring clean of a 2-bedroom flat")
+        for name, amount in (("Ben", "110"), ("Chloé", "95"), ("Dirk", "120"), ("Eva", "105")):
+            with django_capture_on_commit_callbacks(execute=True):
+                job_services.bid_place(job=job, cleaner=CleanerFactory(first_name=name, last_name="Jansen"), amount=Decimal(amount))
+        [digest] = ChannelDigest.objects.filter(state="open")
+        time.sleep(max((digest.window_ends_at - timezone.now()).total_seconds(), 0) + 0.1)  # the window ends
+        digests.channel_digests_send(digest_ids=[digest.pk])
+        first, message = server.messages
+    finally:
+        server.stop()
+
+    reader = people(live_server_url, client)
+    reader.page.set_content(message.get_body(("html",)).get_content())
+    expect(reader.page.get_by_role("heading", name="3 new bids on Spring clean of a 2-bedroom flat")).to_be_visible()
+    body = reader.page.locator("p", has_text="You have 3 new bids")
+    expect(body).to_contain_text("offers €95.00.")
+    expect(body).to_contain_text("offers €105.00.")
+    expect(body).not_to_contain_text("offers €110.00.")  # the first bid went at once, on its own
+    expect(reader.page.locator(f'a[href$="/jobs/{job.pk}/"]').first).to_be_visible()
+    expect(reader.page.get_by_role("link", name="Open them")).to_be_visible()
+    screenshot(reader.page, "digest-email")

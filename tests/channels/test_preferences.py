@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 
 from notifications.catalog import NotificationType
-from notifications.models import NotificationChannelPreference, NotificationPreference
-from tests.factories import PASSWORD, ClientFactory
+from notifications.models import JobOfferPushCap, NotificationChannelPreference, NotificationPreference
+from tests.factories import PASSWORD, CleanerFactory, ClientFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/notifications/preferences/"
@@ -96,3 +96,79 @@ def test_bad_channel_input_is_a_400_and_changes_nothing(api, user, body, message
     assert message in str(response.json())
     assert not NotificationChannelPreference.objects.filter(user=user).exists()
     assert not NotificationPreference.objects.filter(user=user).exists()
+
+
+# --- the job offer push cap: one rule (0 to 60, blank for the default) for the API and the page ---------
+
+
+def test_the_api_reads_and_sets_the_job_offer_push_cap(api, user, settings):
+    settings.JOB_OFFER_PUSHES_PER_HOUR = 4
+    body = api.get(URL).json()
+    assert (body["job_offer_pushes_per_hour"], body["job_offer_pushes_per_hour_default"]) == (None, 4)
+
+    response = api.put(URL, {"job_offer_pushes_per_hour": 9}, format="json")
+    assert response.status_code == 200
+    assert response.json()["job_offer_pushes_per_hour"] == 9
+    assert JobOfferPushCap.objects.get(user=user).per_hour == 9
+
+    # Other settings alone leave it as it is; null goes back to the default.
+    api.put(URL, {"muted": {"reminder": True}}, format="json")
+    assert JobOfferPushCap.objects.get(user=user).per_hour == 9
+    assert api.put(URL, {"job_offer_pushes_per_hour": None}, format="json").json()["job_offer_pushes_per_hour"] is None
+    assert not JobOfferPushCap.objects.exists()
+
+
+CAP_MESSAGE = "Job offer pushes per hour must be a whole number from 0 to 60, or empty for the default."
+
+
+@pytest.mark.parametrize("value", [-1, 61, 1000])
+def test_an_out_of_range_cap_is_a_400_and_changes_nothing_with_it(api, user, value):
+    response = api.put(URL, {"job_offer_pushes_per_hour": value, "muted": {"reminder": True}}, format="json")
+    assert response.status_code == 400
+    assert CAP_MESSAGE in str(response.json())
+    assert not JobOfferPushCap.objects.exists()
+    assert not NotificationPreference.objects.filter(user=user).exists()
+
+
+def test_a_non_number_cap_is_a_400(api):
+    response = api.put(URL, {"job_offer_pushes_per_hour": "many"}, format="json")
+    assert response.status_code == 400
+    assert not JobOfferPushCap.objects.exists()
+
+
+def grid_post(**extra) -> dict:
+    """What the page posts when nothing else is changed: every switch as the defaults have it."""
+    fields = {value: "on" for value in NotificationType.values}
+    fields |= {f"{value}__{channel}": "on" for value, channels in _channels().items() for channel in channels}
+    return fields | extra
+
+
+def _channels():
+    from notifications.channels.policy import channels_available
+
+    return {value: channels_available(value) for value in NotificationType.values}
+
+
+def test_a_client_gets_no_job_offers_and_sees_no_cap(page):
+    assert 'name="job_offer_pushes_per_hour"' not in page.get("/notifications/preferences/").content.decode()
+
+
+def test_the_page_sets_the_cap_and_refuses_out_of_range_with_the_same_words():
+    user = CleanerFactory()
+    page = Client()
+    assert page.login(username=user.username, password=PASSWORD)
+    html = page.get("/notifications/preferences/").content.decode()
+    assert 'name="job_offer_pushes_per_hour"' in html
+
+    saved = page.post("/notifications/preferences/", grid_post(job_offer_pushes_per_hour="2"))
+    assert saved.status_code == 302
+    assert JobOfferPushCap.objects.get(user=user).per_hour == 2
+    assert 'value="2"' in page.get("/notifications/preferences/").content.decode()
+
+    refused = page.post("/notifications/preferences/", grid_post(job_offer_pushes_per_hour="61"))
+    assert refused.status_code == 400
+    assert CAP_MESSAGE in refused.content.decode()
+    assert JobOfferPushCap.objects.get(user=user).per_hour == 2
+
+    page.post("/notifications/preferences/", grid_post(job_offer_pushes_per_hour=""))
+    assert not JobOfferPushCap.objects.exists()

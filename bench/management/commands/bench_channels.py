@@ -36,7 +36,7 @@ from devtools.smtp_server import accepted_count, start_smtp_process
 from jobs.models import CleaningJob, ServiceType
 from notifications.catalog import NotificationType
 from notifications.channels import dispatching, routing
-from notifications.models import ChannelDelivery, DeliveryState, Notification, OutboxEvent, OutboxStatus
+from notifications.models import ChannelDelivery, DeliveryState, JobOfferPushSlot, Notification, OutboxEvent, OutboxStatus
 from notifications.outbox.dispatch import outbox_event_dispatch
 from webpush.models import PushSubscription
 
@@ -53,6 +53,10 @@ class Command(BaseCommand):
         parser.add_argument("--pushes", type=int, default=2000, help="pushes per run (0: skip)")
         parser.add_argument("--recipients", type=int, default=100_000, help="fan-out audience (0: skip)")
         parser.add_argument("--runs", type=int, default=3, help="runs of each; medians are printed")
+        parser.add_argument(
+            "--push-type", default=NotificationType.PAYMENT_RECEIVED, choices=[NotificationType.PAYMENT_RECEIVED, NotificationType.JOB_CREATED],
+            help="the pushes' type: job_created goes through the job offer cap at the claim (its slots are cleared between runs)",
+        )
 
     def handle(self, *args, **options):
         require_full_stack()
@@ -61,7 +65,7 @@ class Command(BaseCommand):
         if options["emails"]:
             rows += self._bench_emails(options["emails"], runs)
         if options["pushes"]:
-            rows += self._bench_pushes(options["pushes"], runs)
+            rows += self._bench_pushes(options["pushes"], runs, options["push_type"])
         if rows:
             self.stdout.write(f"\nDeliveries, medians of {runs} runs (claim, render, send, record; this process)")
             print_table(self.stdout.write, ["channel", "deliveries", "batch", "seconds", "per second", "received"], rows)
@@ -128,7 +132,7 @@ class Command(BaseCommand):
 
     # --- pushes ------------------------------------------------------------------------
 
-    def _bench_pushes(self, count: int, runs: int) -> list[list]:
+    def _bench_pushes(self, count: int, runs: int, notification_type: str = NotificationType.PAYMENT_RECEIVED) -> list[list]:
         """Pushes through the real send path (claim, CHANNEL_PUSH_THREADS parallel POSTs over one pooled
         session, record) to the local push service, in a process of its own."""
         from devtools.push_service import BrowserSubscription, push_service_stats, start_push_service_process
@@ -148,16 +152,17 @@ class Command(BaseCommand):
         measured = []
         try:
             for _ in range(runs):
-                ids = self._pending_deliveries(user_ids, "push", NotificationType.PAYMENT_RECEIVED)
+                ids = self._pending_deliveries(user_ids, "push", notification_type)
                 before = push_service_stats(origin)["requests"]
                 seconds = self._send_all(ids, settings.CHANNEL_BATCH_SIZE)
                 measured.append((seconds, push_service_stats(origin)["requests"] - before))
                 self._clean(user_ids)
+                JobOfferPushSlot.objects.filter(user_id__in=user_ids).delete()  # every run within the cap
         finally:
             PushSubscription.objects.filter(endpoint__startswith=f"{origin}/push/").delete()
             server.stop()
         seconds = median(s for s, _ in measured)
-        return [[f"push ({settings.CHANNEL_PUSH_THREADS} threads, local push service)", count, settings.CHANNEL_BATCH_SIZE,
+        return [[f"push {notification_type} ({settings.CHANNEL_PUSH_THREADS} threads, local push service)", count, settings.CHANNEL_BATCH_SIZE,
                  seconds, count / seconds, f"{min(r for _, r in measured)}/{count}"]]
 
     # --- fan-out -----------------------------------------------------------------------
