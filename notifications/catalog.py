@@ -211,6 +211,8 @@ DIGEST_RULES: dict[str, DigestRule] = {
 
 # The batch key of the job offers held back by a cleaner's hourly push cap (channels/caps.py).
 JOB_OFFERS_BATCH_KEY = "job-offers"
+# The batch key of what waited for the end of a user's quiet hours (notifications/quiet_hours.py).
+QUIET_HOURS_BATCH_KEY = "quiet"
 
 
 def digest_batch_key_for(notification_type: str, metadata: dict) -> str | None:
@@ -225,11 +227,12 @@ def digest_window_seconds(notification_type: str) -> int:
 
 
 class DigestKind(models.TextChoices):
-    """Which digest template words a digest: one per batched type, one for the capped job offers."""
+    """Which digest template words a digest: one per batched type, one for the capped job offers, one for quiet hours."""
 
     BIDS = "bid_received", "Bids on one job"
     MESSAGES = "message_received", "Messages in one thread"
     JOB_OFFERS = "job_offers", "Job offers held by the hourly push cap"
+    QUIET_HOURS = "quiet_hours", "What waited for the end of quiet hours"
 
 
 # Every digest template may use these; `items` are the digest's members, each with title, message and link.
@@ -278,6 +281,13 @@ DIGEST_DEFAULTS: dict[str, DigestDefaults] = {
         "{{ count }} new jobs near you",
         _ITEM_MESSAGES,
     ),
+    DigestKind.QUIET_HOURS: DigestDefaults(
+        (),
+        "While your quiet hours lasted: {{ count }} notifications",
+        "While your quiet hours lasted:\n\n" + _ITEM_LINES,
+        "{{ count }} notifications while your quiet hours lasted",
+        "{% for item in items %}{{ item.title }}{% if not forloop.last %} · {% endif %}{% endfor %}",
+    ),
 }
 
 
@@ -300,6 +310,10 @@ def digest_sample_context(kind: str) -> dict:
         DigestKind.JOB_OFFERS: [
             {"title": "New Deep cleaning job in Amsterdam", "message": "Spring clean on Fri 27 Nov, 09:00, budget €120.00.", "link": link},
             {"title": "New Window cleaning job in Amsterdam", "message": "Windows on Sat 28 Nov, 10:00, budget €60.00.", "link": link},
+        ],
+        DigestKind.QUIET_HOURS: [
+            {"title": "New bid on Spring clean", "message": "Ben offers €110.00.", "link": link},
+            {"title": "New message from Anna", "message": "Could you bring your own vacuum?", "link": link},
         ],
     }[kind]
     samples = {"count": 7, "items": items, "more": 5, "job_title": "Spring clean", "sender_name": "Anna"}

@@ -220,6 +220,8 @@ def digest_context(digest: ChannelDigest, members: list[ChannelDelivery]) -> dic
 def _link(digest: ChannelDigest, members: list[ChannelDelivery]) -> str:
     if digest.reason == DigestReason.JOB_OFFER_CAP:
         return reverse("notifications:list") + f"?type={NotificationType.JOB_CREATED}"
+    if digest.reason == DigestReason.UNTIL:  # quiet hours gather every type: the list shows them all
+        return reverse("notifications:list")
     return members[-1].notification.action_url or reverse("notifications:list")
 
 

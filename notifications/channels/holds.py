@@ -2,7 +2,7 @@
 
 A 100,000-recipient fan-out costs what it did: types without a rule pay a loop in Python at
 their claim, nothing more. The reasons to hold, tried in this order, each one function below:
-a hold that ends at a known time (_hold_until: the place for quiet hours), the job offer push
+a hold that ends at a known time (_hold_until: quiet hours), the job offer push
 cap (caps.py), and the type's digest window (catalog.DIGEST_RULES).
 
 A held delivery is `held` and points at the `open` ChannelDigest of its (user, channel, batch
@@ -24,6 +24,7 @@ from jobs.models import CleaningJob
 from ..catalog import (
     DIGEST_RULES,
     JOB_OFFERS_BATCH_KEY,
+    QUIET_HOURS_BATCH_KEY,
     Channel,
     DigestKind,
     NotificationType,
@@ -31,6 +32,7 @@ from ..catalog import (
     digest_window_seconds,
 )
 from ..models import ChannelDelivery, ChannelDigest, DeliveryState, DigestReason, DigestState
+from .. import quiet_hours
 from . import caps
 
 BatchOf = tuple[int, str, str]  # (user id, channel, batch key)
@@ -66,15 +68,18 @@ def deliveries_hold(rows: list[ChannelDelivery], *, now: datetime) -> tuple[list
 
 
 def _hold_until(rows: list[ChannelDelivery], *, now: datetime) -> dict[int, Hold]:
-    """HOLDS THAT END AT A KNOWN TIME: the place for quiet hours (not written yet).
-
-    Return {delivery pk: Hold(batch_key, kind, until)} for the rows to hold; they join the open
-    digest of (user, channel, batch_key), or open one due at `until`. Quiet hours would read
-    quiet_hours_end(user_ids=..., at=now) and skip rows whose quiet_hours_bypassed(notification)
-    is true, with batch key "quiet" and a digest kind of its own. Rows held here skip the cap
-    and the windows.
-    """
-    return {}
+    """Quiet hours: a recipient inside their window gets no email or push until it ends, then one
+    digest per channel (batch key "quiet"); urgent ones and payments go through (quiet_hours_bypassed).
+    Rows held here skip the cap and the windows."""
+    waiting = [row for row in rows if not quiet_hours.quiet_hours_bypassed(row.notification)]
+    if not waiting:
+        return {}
+    ends = quiet_hours.quiet_hours_end(user_ids={row.notification.recipient_id for row in waiting}, at=now)
+    return {
+        row.pk: Hold(QUIET_HOURS_BATCH_KEY, DigestKind.QUIET_HOURS, ends[row.notification.recipient_id])
+        for row in waiting
+        if row.notification.recipient_id in ends
+    }
 
 
 def _hold_in_digests(rows: list[ChannelDelivery], holds: dict[int, Hold], *, now: datetime) -> dict[int, ChannelDigest]:

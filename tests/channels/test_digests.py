@@ -268,32 +268,6 @@ def test_the_admins_digest_template_words_the_digest(smtp, run, job):
     assert text.startswith("1. CLEANER100 OFFERS €100.00.\n2. CLEANER110 OFFERS €110.00.\n")
 
 
-# --- the place other holds plug into (quiet hours: _hold_until) ------------------------------
-
-
-def test_a_hold_until_a_known_time_gathers_every_delivery_into_one_digest_due_then(smtp, run, job, monkeypatch):
-    # Quiet hours are another module's (not here yet); this stands in for its answer: "quiet until 07:00".
-    with time_machine.travel(timezone.now(), tick=False) as clock:
-        until = timezone.now() + timedelta(hours=8)
-        monkeypatch.setattr(
-            holds, "_hold_until", lambda rows, now: {row.pk: holds.Hold("quiet", "bid_received", until) for row in rows}
-        )
-        for amount in ("95", "100", "120"):
-            bid(run, job, amount)
-        run_beat()
-        assert smtp.messages == []  # not even the first: the hold comes before the window
-        digest = ChannelDigest.objects.get(state="open")
-        assert (digest.reason, digest.batch_key, digest.window_ends_at) == ("until", "quiet", until)
-
-        clock.move_to(until - timedelta(seconds=1))
-        run_beat()
-        assert smtp.messages == []
-        clock.move_to(until + timedelta(seconds=1))
-        run_beat()
-    assert subjects(smtp) == ["3 new bids on Spring clean"]
-    assert not ChannelDigest.objects.filter(state="open").exists()  # a hold is not a window: nothing restarts
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_claims_racing_on_a_new_batch_send_one_at_once_and_hold_the_other(smtp, settings, monkeypatch):
     """Both claims find no window and both INSERT one: the unique index makes the second wait and do
