@@ -60,6 +60,10 @@ class Command(BaseCommand):
         parser.add_argument("--bid-seconds", type=float, default=30.0, help="baseline bids before the purge")
         parser.add_argument("--purge-pause", type=float, default=settings.RETENTION_PAUSE_SECONDS, help="seconds between purge batches")
         parser.add_argument("--skip-load", action="store_true", help="reuse the rows already loaded")
+        parser.add_argument(
+            "--skip-purge", action="store_true",
+            help="stop after the reads and the fan-out: the table stays as loaded, so another index layout can be measured on it",
+        )
 
     def handle(self, *args, **options):
         if connection.vendor != "postgresql":
@@ -89,7 +93,8 @@ class Command(BaseCommand):
 
         results["reads"] = self._reads(heavy, regular, options["samples"])
         results["fanout_full"] = [self._fan_out(fanout, client, len(audience), keep=False) for _ in range(options["fanout_runs"])]
-        results["bids"] = self._bids_and_retention(fanout, client, audience, options)
+        if not options["skip_purge"]:
+            results["bids"] = self._bids_and_retention(fanout, client, audience, options)
         self._report(results, options)
 
     # --- reads --------------------------------------------------------------------------
@@ -245,6 +250,8 @@ class Command(BaseCommand):
             fan_rows.append(["empty table", median(results["fanout_empty"]), min(results["fanout_empty"])])
         fan_rows.append(["full table", median(results["fanout_full"]), min(results["fanout_full"])])
         print_table(w, [f"fan-out of {options['fanout']:,} (s)", "median", "best"], fan_rows)
+        if "bids" not in results:
+            return
         bids = results["bids"]
         purge = bids["purge"]
         w("")
