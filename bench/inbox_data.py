@@ -49,7 +49,7 @@ def _secondary_schema() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 
 def truncate() -> None:
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {TABLE}, {SEQUENCES} RESTART IDENTITY")
+        cursor.execute(f"TRUNCATE {TABLE}, {SEQUENCES} RESTART IDENTITY CASCADE")
 
 
 def load(*, rows: int, heavy_user: int, regular_users: list[int], heavy_rows: int, days: int = 365, write=print) -> dict:
@@ -58,7 +58,7 @@ def load(*, rows: int, heavy_user: int, regular_users: list[int], heavy_rows: in
     step = max(1, rows // max(1, heavy_rows))
     # One transaction (PostgreSQL's DDL is transactional): a failed load leaves the schema as it was.
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {TABLE}, {SEQUENCES} RESTART IDENTITY")
+        cursor.execute(f"TRUNCATE {TABLE}, {SEQUENCES} RESTART IDENTITY CASCADE")
         for name, _ in constraints:
             cursor.execute(f'ALTER TABLE {TABLE} DROP CONSTRAINT "{name}"')
         for name, _ in indexes:
