@@ -1,0 +1,22 @@
+"""bench_inbox end to end on a small table: load, reads, the fan-out and the table's indexes (PostgreSQL)."""
+
+import pytest
+from django.db import connection
+
+from tests.bench.test_bench_app import run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_bench_inbox_loads_a_small_table_and_measures_it():
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    args = ["--rows", "400", "--users", "30", "--heavy-rows", "60", "--fanout", "20", "--fanout-runs", "1", "--samples", "3"]
+
+    done = run(["manage.py", "bench_inbox", *args, "--skip-purge"], DEBUG="true", DATABASE_URL=url, REDIS_URL="")
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "400 rows" in done.stdout
+    assert "fan-out of 20:" in done.stdout and "index blocks read from outside shared_buffers" in done.stdout
+    assert "one_seq_per_recipient" in done.stdout  # the index sizes
+    assert "Retention purge" not in done.stdout  # --skip-purge: the table stays as loaded
