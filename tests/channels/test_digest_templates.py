@@ -24,8 +24,8 @@ def problems(**changes) -> dict[str, list[str]]:
 def test_every_default_is_valid_and_previews():
     for kind in DigestKind.values:
         rendered = digest_preview(kind=kind, **digest_default_sources(kind))
-        assert rendered.email_subject.startswith("7 new")
-        assert rendered.push_title.startswith("7 new")
+        # Every default says how many (the sample's count is 7).
+        assert "7 " in rendered.email_subject and "7 " in rendered.push_title
 
 
 def test_a_good_template_previews_with_sample_items():
