@@ -66,13 +66,15 @@ def read_openings(requests: list[tuple[int, int | None]]) -> list[Opening]:
     if resuming:
         unread.update(notification_unread_counts(user_ids=resuming))
     return [
-        _opening(missed, current=current[user_id], unread=unread[user_id])
-        for (user_id, _), missed in zip(requests, missed_by_request)
+        _opening(missed, current=current[user_id], unread=unread[user_id], fresh=last_seq is None)
+        for (user_id, last_seq), missed in zip(requests, missed_by_request)
     ]
 
 
-def _opening(missed: list, *, current: int, unread: int) -> Opening:
-    body = frames.preamble() + frames.stream_open_frame()
+def _opening(missed: list, *, current: int, unread: int, fresh: bool) -> Opening:
+    # A fresh stream starts at the user's seq: the id makes its browser's reconnect resume
+    # from there (without one, what was stored while it was away would not be replayed).
+    body = frames.preamble() + frames.stream_open_frame(current if fresh else None)
     reset = len(missed) > REPLAY_LIMIT
     if reset:
         # With the id the page resumes from once it has reloaded through the API.
