@@ -105,7 +105,7 @@ def _end_streams_on_exit_signals(loop) -> None:
             continue
 
         def handler(signum, frame, server_handler=server_handler):
-            loop.call_soon_threadsafe(hub.close_all, "shutdown")
+            loop.call_soon_threadsafe(hub.stop_streams)
             server_handler(signum, frame)
 
         signal.signal(sig, handler)
