@@ -14,6 +14,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Read by Celery's Django fixup, not a Celery setting (so not in settings.py): without it the
+# fixup closes each pool process's connection pool after every task (a fresh PostgreSQL session
+# per task). hand_back_database_connection below hands the connection back instead; the fixup
+# still starts each pool process with no inherited connection, and closes the pool every
+# 2 x this many tasks.
+app.conf.update(CELERY_DB_REUSE_MAX=1000)
 app.autodiscover_tasks()
 
 
@@ -58,7 +64,7 @@ def forget_pool_child_metrics(pid, **kwargs):
 @task_postrun.connect
 def hand_back_database_connection(task, **kwargs):
     # As Django does around a request: a connection that broke or is in a bad state is closed, a
-    # good one goes back to the pool (settings.CELERY_DB_REUSE_MAX). Not for eager tasks: they
+    # good one goes back to the pool (db_reuse_max above). Not for eager tasks: they
     # run inside the caller's request or transaction.
     if getattr(task.request, "is_eager", False):
         return

@@ -173,11 +173,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 150
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Celery's Django fixup would close each pool process's connection pool after every task (a
-# fresh connection per task); celery_app.py hands the connection back to the pool instead. The
-# fixup still starts each pool process with no inherited connection, and closes the pool
-# every 2 x this many tasks.
-CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ROUTES = {
     "notifications.outbox_event_dispatch": {"queue": "fanout"},
     "notifications.outbox_chunk_deliver": {"queue": "fanout"},
