@@ -6,12 +6,20 @@ Settings come from Django settings prefixed CELERY_ (see project/settings.py).
 import os
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_shutdown, worker_ready
+from celery.signals import (
+    after_setup_logger, after_setup_task_logger, task_postrun, task_prerun, worker_process_shutdown, worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Read by Celery's Django fixup, not a Celery setting (so not in settings.py): without it the
+# fixup closes each pool process's connection pool after every task (a fresh PostgreSQL session
+# per task). hand_back_database_connection below hands the connection back instead; the fixup
+# still starts each pool process with no inherited connection, and closes the pool every
+# 2 x this many tasks.
+app.conf.update(CELERY_DB_REUSE_MAX=1000)
 app.autodiscover_tasks()
 
 
@@ -50,3 +58,16 @@ def forget_pool_child_metrics(pid, **kwargs):
     from project.metrics_server import worker_process_exited
 
     worker_process_exited(pid)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def hand_back_database_connection(task, **kwargs):
+    # As Django does around a request: a connection that broke or is in a bad state is closed, a
+    # good one goes back to the pool (db_reuse_max above). Not for eager tasks: they
+    # run inside the caller's request or transaction.
+    if getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -1,6 +1,7 @@
 """What the benchmarks measure of the machine: memory and threads (Linux /proc), process trees,
 open files, PostgreSQL connections, sampled in a thread while a run goes on."""
 
+import os
 import threading
 from pathlib import Path
 
@@ -32,6 +33,12 @@ def reset_peak_rss(pid: int) -> None:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
     except OSError:
         pass
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def thread_count(pid: int) -> int:

@@ -127,7 +127,17 @@ def notification_group_for_user(*, user, group_key: str) -> NotificationGroup | 
 
 
 def notification_unread_count(*, user_id: int) -> int:
-    return Notification.objects.filter(recipient_id=user_id, is_read=False, expired_at__isnull=True).count()
+    return notification_unread_counts(user_ids=[user_id])[user_id]
+
+
+def notification_unread_counts(*, user_ids) -> dict[int, int]:
+    """notification_unread_count() for each user, in one query."""
+    counts = dict.fromkeys(user_ids, 0)
+    counts.update(
+        Notification.objects.filter(recipient_id__in=list(counts), is_read=False, expired_at__isnull=True)
+        .order_by().values("recipient_id").annotate(unread=Count("pk")).values_list("recipient_id", "unread")
+    )
+    return counts
 
 
 def notification_preferences_for(*, user) -> dict[str, bool]:

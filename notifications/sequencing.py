@@ -118,6 +118,13 @@ def seqs_give_back_unused(*, taken: Iterable[int], inserted: Iterable[int]) -> N
 
 def seq_current(*, user_id: int) -> int:
     """The user's last assigned seq: every row up to it is committed (0 before the first)."""
+    return seqs_current(user_ids=[user_id])[user_id]
+
+
+def seqs_current(*, user_ids: Iterable[int]) -> dict[int, int]:
+    """seq_current() for each user, in one query."""
     from .models import NotificationSequence
 
-    return NotificationSequence.objects.filter(user_id=user_id).values_list("last_seq", flat=True).first() or 0
+    current = dict.fromkeys(user_ids, 0)
+    current.update(NotificationSequence.objects.filter(user_id__in=list(current)).values_list("user_id", "last_seq"))
+    return current

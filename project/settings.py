@@ -345,6 +345,21 @@ STREAM_GC_FREEZE = env_bool("STREAM_GC_FREEZE", True)
 # opening's replay and unread count, credential re-checks (notifications/sse/database.py).
 STREAM_DB_THREADS = env_int("STREAM_DB_THREADS", 4, minimum=1)
 
+# PostgreSQL connections come from a pool per process (Django's, psycopg 3). Under ASGI each
+# request runs on a thread of its own, so Django opened a connection per request and closed it
+# at the end (CONN_MAX_AGE cannot keep it: the thread is gone); with the pool a request borrows
+# one and hands it back. Room for every request let into Django plus the streams' threads.
+DATABASE_POOL = env_bool("DATABASE_POOL", True)
+if DATABASE_POOL and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 0,  # a process that never queries (a worker's parent, a one-off command) opens none
+        "max_size": WEB_MAX_CONCURRENT_REQUESTS + STREAM_DB_THREADS,
+        "max_idle": 300,
+        "timeout": 10,
+    }
+    # A pooled connection may have died while idle (a database restart): checked as it is lent.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
 # The reconnect delay each stream tells its browser (SSE `retry:`), drawn per stream between
 # these (ms): after a restart, pages come back spread out rather than all at once.
 # Web processes (uvicorn reads WEB_CONCURRENCY itself): each holds its own streams, so every

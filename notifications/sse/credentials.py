@@ -52,17 +52,32 @@ def _session_user(session_key: str):
 
 def authenticate(headers: dict[str, str]) -> Credential | None:
     """The credential of a request (session cookie or `Authorization: Token`)."""
+    return authenticate_many([headers])[0]
+
+
+def authenticate_many(requests: list[dict[str, str]]) -> list[Credential | None]:
+    """authenticate() for each request's headers; the API tokens among them in one query."""
     from rest_framework.authtoken.models import Token
 
-    authorization = headers.get("authorization", "")
-    if authorization:
-        scheme, _, key = authorization.partition(" ")
-        if scheme.lower() != "token" or not key.strip():
-            return None
-        token = Token.objects.select_related("user").filter(key=key.strip()).first()
-        if token is None or not token.user.is_active:
-            return None
-        return Credential(token.user.pk, token_digest=token_digest(token.key))
+    answers: list[Credential | None] = [None] * len(requests)
+    by_token: dict[str, list[int]] = {}
+    for i, headers in enumerate(requests):
+        authorization = headers.get("authorization", "")
+        if authorization:
+            scheme, _, key = authorization.partition(" ")
+            if scheme.lower() == "token" and key.strip():
+                by_token.setdefault(key.strip(), []).append(i)
+            continue
+        answers[i] = _session_credential(headers)
+    if by_token:
+        for token in Token.objects.select_related("user").filter(key__in=list(by_token)):
+            if token.user.is_active:
+                for i in by_token[token.key]:
+                    answers[i] = Credential(token.user.pk, token_digest=token_digest(token.key))
+    return answers
+
+
+def _session_credential(headers: dict[str, str]) -> Credential | None:
     # Exactly as Django reads cookies: one odd cookie must not hide the session's.
     session_key = parse_cookie(headers.get("cookie", "")).get(settings.SESSION_COOKIE_NAME)
     if not session_key:

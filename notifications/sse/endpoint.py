@@ -22,7 +22,7 @@ from . import credentials, database, frames, limits, transports
 from .gc_policy import StreamGarbagePolicy
 from .grip import GripSignature, grip_hold, grip_signature
 from .hub import DISCONNECTED, Listener, hub
-from .opening import read_opening
+from .opening import read_openings
 from .sequence import Watermark
 
 KEEPALIVE_SECONDS = 15
@@ -87,7 +87,7 @@ async def sse_app(scope, receive, send) -> None:
             await _respond(send, 421, {"detail": "Streams are served through the GRIP proxy (Pushpin).", "code": "misdirected"})
             return
 
-    credential = await database.threads.run(credentials.authenticate, headers)
+    credential = await database.threads.run_batched(credentials.authenticate_many, headers)
     if credential is None:
         await _respond(send, 403, {"detail": "Authentication required.", "code": "not_authenticated"})
         return
@@ -121,7 +121,7 @@ async def _stream(send, receive, listener: Listener, last_seq: int | None) -> No
             ],
         }
     )
-    opening = await database.threads.run(read_opening, user_id=listener.user_id, last_seq=last_seq)
+    opening = await database.threads.run_batched(read_openings, (listener.user_id, last_seq))
     await send({"type": "http.response.body", "body": opening.body.encode(), "more_body": True})
     # Live frames carry their seq; the browser gets this connection's contiguous watermark instead.
     watermark = Watermark(opening.seq, drop_through=0 if last_seq is None else None)

@@ -184,8 +184,8 @@ def unread_count_frame(count: int) -> str:
     return frame(Event.UNREAD_COUNT, {"count": count})
 
 
-def stream_open_frame() -> str:
-    return frame(Event.STREAM_OPEN, {})
+def stream_open_frame(event_id: int | None = None) -> str:
+    return frame(Event.STREAM_OPEN, {}, event_id)
 
 
 def stream_reset_frame(event_id: int | None = None) -> str:

@@ -74,6 +74,7 @@ class StreamHub:
         self._subscribed: dict[str, asyncio.Event] = {}
         self._reader_lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.stopping = False  # the process is going away: its subscriptions end with the connection
 
     # called on the event loop -----------------------------------------------
 
@@ -103,7 +104,7 @@ class StreamHub:
             last = not users
             if last:
                 del self.listeners[listener.user_id]
-        if last and settings.REDIS_URL and self._pubsub is not None:
+        if last and settings.REDIS_URL and self._pubsub is not None and not self.stopping:
             channel = user_channel(listener.user_id)
             self._subscribed.pop(channel, None)
             try:
@@ -222,8 +223,14 @@ class StreamHub:
             self._pubsub = None
             self.close_all("resubscribe")
 
-    async def shutdown(self) -> None:
+    def stop_streams(self) -> None:
+        """End every stream for good (the process is stopping), without unsubscribing each one's
+        channel: 10,000 UNSUBSCRIBEs and their replies kept the event loop busy for ~10 s."""
+        self.stopping = True
         self.close_all("shutdown")
+
+    async def shutdown(self) -> None:
+        self.stop_streams()
         if self._reader is not None:
             self._reader.cancel()
 

@@ -36,22 +36,45 @@ class Opening:
 
 def read_opening(*, user_id: int, last_seq: int | None) -> Opening:
     """Padding, retry, stream_open, then the replay (with Last-Event-ID) and the unread count."""
-    from ..models import Notification
-    from ..selectors import notification_unread_count
-    from ..sequencing import seq_current
+    return read_openings([(user_id, last_seq)])[0]
 
-    if last_seq is None:
-        unread, current = notification_unread_count(user_id=user_id), seq_current(user_id=user_id)
-        missed = []
-    else:
-        current = seq_current(user_id=user_id)
-        missed = list(
+
+def read_openings(requests: list[tuple[int, int | None]]) -> list[Opening]:
+    """read_opening() for each (user id, Last-Event-ID or None), each read in one query for all of them.
+
+    In the order a lone opening reads them: without Last-Event-ID the unread count, then the
+    seq; with it the seq, the replay, then the unread count.
+    """
+    from ..models import Notification
+    from ..selectors import notification_unread_counts
+    from ..sequencing import seqs_current
+
+    fresh = {user_id for user_id, last_seq in requests if last_seq is None}
+    resuming = {user_id for user_id, last_seq in requests if last_seq is not None}
+    unread = notification_unread_counts(user_ids=fresh) if fresh else {}
+    current = seqs_current(user_ids=fresh | resuming)
+    missed_by_request = []
+    for user_id, last_seq in requests:
+        if last_seq is None or last_seq >= current[user_id]:
+            missed_by_request.append([])
+            continue
+        missed_by_request.append(list(
             Notification.objects.filter(
-                recipient_id=user_id, seq__gt=last_seq, seq__lte=current, expired_at__isnull=True
+                recipient_id=user_id, seq__gt=last_seq, seq__lte=current[user_id], expired_at__isnull=True
             ).order_by("seq")[: REPLAY_LIMIT + 1]
-        )
-        unread = notification_unread_count(user_id=user_id)
-    body = frames.preamble() + frames.stream_open_frame()
+        ))
+    if resuming:
+        unread.update(notification_unread_counts(user_ids=resuming))
+    return [
+        _opening(missed, current=current[user_id], unread=unread[user_id], fresh=last_seq is None)
+        for (user_id, last_seq), missed in zip(requests, missed_by_request)
+    ]
+
+
+def _opening(missed: list, *, current: int, unread: int, fresh: bool) -> Opening:
+    # A fresh stream starts at the user's seq: the id makes its browser's reconnect resume
+    # from there (without one, what was stored while it was away would not be replayed).
+    body = frames.preamble() + frames.stream_open_frame(current if fresh else None)
     reset = len(missed) > REPLAY_LIMIT
     if reset:
         # With the id the page resumes from once it has reloaded through the API.

@@ -236,3 +236,31 @@ def test_marking_a_group_read_sends_its_ids_then_the_count(in_process_hub):
     assert received[2][2] == {"ids": [m.pk for m in members]}
     assert received[3][2] == {"count": 1}
     assert not Notification.objects.get(pk=other.pk).is_read
+
+
+def test_a_stream_opened_without_a_position_is_given_one_so_its_reconnect_replays_what_it_missed(in_process_hub):
+    # An EventSource opened without Last-Event-ID (an API client) that has received no notification
+    # yet would reconnect without one, and what was stored while it was away would never come.
+    user = ClientFactory()
+    Notification.objects.create(recipient=user, notification_type=NotificationType.SYSTEM_ALERT, title="before")
+    headers = token_headers(user)
+
+    async def scenario():
+        first = InProcessStream(headers)
+        await first.wait(lambda s: "unread_count" in s.body)
+        opened = first.frames()
+        await first.hang_up()
+        await asyncio.to_thread(
+            Notification.objects.create, recipient=user, notification_type=NotificationType.SYSTEM_ALERT, title="while away"
+        )
+        again = InProcessStream({**headers, "last-event-id": opened[0][0]})
+        await again.wait(lambda s: "unread_count" in s.body)
+        received = again.frames()
+        await again.hang_up()
+        return opened, received
+
+    opened, received = asyncio.run(scenario())
+
+    assert [(i, e) for i, e, _ in opened] == [("1", "stream_open"), (None, "unread_count")]
+    assert [(i, e) for i, e, _ in received[:2]] == [(None, "stream_open"), ("2", "notification")]
+    assert received[1][2]["title"] == "while away"

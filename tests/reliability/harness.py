@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-import psycopg2
+import psycopg
 import redis
 from celery import Celery
 
@@ -223,7 +223,7 @@ class PostgresCluster:
         return f"postgres://postgres@127.0.0.1:{self.port}/{dbname}"
 
     def connect(self, dbname: str = "postgres"):
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, connect_timeout=3)
+        conn = psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, connect_timeout=3)
         conn.autocommit = True
         return conn
 

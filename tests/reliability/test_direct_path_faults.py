@@ -6,7 +6,7 @@ import re
 import signal
 from decimal import Decimal
 
-import psycopg2
+import psycopg
 import pytest
 from django.db import connection
 
@@ -47,7 +47,7 @@ def test_pool_process_killed_after_the_commit_before_the_publish_the_rerun_publi
 
     # Hold the worker inside its transaction (on the client's seq counter row) while Redis is
     # frozen, then let it commit: its publish after the commit hangs, and it dies there.
-    holder = psycopg2.connect(test_database_url)
+    holder = psycopg.connect(test_database_url)
     try:
         with holder.cursor() as cursor:
             cursor.execute(f"SELECT 1 FROM {NotificationSequence._meta.db_table} WHERE user_id = %s FOR UPDATE", [client_id])

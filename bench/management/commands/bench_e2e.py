@@ -12,11 +12,16 @@ relays it through Redis to the stream. Latency: from the moment the POST is sent
 the client's receipt of that `notification` event (matched by metadata.bid_id).
 
 The bid_place throttle is lifted for the run (THROTTLE_BID_PLACE=100000/min).
+
+--rate takes several rates (25,50,100) and --servers several set-ups of the web process and
+the worker (see SERVERS): each run goes through every set-up and rate in turn, so that
+they share the machine's load.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -42,6 +47,13 @@ CLEANER_PREFIX = "bench-e2e-cleaner-"
 # A place of its own (Lisbon): no other benchmark's or the demo's cleaners serve it.
 LAT, LON = 38.7223, -9.1393
 TARGET_P99_MS = 50
+# The set-ups --servers compares: environment of the web process and the worker.
+SERVERS = {
+    "pool": {"DATABASE_POOL": "1", "WEB_CONCURRENCY": "1"},
+    "no-pool": {"DATABASE_POOL": "0", "WEB_CONCURRENCY": "1"},
+    "pool-2web": {"DATABASE_POOL": "1", "WEB_CONCURRENCY": "2"},
+    "no-pool-2web": {"DATABASE_POOL": "0", "WEB_CONCURRENCY": "2"},
+}
 
 
 class Command(BaseCommand):
@@ -49,7 +61,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--connections", type=int, default=1000, help="clients holding a stream, each with an open job")
-        parser.add_argument("--rate", type=float, default=50, help="bids per second")
+        parser.add_argument("--rate", default="50", help="bids per second; several, comma-separated, run in turn")
+        parser.add_argument("--servers", default="pool", help=f"set-ups, comma-separated, run in turn: {', '.join(SERVERS)}")
         parser.add_argument("--seconds", type=float, default=10, help="how long bids are posted")
         parser.add_argument("--runs", type=int, default=3, help="runs; medians are printed")
         parser.add_argument("--cleaners", type=int, default=50, help="cleaners placing the bids (round robin)")
@@ -59,12 +72,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         require_full_stack()
-        n, rate, seconds = options["connections"], options["rate"], options["seconds"]
-        bids_per_run = int(rate * seconds)
-        if n < 1 or bids_per_run < 1:
+        n, seconds = options["connections"], options["seconds"]
+        try:
+            rates = [float(r) for r in str(options["rate"]).split(",")]
+        except ValueError:
+            raise CommandError(f"--rate: numbers, comma-separated, not {options['rate']!r}") from None
+        servers = options["servers"].split(",")
+        unknown = [name for name in servers if name not in SERVERS]
+        if unknown:
+            raise CommandError(f"--servers: unknown {', '.join(unknown)} (known: {', '.join(SERVERS)})")
+        bids_per_run = {rate: int(rate * seconds) for rate in rates}
+        if n < 1 or min(bids_per_run.values()) < 1:
             raise CommandError("--connections and --rate x --seconds must be positive")
-        if bids_per_run > n:
-            raise CommandError(f"{bids_per_run} bids need as many jobs: use --connections >= {bids_per_run}")
+        if max(bids_per_run.values()) > n:
+            raise CommandError(f"{max(bids_per_run.values())} bids need as many jobs: use --connections >= {max(bids_per_run.values())}")
         self.options = options
         raise_nofile(max(65536, 3 * n + 1000))
         connection_created.connect(_tag_connection, dispatch_uid="bench_e2e")
@@ -82,17 +103,23 @@ class Command(BaseCommand):
             "DEBUG": "false", "SECURE_SSL_REDIRECT": "0", "SECRET_KEY": settings.SECRET_KEY, "LOG_LEVEL": "WARNING",
             "THROTTLE_BID_PLACE": "100000/min", "GRIP_URL": "",
         }
-        results = []
-        worker = start_worker(options["concurrency"], env=env)
-        server, base_url = start_server(env=env)
-        try:
-            for run in range(options["runs"]):
-                self.stdout.write(f"  run {run + 1} ...")
-                results.append(self._run(base_url, clients, client_tokens, cleaners, cleaner_tokens, jobs, bids_per_run, run))
-                self._clear(jobs)
-        finally:
-            server.stop()
-            worker.stop()
+        results = {(name, rate): [] for name in servers for rate in rates}
+        self.loads = []
+        for run in range(options["runs"]):
+            for name in servers:
+                worker = start_worker(options["concurrency"], env={**env, **SERVERS[name]})
+                server, base_url = start_server(env={**env, **SERVERS[name]})
+                try:
+                    for rate in rates:
+                        self.loads.append(os.getloadavg()[0])
+                        self.stdout.write(f"  run {run + 1}, {name}, {rate:g} bids/s (load {self.loads[-1]:.2f}) ...")
+                        results[name, rate].append(self._run(
+                            base_url, clients, client_tokens, cleaners, cleaner_tokens, jobs, bids_per_run[rate], rate, run
+                        ))
+                        self._clear(jobs)
+                finally:
+                    server.stop()
+                    worker.stop()
         self._report(results)
 
     # --- data ------------------------------------------------------------------------------
@@ -152,7 +179,7 @@ class Command(BaseCommand):
 
     # --- one run ---------------------------------------------------------------------------
 
-    def _run(self, base_url, clients, client_tokens, cleaners, cleaner_tokens, jobs, bids, run) -> dict:
+    def _run(self, base_url, clients, client_tokens, cleaners, cleaner_tokens, jobs, bids, rate, run) -> dict:
         import random
 
         opts = self.options
@@ -166,7 +193,7 @@ class Command(BaseCommand):
         targets = random.Random(run).sample(sorted(load.opened_ids), bids)
         plan = [(jobs[uid], uid, cleaners[i % len(cleaners)]) for i, uid in enumerate(targets)]
         with Sampler(pg_connections, 0.25) as pg:
-            posts = asyncio.run(self._post_bids(base_url, plan, cleaner_tokens, opts["rate"]))
+            posts = asyncio.run(self._post_bids(base_url, plan, cleaner_tokens, rate))
             time.sleep(opts["drain"])
         receipts = load.stop()
         connections.close_all()
@@ -263,31 +290,39 @@ class Command(BaseCommand):
 
     # --- report ----------------------------------------------------------------------------
 
-    def _report(self, results) -> None:
+    def _report(self, results: dict) -> None:
         opts = self.options
-        med = lambda key: median(r[key] for r in results)  # noqa: E731
         self.stdout.write("")
         self.stdout.write(
-            f"Bid to browser, medians of {opts['runs']} runs: {opts['rate']:g} bids/s for {opts['seconds']:g} s through "
-            f"POST /api/jobs/{{id}}/bids/, {opts['concurrency']} worker processes"
+            f"Bid to browser, medians of {opts['runs']} runs, {opts['seconds']:g} s of bids each through "
+            f"POST /api/jobs/{{id}}/bids/, {opts['concurrency']} worker processes; load average "
+            f"{min(self.loads):.2f}-{max(self.loads):.2f} before the runs"
         )
-        headers = ["streams", "connect s", "bids created/posted", "delivered", "API p50 ms", "API p99 ms",
+        headers = ["server", "bids/s", "streams", "connect s", "bids created/posted", "delivered", "API p50 ms", "API p99 ms",
                    "POST->SSE p50 ms", "POST->SSE p99 ms", "max ms", "PG conns max"]
-        print_table(self.stdout.write, headers, [[
-            f"{med('streams'):,.0f}", med("connect_s"), f"{med('created'):,.0f}/{med('posted'):,.0f}", f"{med('delivered'):,.0f}",
-            med("api_p50"), med("api_p99"), med("p50"), med("p99"), med("max"), med("pg_max"),
-        ]])
+        rows, stages = [], []
+        for (name, rate), runs in results.items():
+            med = lambda key: median(r[key] for r in runs)  # noqa: E731
+            rows.append([
+                name, f"{rate:g}", f"{med('streams'):,.0f}", med("connect_s"), f"{med('created'):,.0f}/{med('posted'):,.0f}",
+                f"{med('delivered'):,.0f}", med("api_p50"), med("api_p99"), med("p50"), med("p99"), med("max"), med("pg_max"),
+            ])
+            stages.append(
+                f"  {name}, {rate:g} bids/s: {med('post_to_recorded_p50'):,.1f} / {med('post_to_recorded_p99'):,.1f} | "
+                f"{med('recorded_to_stored_p50'):,.1f} / {med('recorded_to_stored_p99'):,.1f} | "
+                f"{med('stored_to_browser_p50'):,.1f} / {med('stored_to_browser_p99'):,.1f}"
+            )
+        print_table(self.stdout.write, headers, rows)
         self.stdout.write("Where the time goes (p50 / p99 ms): POST sent -> outbox row written (API) | "
                           "-> notification stored (queue + worker) | -> received (publish, Redis, relay)")
-        self.stdout.write(
-            f"  {med('post_to_recorded_p50'):,.1f} / {med('post_to_recorded_p99'):,.1f} | "
-            f"{med('recorded_to_stored_p50'):,.1f} / {med('recorded_to_stored_p99'):,.1f} | "
-            f"{med('stored_to_browser_p50'):,.1f} / {med('stored_to_browser_p99'):,.1f}"
-        )
-        p99 = med("p99")
-        verdict = "met" if p99 < TARGET_P99_MS else f"missed by {p99 - TARGET_P99_MS:,.0f} ms ({p99 / TARGET_P99_MS:.1f}x)"
-        self.stdout.write(f"Target p99 < {TARGET_P99_MS} ms: {verdict}.")
-        for i, r in enumerate(results, 1):
-            if r["errors"] or r["wrong"] or r["delivered"] < r["created"]:
-                self.stdout.write(f"  run {i}: errors {r['errors'] or 'none'}; delivered {r['delivered']}/{r['created']}"
-                                  + (f"; {r['wrong']} to a wrong user" if r["wrong"] else ""))
+        for line in stages:
+            self.stdout.write(line)
+        for (name, rate), runs in results.items():
+            p99 = median(r["p99"] for r in runs)
+            verdict = "met" if p99 < TARGET_P99_MS else f"missed by {p99 - TARGET_P99_MS:,.0f} ms ({p99 / TARGET_P99_MS:.1f}x)"
+            self.stdout.write(f"{name}, {rate:g} bids/s: target p99 < {TARGET_P99_MS} ms {verdict}; "
+                              "p99 per run " + " / ".join(f"{r['p99']:,.0f}" for r in runs) + " ms.")
+            for i, r in enumerate(runs, 1):
+                if r["errors"] or r["wrong"] or r["delivered"] < r["created"]:
+                    self.stdout.write(f"  run {i}: errors {r['errors'] or 'none'}; delivered {r['delivered']}/{r['created']}"
+                                      + (f"; {r['wrong']} to a wrong user" if r["wrong"] else ""))

@@ -44,7 +44,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 
 from bench.data import capped_database_url, create_sessions, delete_sessions, ensure_tokens, ensure_users, require_full_stack
-from bench.measure import Sampler, pg_connections, raise_nofile, rss_mb, thread_count, tree_rss_mb, tree_threads
+from bench.measure import Sampler, cpu_seconds, pg_connections, raise_nofile, rss_mb, thread_count, tree_rss_mb, tree_threads
 from bench.processes import start_pushpin, start_server
 from bench.sse_clients import StreamLoad
 from bench.tables import median, percentile, print_table
@@ -178,7 +178,9 @@ class Command(BaseCommand):
                 concurrency=opts["connect_concurrency"], timeout=60,
                 ack={"direct-acks": "door", "direct-api-acks": "api"}.get(path),
             )
+            cpu_before = cpu_seconds(server.proc.pid)
             connect_s = load.start(timeout=max(600, size / 10))
+            open_cpu_ms = (cpu_seconds(server.proc.pid) - cpu_before) * 1000 / max(1, load.opened)
             connected = load.opened_ids
             # Steady state: past the stock views' first reads and the GRIP catch-ups (one per stream, 2 s after it opened).
             time.sleep(1 + (grip.GRIP_CATCHUP_SECONDS if path == "pushpin" else 0))
@@ -214,7 +216,7 @@ class Command(BaseCommand):
                 latencies.append((received_at - target[1]) * 1000)
         result = {
             "size": size, "opened": load.opened, "failed": load.failed, "ended": load.ended, "alive": load.alive,
-            "connect_s": connect_s, "idle_rss": idle_rss, "rss": max([rss, *mem.values]), "threads": threads,
+            "connect_s": connect_s, "open_cpu_ms": open_cpu_ms, "idle_rss": idle_rss, "rss": max([rss, *mem.values]), "threads": threads,
             "proxy_rss": proxy_rss, "proxy_threads": proxy_threads, "proxy_warnings": proxy_warnings,
             "pg_max": max(pg.values, default=float("nan")), "pg_median": median(pg.values),
             "sent": len(sent), "delivered": len(delivered), "wrong": wrong,
@@ -223,7 +225,8 @@ class Command(BaseCommand):
         }
         failures = ", ".join(f"{k} x{v}" for k, v in sorted(result["failed"].items())) or "none"
         self.stdout.write(
-            f"    open {result['opened']:,}/{size:,} in {connect_s:.1f}s (failed: {failures}); "
+            f"    open {result['opened']:,}/{size:,} in {connect_s:.1f}s, server CPU {open_cpu_ms:.2f} ms/stream "
+            f"(failed: {failures}); "
             f"delivered {result['delivered']}/{result['sent']}; p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms; "
             f"PG max {result['pg_max']}; RSS {result['rss']:.0f} MB, {threads} threads"
             + (f"; acks {', '.join(f'{k} x{v}' for k, v in sorted(load.acks.items()))}" if load.acks else "")
@@ -294,7 +297,7 @@ class Command(BaseCommand):
             f"connected users; clients in {opts['client_processes']} processes"
         )
         headers = [
-            "path", "streams", "opened", "connect s", "server RSS MB", "KB/stream", "server threads",
+            "path", "streams", "opened", "connect s", "server CPU ms/open", "server RSS MB", "KB/stream", "server threads",
             "proxy RSS MB", "proxy threads", "PG conns max", "delivered/sent", "p50 ms", "p99 ms",
         ]
         rows, notes = [], []
@@ -302,7 +305,7 @@ class Command(BaseCommand):
             med = lambda key: median(r[key] for r in runs)  # noqa: E731
             growth = median((r["rss"] - r["idle_rss"]) * 1024 / max(1, r["opened"]) for r in runs)
             rows.append([
-                PATH_LABELS[path], size, f"{med('opened'):,.0f}", med("connect_s"), med("rss"), growth, med("threads"),
+                PATH_LABELS[path], size, f"{med('opened'):,.0f}", med("connect_s"), med("open_cpu_ms"), med("rss"), growth, med("threads"),
                 med("proxy_rss") if path == "pushpin" else "-", med("proxy_threads") if path == "pushpin" else "-",
                 med("pg_max"), f"{med('delivered'):,.0f}/{med('sent'):,.0f}", med("p50"), med("p99"),
             ])

@@ -1,0 +1,133 @@
+"""Streams opening together share their database reads (a restart's reconnects come all at once).
+
+database.threads.run_batched groups the items of one function that wait while the threads
+are busy; credentials.authenticate_many and opening.read_openings answer a whole batch in
+a fixed number of statements, each item exactly as it would be answered alone.
+"""
+
+import asyncio
+import re
+import threading
+
+import pytest
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import override_settings
+from rest_framework.authtoken.models import Token
+
+from notifications.catalog import NotificationType
+from notifications.models import Notification
+from notifications.sse import credentials, opening
+from notifications.sse.database import DatabaseThreads
+from tests.factories import ClientFactory
+
+
+@override_settings(STREAM_DB_THREADS=1)
+def test_items_that_wait_while_the_thread_is_busy_are_answered_in_one_batch():
+    threads = DatabaseThreads()
+    release = threading.Event()
+    calls = []
+
+    def double_all(items):
+        calls.append(list(items))
+        return [2 * item for item in items]
+
+    async def main():
+        busy = asyncio.ensure_future(threads.run(release.wait))
+        await asyncio.sleep(0.05)  # the thread has taken the blocking job
+        waiting = [asyncio.ensure_future(threads.run_batched(double_all, i)) for i in range(10)]
+        await asyncio.sleep(0.05)
+        release.set()
+        await busy
+        return await asyncio.gather(*waiting), await threads.run_batched(double_all, 7)
+
+    try:
+        answers, lone = asyncio.run(main())
+    finally:
+        threads.close()
+
+    assert answers == [2 * i for i in range(10)]
+    assert lone == 14
+    assert calls == [list(range(10)), [7]]
+
+
+@override_settings(STREAM_DB_THREADS=1)
+def test_a_failing_batch_fails_each_of_its_items():
+    threads = DatabaseThreads()
+
+    def broken(items):
+        raise ValueError("no")
+
+    async def main():
+        return await asyncio.gather(*(threads.run_batched(broken, i) for i in range(3)), return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(main())
+    finally:
+        threads.close()
+    assert [type(o) for o in outcomes] == [ValueError] * 3
+
+
+def session_cookie(user) -> str:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.create()
+    return f"sessionid={session.session_key}"
+
+
+@pytest.mark.django_db
+def test_a_batch_authenticates_each_request_as_alone_with_the_tokens_in_one_query(django_assert_num_queries):
+    alice, bob, gone = ClientFactory.create_batch(3)
+    gone.is_active = False
+    gone.save()
+    requests = [
+        {"authorization": f"Token {Token.objects.create(user=alice).key}"},
+        {"authorization": "Token not-a-token"},
+        {"authorization": f"Token {Token.objects.create(user=gone).key}"},
+        {"authorization": f"Bearer {Token.objects.get(user=alice).key}"},
+        {"cookie": session_cookie(bob)},
+        {},
+        {"authorization": f"Token {Token.objects.get(user=alice).key}"},
+    ]
+    alone = [credentials.authenticate(headers) for headers in requests]
+
+    with django_assert_num_queries(1 + 2):  # the tokens; the one session and its user
+        together = credentials.authenticate_many(requests)
+
+    assert together == alone
+    assert [c.user_id if c else None for c in together] == [alice.pk, None, None, None, bob.pk, None, alice.pk]
+
+
+def without_retry(body: str) -> str:
+    return re.sub(r"^retry: \d+$", "retry: -", body, flags=re.M)  # drawn per stream
+
+
+@pytest.mark.django_db
+def test_a_batch_of_openings_answers_each_as_alone(django_assert_num_queries):
+    alice, bob, carol = ClientFactory.create_batch(3)
+    for i in range(3):
+        Notification.objects.create(recipient=alice, notification_type=NotificationType.SYSTEM_ALERT, title=f"a{i}")
+    Notification.objects.filter(recipient=alice, title="a0").update(is_read=True)
+    Notification.objects.create(recipient=bob, notification_type=NotificationType.SYSTEM_ALERT, title="b0")
+    requests = [(alice.pk, None), (bob.pk, None), (carol.pk, None), (alice.pk, 1), (bob.pk, 1), (carol.pk, 0)]
+    alone = [opening.read_opening(user_id=user_id, last_seq=last_seq) for user_id, last_seq in requests]
+
+    # Fresh: unread counts, seqs; then alice's replay (bob and carol have nothing to replay); their unread counts.
+    with django_assert_num_queries(4):
+        together = opening.read_openings(requests)
+
+    assert [(o.seq, o.reset, o.replayed, without_retry(o.body)) for o in together] == [
+        (o.seq, o.reset, o.replayed, without_retry(o.body)) for o in alone
+    ]
+    assert [o.seq for o in together] == [3, 1, 0, 3, 1, 0]
+    assert together[3].replayed == {2, 3}
+
+
+@pytest.mark.django_db
+def test_fifty_fresh_openings_take_two_statements(django_assert_num_queries):
+    users = ClientFactory.create_batch(50)
+    with django_assert_num_queries(2):
+        answers = opening.read_openings([(user.pk, None) for user in users])
+    assert len(answers) == 50
