@@ -360,13 +360,13 @@ if DATABASE_POOL and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # A pooled connection may have died while idle (a database restart): checked as it is lent.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
-# The reconnect delay each stream tells its browser (SSE `retry:`), drawn per stream between
-# these (ms): after a restart, pages come back spread out rather than all at once.
 # Web processes (uvicorn reads WEB_CONCURRENCY itself): each holds its own streams, so every
 # event must go through Redis to reach them all.
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 1, minimum=1)
 if WEB_CONCURRENCY > 1 and not REDIS_URL:
     raise invalid("WEB_CONCURRENCY", "1 without REDIS_URL (streams on other processes would miss events)", str(WEB_CONCURRENCY))
+# The reconnect delay each stream tells its browser (SSE `retry:`), drawn per stream between
+# these (ms): after a restart, pages come back spread out rather than all at once.
 SSE_RETRY_MIN_MS = env_int("SSE_RETRY_MIN_MS", 1000, minimum=0)
 SSE_RETRY_MAX_MS = env_int("SSE_RETRY_MAX_MS", 8000, minimum=0)
 if SSE_RETRY_MAX_MS < SSE_RETRY_MIN_MS:
