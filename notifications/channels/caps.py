@@ -20,6 +20,8 @@ from ..models import ChannelDelivery, JobOfferPushCap, JobOfferPushSlot
 
 HOUR = timedelta(hours=1)
 PER_HOUR_MAX = 60
+# Why a held or due offer push is cancelled when the cleaner's cap is 0.
+PUSHES_OFF = "job offer pushes are off (0 an hour)"
 # Advisory lock namespace (high 32 bits): one cleaner's slots are counted and taken by one claim at a time.
 _LOCK_NAMESPACE = 0x6F666672 << 32
 

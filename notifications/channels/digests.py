@@ -136,7 +136,7 @@ def _claim(digest_ids: list[int]) -> list[tuple[ChannelDigest, list[ChannelDeliv
         digest.updated_at = now
         if live and digest.reason == DigestReason.JOB_OFFER_CAP:
             if limits[digest.user_id] == 0:
-                stale["job offer pushes are off (0 an hour)"] += [row.pk for row in live]
+                stale[caps.PUSHES_OFF] += [row.pk for row in live]
                 stale_count[digest.channel] += len(live)
                 live = []
             elif len(taken[digest.user_id]) >= limits[digest.user_id]:

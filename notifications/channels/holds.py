@@ -116,7 +116,7 @@ def _hold_for_job_offer_cap(rows: list[ChannelDelivery], *, now: datetime) -> tu
     to_hold, cancelled, slots, due = {}, {}, [], {}
     for user in users:
         if limits[user] == 0:
-            cancelled |= {row.pk: "job offer pushes are off (0 an hour)" for row in offers[user]}
+            cancelled |= {row.pk: caps.PUSHES_OFF for row in offers[user]}
             continue
         ranked = sorted(offers[user], key=lambda row: caps.offer_relevance(row, budgets.get(row.notification.job_id)))
         now_rows, later = ranked[: free[user]], ranked[free[user] :]
