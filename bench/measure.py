@@ -118,3 +118,30 @@ class Sampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+def gc_pause_buckets(base_url: str) -> dict[tuple[str, float], float]:
+    """The server's `python_gc_pause_seconds` buckets from its /metrics: (generation, le) -> cumulative count."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.labels["generation"], float(sample.labels["le"])): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "python_gc_pause_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_bucket")
+    }
+
+
+def gc_pauses_between(before: dict, after: dict) -> dict[str, dict[float, int]]:
+    """Pauses per generation between two readings: {generation: {bucket upper bound: pauses in that bucket}}."""
+    by_generation: dict[str, dict[float, int]] = {}
+    for (generation, le), count in sorted(after.items()):
+        cumulative = count - before.get((generation, le), 0.0)
+        buckets = by_generation.setdefault(generation, {})
+        buckets[le] = int(cumulative) - sum(buckets.values())
+    return by_generation

@@ -27,6 +27,8 @@ RECIPIENT_BUCKETS = (0, 1, 10, 100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_00
 FANOUT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 # Seconds from the event's commit to a page's receipt.
 DELIVERY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+# Seconds the garbage collector stopped a process: a young pass to a full one over 10,000 streams.
+GC_PAUSE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 events_total = Counter(
     "notification_events", "Outbox events finished (all their notifications stored and published), by type.", ["type"]
@@ -50,6 +52,10 @@ delivery_seconds = Histogram(
     "notification_commit_to_delivered_seconds",
     "Seconds from the outbox event's commit to the first page's receipt of its notification.",
     buckets=DELIVERY_BUCKETS,
+)
+gc_pause_seconds = Histogram(
+    "python_gc_pause_seconds", "Seconds the cyclic garbage collector stopped the web process, by generation.",
+    ["generation"], buckets=GC_PAUSE_BUCKETS,
 )
 retention_deleted_total = Counter(
     "notifications_retention_deleted", "Notification rows removed by the retention purge, by type.", ["type"]
@@ -93,6 +99,10 @@ def stream_opened() -> None:
 def stream_closed(reason: str | None) -> None:
     stream_closes_total.labels(reason=reason or CLIENT_GONE).inc()
     open_streams.dec()
+
+
+def gc_paused(*, generation: int, seconds: float) -> None:
+    gc_pause_seconds.labels(generation=str(generation)).observe(seconds)
 
 
 def delivery_latency_observe(seconds: float) -> None:

@@ -51,6 +51,7 @@ from project import embedded_beat  # noqa: E402
 from notifications import receipts_door  # noqa: E402
 from notifications.sse.endpoint import EVENTS_PATH, sse_app  # noqa: E402
 from notifications.sse import database as stream_database  # noqa: E402
+from notifications.sse.gc_pauses import probe as gc_pause_probe  # noqa: E402
 from notifications.sse.hub import hub  # noqa: E402
 
 EVENTS_PATHS = (EVENTS_PATH, EVENTS_PATH.rstrip("/"))
@@ -68,11 +69,12 @@ async def application(scope, receive, send):
 
 
 async def _lifespan(receive, send):
-    demo = beat = None
+    demo = beat = gc_pauses = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             _end_streams_on_exit_signals(asyncio.get_running_loop())
+            gc_pauses = asyncio.create_task(gc_pause_probe.run())
             demo = demo_activity.start_if_enabled()  # make run only; refused when DEBUG is off
             beat = embedded_beat.start_if_embedded()  # no Redis, no Celery beat: this process runs its schedule
             await send({"type": "lifespan.startup.complete"})
@@ -81,6 +83,7 @@ async def _lifespan(receive, send):
                 await asyncio.to_thread(demo.stop)
             if beat is not None:
                 await asyncio.to_thread(beat.stop)
+            gc_pauses.cancel()
             await hub.shutdown()
             await asyncio.to_thread(stream_database.threads.close)
             await receipts_door.writer.close()

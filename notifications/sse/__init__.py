@@ -13,6 +13,7 @@ Layers, bottom to top; a module imports only from the rows below it (never upwar
     credentials   what a stream was opened with (session or token) and whether it still holds
     frames        the contract: event names, each event's payload (the API serializer), encoding
     channels      names of the publish channels (user, session, token, password, control)
+    gc_pauses     how long the garbage collector stops the process (a histogram in /metrics)
     gc_policy     the garbage-collector freeze policy of long-lived streams
     sequence      per-connection SSE id: the contiguous watermark of the user's seq
     database      the few threads (kept connections) that run every database read of the streams

@@ -7,7 +7,7 @@ import notifications.sse
 
 # Bottom to top, as drawn in the package docstring.
 LAYERS = [
-    "database", "sequence", "gc_policy", "channels", "frames", "credentials", "opening", "hub", "transports",
+    "database", "sequence", "gc_policy", "gc_pauses", "channels", "frames", "credentials", "opening", "hub", "transports",
     "limits", "revocation", "publishing", "grip", "endpoint",
 ]
 

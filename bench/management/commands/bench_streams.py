@@ -44,7 +44,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 
 from bench.data import capped_database_url, create_sessions, delete_sessions, ensure_tokens, ensure_users, require_full_stack
-from bench.measure import Sampler, cpu_seconds, pg_connections, raise_nofile, rss_mb, thread_count, tree_rss_mb, tree_threads
+from bench.measure import Sampler, cpu_seconds, gc_pause_buckets, gc_pauses_between, pg_connections, raise_nofile, rss_mb, thread_count, tree_rss_mb, tree_threads
 from bench.processes import start_pushpin, start_server
 from bench.sse_clients import StreamLoad
 from bench.tables import median, percentile, print_table
@@ -190,9 +190,12 @@ class Command(BaseCommand):
             proxy_threads = tree_threads(proxy.proc.pid) if proxy else None
 
             sent = {}
+            gc_before = gc_pause_buckets(base_url) if path != "pushpin" else {}
             with Sampler(pg_connections, 0.25) as pg, Sampler(lambda: rss_mb(server.proc.pid), 0.5) as mem:
                 sent = self._publish(path, connected, opts["rate"], opts["seconds"])
                 time.sleep(opts["drain"])
+            # The server moves pauses into /metrics once a second; the drain above covers that.
+            gc_pauses = gc_pauses_between(gc_before, gc_pause_buckets(base_url)) if path != "pushpin" else {}
             receipts = load.stop()
         finally:
             server.stop()
@@ -221,7 +224,7 @@ class Command(BaseCommand):
             "pg_max": max(pg.values, default=float("nan")), "pg_median": median(pg.values),
             "sent": len(sent), "delivered": len(delivered), "wrong": wrong,
             "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "max": max(latencies, default=float("nan")),
-            "acks": load.acks,
+            "acks": load.acks, "gc_pauses": gc_pauses,
         }
         failures = ", ".join(f"{k} x{v}" for k, v in sorted(result["failed"].items())) or "none"
         self.stdout.write(
@@ -232,6 +235,30 @@ class Command(BaseCommand):
             + (f"; acks {', '.join(f'{k} x{v}' for k, v in sorted(load.acks.items()))}" if load.acks else "")
         )
         return result
+
+    def _report_runs(self, results) -> None:
+        """Every run's tail beside the collector's pauses in its measured window (a pause is every stream's wait)."""
+        rows = []
+        for path, size, runs in results:
+            if path == "pushpin":
+                continue  # its /metrics is behind the proxy
+            for i, r in enumerate(runs, 1):
+                pauses = r["gc_pauses"]
+                counted = lambda gen, at_least=0.0: sum(n for le, n in pauses.get(gen, {}).items() if le > at_least)  # noqa: E731
+                longest = max((le for buckets in pauses.values() for le, n in buckets.items() if n), default=0.0)
+                rows.append([
+                    PATH_LABELS[path], size, i, r["p99"], r["max"],
+                    " / ".join(str(counted(gen)) for gen in ("0", "1", "2")),
+                    sum(counted(gen, 0.01) for gen in pauses), sum(counted(gen, 0.05) for gen in pauses),
+                    sum(counted(gen, 0.1) for gen in pauses),
+                    "-" if not longest else f"{longest * 1000:g}",
+                ])
+        if rows:
+            self.stdout.write("Every run, with the server's garbage-collector pauses while the events flowed (python_gc_pause_seconds):")
+            print_table(self.stdout.write, [
+                "path", "streams", "run", "p99 ms", "max ms", "GC passes gen 0 / 1 / 2",
+                "pauses > 10 ms", "> 50 ms", "> 100 ms", "longest pause <= ms",
+            ], rows)
 
     @staticmethod
     def _proxy_warnings(log: str) -> dict[str, int]:
@@ -320,6 +347,7 @@ class Command(BaseCommand):
                         + (f"; {r['wrong']} to a wrong user" if r["wrong"] else "")
                     )
         print_table(self.stdout.write, headers, rows)
+        self._report_runs(results)
         if notes:
             self.stdout.write("Failures:")
             self.stdout.write("\n".join(notes))
