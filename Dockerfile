@@ -24,5 +24,6 @@ USER app
 
 EXPOSE 8000
 # uvicorn takes its number of processes from WEB_CONCURRENCY (default 2 here; each holds its own streams).
+# SIGHUP replaces them one by one; a new one under a reconnect storm can take more than the default 5 s.
 ENV WEB_CONCURRENCY=2
-CMD ["uvicorn", "project.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "project.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--timeout-worker-healthcheck", "30"]

@@ -23,7 +23,8 @@ FLOWER_BASIC_AUTH ?= admin:change-me
 DEV_ENV = DEBUG=1
 STACK_ENV = $(DEV_ENV) DATABASE_URL=$(STACK_DATABASE_URL) REDIS_URL=$(STACK_REDIS_URL)
 BEAT_SCHEDULE ?= /tmp/marketplace-celerybeat-schedule
-# `make stack`: web processes (uvicorn --workers), each with its own streams' hub.
+# `make stack`: web processes (uvicorn --workers), each with its own streams' hub. SIGHUP to
+# uvicorn's parent replaces them one by one, each new one ready before the old one stops.
 WEB_CONCURRENCY ?= 2
 
 .PHONY: run test install stack stack-check stack-pushpin worker beat flower clean
@@ -60,7 +61,7 @@ stack: install stack-check
 	$(STACK_ENV) $(VENV)/bin/celery -A celery_app beat --enable-remote-control --schedule $(BEAT_SCHEDULE) --loglevel=INFO & pids="$$pids $$!"; \
 	$(STACK_ENV) $(VENV)/bin/celery -A celery_app flower --address=127.0.0.1 --port=$(FLOWER_PORT) --basic-auth=$(FLOWER_BASIC_AUTH) & pids="$$pids $$!"; \
 	metrics_dir=$$(mktemp -d); \
-	$(STACK_ENV) WEB_CONCURRENCY=$(WEB_CONCURRENCY) PROMETHEUS_MULTIPROC_DIR=$$metrics_dir $(VENV)/bin/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_CONCURRENCY) --timeout-graceful-shutdown 3 & pids="$$pids $$!"; \
+	$(STACK_ENV) WEB_CONCURRENCY=$(WEB_CONCURRENCY) PROMETHEUS_MULTIPROC_DIR=$$metrics_dir $(VENV)/bin/uvicorn project.asgi:application --host $(HOST) --port $(PORT) --workers $(WEB_CONCURRENCY) --timeout-graceful-shutdown 3 --timeout-worker-healthcheck 30 & pids="$$pids $$!"; \
 	wait
 
 # `make stack` behind Pushpin (GRIP; the Debian package `pushpin`): browsers use

@@ -33,10 +33,10 @@ def start_worker(concurrency: int = 2, env: dict | None = None) -> Process:
         return processes.start_worker(LOG_DIR, _env(env), name=f"bench-worker-{os.getpid()}", concurrency=concurrency)
 
 
-def start_server(port: int | None = None, env: dict | None = None) -> tuple[Process, str]:
+def start_server(port: int | None = None, env: dict | None = None, extra_args: tuple[str, ...] = ()) -> tuple[Process, str]:
     with _as_command_error():
         return processes.start_web(LOG_DIR, _env(env), port=port, name=f"bench-web-{os.getpid()}", graceful_shutdown=2,
-                                   extra_args=("--backlog", "16384"))
+                                   extra_args=("--backlog", "16384", *extra_args))
 
 
 def start_pushpin(origin_port: int, sig_key: str, http_port: int | None = None) -> tuple[Process, str, str]:

@@ -24,6 +24,7 @@ class _Stream:
         self.retry_ms = DEFAULT_RETRY_MS
         self.last_id: str | None = None
         self.opens: list[float] = []
+        self.ends: list[float] = []  # when an open stream's body ended (the server closed it or went away)
         self.notifications: list[tuple[int, str | None, float]] = []  # (notification id, SSE id, receive time)
         self.resets = 0
         self.refused: dict[str, int] = {}
@@ -90,7 +91,12 @@ async def _one(state, stream: _Stream, semaphore) -> None:
             if status != 200:
                 stream.refused[f"HTTP {status}"] = stream.refused.get(f"HTTP {status}", 0) + 1
             else:
-                await _read_frames(reader, stream)
+                opened = len(stream.opens)
+                try:
+                    await _read_frames(reader, stream)
+                finally:
+                    if len(stream.opens) > opened:
+                        stream.ends.append(time.time())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the server is down or went away: retry, as a browser does
@@ -128,7 +134,7 @@ def _client_process(conn, host, port, auths, concurrency, source_ip) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        conn.send([(s.uid, s.opens, s.notifications, s.resets, s.refused) for s in streams])
+        conn.send([(s.uid, s.opens, s.notifications, s.resets, s.refused, s.ends) for s in streams])
 
     asyncio.run(main())
 
@@ -182,7 +188,8 @@ class ReconnectingClients:
         return None
 
     def stop(self) -> list[tuple]:
-        """Per stream: (user id, stream_open times, [(notification id, SSE id, receive time)], resets, refusals)."""
+        """Per stream: (user id, stream_open times, [(notification id, SSE id, receive time)], resets, refusals,
+        times its open streams ended)."""
         streams = []
         for pipe in self._pipes:
             pipe.send("stop")
