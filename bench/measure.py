@@ -120,28 +120,37 @@ class Sampler:
         self._thread.join(timeout=10)
 
 
-def gc_pause_buckets(base_url: str) -> dict[tuple[str, float], float]:
-    """The server's `python_gc_pause_seconds` buckets from its /metrics: (generation, le) -> cumulative count."""
+def gc_pause_buckets(base_url: str) -> dict[tuple[str, float | str], float]:
+    """The server's collector pauses from its /metrics: (generation, le) -> cumulative count of
+    `python_gc_pause_seconds`, and (generation, "wall") / (generation, "cpu") -> seconds in all."""
     import urllib.request
 
     from prometheus_client.parser import text_string_to_metric_families
 
     with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
         text = response.read().decode()
-    return {
-        (sample.labels["generation"], float(sample.labels["le"])): sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "python_gc_pause_seconds"
-        for sample in family.samples
-        if sample.name.endswith("_bucket")
-    }
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            generation = sample.labels.get("generation")
+            if sample.name == "python_gc_pause_seconds_bucket":
+                found[(generation, float(sample.labels["le"]))] = sample.value
+            elif sample.name == "python_gc_pause_seconds_sum":
+                found[(generation, "wall")] = sample.value
+            elif sample.name == "python_gc_pause_cpu_seconds_total":
+                found[(generation, "cpu")] = sample.value
+    return found
 
 
-def gc_pauses_between(before: dict, after: dict) -> dict[str, dict[float, int]]:
-    """Pauses per generation between two readings: {generation: {bucket upper bound: pauses in that bucket}}."""
-    by_generation: dict[str, dict[float, int]] = {}
-    for (generation, le), count in sorted(after.items()):
-        cumulative = count - before.get((generation, le), 0.0)
-        buckets = by_generation.setdefault(generation, {})
-        buckets[le] = int(cumulative) - sum(buckets.values())
+def gc_pauses_between(before: dict, after: dict) -> dict[str, dict[float | str, float]]:
+    """Pauses per generation between two readings: {generation: {bucket upper bound: pauses in that
+    bucket, "wall": seconds, "cpu": CPU seconds}}."""
+    by_generation: dict[str, dict] = {}
+    for (generation, key), value in sorted(after.items(), key=lambda item: (item[0][0], str(type(item[0][1])), item[0][1])):
+        pauses = by_generation.setdefault(generation, {})
+        change = value - before.get((generation, key), 0.0)
+        if isinstance(key, str):
+            pauses[key] = change
+        else:
+            pauses[key] = int(change) - sum(n for le, n in pauses.items() if not isinstance(le, str))
     return by_generation

@@ -57,6 +57,10 @@ gc_pause_seconds = Histogram(
     "python_gc_pause_seconds", "Seconds the cyclic garbage collector stopped the web process, by generation.",
     ["generation"], buckets=GC_PAUSE_BUCKETS,
 )
+gc_pause_cpu_seconds = Counter(
+    "python_gc_pause_cpu_seconds", "CPU seconds of the garbage collector's pauses (see python_gc_pause_seconds), by generation.",
+    ["generation"],
+)
 retention_deleted_total = Counter(
     "notifications_retention_deleted", "Notification rows removed by the retention purge, by type.", ["type"]
 )
@@ -101,8 +105,9 @@ def stream_closed(reason: str | None) -> None:
     open_streams.dec()
 
 
-def gc_paused(*, generation: int, seconds: float) -> None:
+def gc_paused(*, generation: int, seconds: float, cpu_seconds: float) -> None:
     gc_pause_seconds.labels(generation=str(generation)).observe(seconds)
+    gc_pause_cpu_seconds.labels(generation=str(generation)).inc(max(cpu_seconds, 0.0))
 
 
 def delivery_latency_observe(seconds: float) -> None:

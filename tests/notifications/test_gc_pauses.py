@@ -11,9 +11,13 @@ def pauses_recorded(generation: int) -> float:
     return REGISTRY.get_sample_value("python_gc_pause_seconds_count", {"generation": str(generation)}) or 0.0
 
 
-def test_a_full_collection_shows_as_a_pause_of_the_oldest_generation():
+def pause_cpu_seconds(generation: int) -> float:
+    return REGISTRY.get_sample_value("python_gc_pause_cpu_seconds_total", {"generation": str(generation)}) or 0.0
+
+
+def test_a_full_collection_shows_as_a_pause_of_the_oldest_generation_with_its_cpu_time():
     probe = GcPauseProbe()
-    before = pauses_recorded(2)
+    before, cpu_before = pauses_recorded(2), pause_cpu_seconds(2)
     probe.install()
     try:
         gc.collect(2)
@@ -22,6 +26,7 @@ def test_a_full_collection_shows_as_a_pause_of_the_oldest_generation():
     assert pauses_recorded(2) == before  # recorded, not yet in the histogram: the callback takes no lock
     assert probe.flush() >= 1
     assert pauses_recorded(2) >= before + 1
+    assert pause_cpu_seconds(2) > cpu_before  # walking this test process's objects takes CPU
 
 
 def test_an_uninstalled_probe_records_nothing():
