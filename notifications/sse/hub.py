@@ -91,6 +91,10 @@ class StreamHub:
             first = not self.listeners[listener.user_id]
             self.listeners[listener.user_id].add(listener)
             self.open_streams += 1
+        if self.stopping:
+            # Accepted as the process was told to stop: it ends after its opening, like the others did.
+            listener.close("shutdown")
+            return
         if settings.REDIS_URL:
             await self._ensure_reader()
             channel = user_channel(listener.user_id)

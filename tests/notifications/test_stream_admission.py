@@ -167,3 +167,27 @@ def test_with_redis_down_each_open_is_a_503_and_the_hub_holds_nothing_afterwards
     assert hub._pubsub is None
     assert hub.open_streams == 0
     assert stream_garbage.open_streams == garbage_before
+
+
+# --- a stream that arrives as the process stops ---------------------------------------------
+
+
+def test_a_stream_opened_after_the_process_was_told_to_stop_ends_at_once(in_process_hub):
+    # Found by bench_reconnect: streams accepted while the old process was stopping hung until
+    # uvicorn's graceful timeout and were cancelled (a 500 to those still opening).
+    headers = token_headers(ClientFactory())
+
+    async def scenario():
+        hub.stop_streams()
+        try:
+            stream = InProcessStream(headers)
+            await asyncio.wait_for(stream.task, timeout=10)
+            return stream.status, stream.ended, stream.frames()
+        finally:
+            hub.stopping = False
+
+    status, ended, frames = asyncio.run(scenario())
+
+    assert (status, ended) == (200, True)
+    assert [event for _id, event, _data in frames] == ["stream_open", "unread_count"]
+    assert dict(hub.listeners) == {}
