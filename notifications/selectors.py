@@ -1,6 +1,8 @@
 """Reads for notifications: lists, counts, preferences, and each event's audience."""
 
+import operator
 from dataclasses import dataclass
+from functools import reduce
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, DecimalField, Exists, F, Max, Min, OuterRef, Q, QuerySet, Window
@@ -138,6 +140,34 @@ def notification_unread_counts(*, user_ids) -> dict[int, int]:
         .order_by().values("recipient_id").annotate(unread=Count("pk")).values_list("recipient_id", "unread")
     )
     return counts
+
+
+MISSED_USERS_PER_QUERY = 200
+
+
+def notifications_missed(*, ranges: dict[int, tuple[int, int]], limit: int) -> dict[int, list[Notification]]:
+    """Per user id, the notifications with after < seq <= upto that have not expired, in seq order, at most `limit`.
+
+    A user's seqs have no gaps, so a range no longer than `limit` holds at most `limit` rows:
+    all such users are read in one query (reconnecting streams come in batches). A longer
+    range (a page away for long) is read alone, stopping at `limit`.
+    """
+    missed: dict[int, list[Notification]] = {user_id: [] for user_id in ranges}
+    short = []
+    for user_id, (after, upto) in ranges.items():
+        if upto - after <= limit:
+            short.append(Q(recipient_id=user_id, seq__gt=after, seq__lte=upto))
+        else:
+            missed[user_id] = list(
+                Notification.objects.filter(recipient_id=user_id, seq__gt=after, seq__lte=upto, expired_at__isnull=True)
+                .order_by("seq")[:limit]
+            )
+    # In slices: SQLite parses n ORs n levels deep and stops at 1,000.
+    for start in range(0, len(short), MISSED_USERS_PER_QUERY):
+        within = reduce(operator.or_, short[start : start + MISSED_USERS_PER_QUERY])
+        for row in Notification.objects.filter(within, expired_at__isnull=True).order_by("recipient_id", "seq"):
+            missed[row.recipient_id].append(row)
+    return missed
 
 
 def notification_preferences_for(*, user) -> dict[str, bool]:

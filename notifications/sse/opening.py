@@ -45,24 +45,25 @@ def read_openings(requests: list[tuple[int, int | None]]) -> list[Opening]:
     In the order a lone opening reads them: without Last-Event-ID the unread count, then the
     seq; with it the seq, the replay, then the unread count.
     """
-    from ..models import Notification
-    from ..selectors import notification_unread_counts
+    from ..selectors import notification_unread_counts, notifications_missed
     from ..sequencing import seqs_current
 
     fresh = {user_id for user_id, last_seq in requests if last_seq is None}
     resuming = {user_id for user_id, last_seq in requests if last_seq is not None}
     unread = notification_unread_counts(user_ids=fresh) if fresh else {}
     current = seqs_current(user_ids=fresh | resuming)
-    missed_by_request = []
-    for user_id, last_seq in requests:
-        if last_seq is None or last_seq >= current[user_id]:
-            missed_by_request.append([])
-            continue
-        missed_by_request.append(list(
-            Notification.objects.filter(
-                recipient_id=user_id, seq__gt=last_seq, seq__lte=current[user_id], expired_at__isnull=True
-            ).order_by("seq")[: REPLAY_LIMIT + 1]
-        ))
+    behind = [(user_id, last_seq) for user_id, last_seq in requests if last_seq is not None and last_seq < current[user_id]]
+    # One user's two tabs resuming from different places are two ranges: one query per distinct place.
+    missed: dict[tuple[int, int], list] = {}
+    while behind:
+        ranges = {}
+        for user_id, last_seq in behind:
+            if user_id not in ranges and (user_id, last_seq) not in missed:
+                ranges[user_id] = (last_seq, current[user_id])
+        rows = notifications_missed(ranges=ranges, limit=REPLAY_LIMIT + 1)
+        missed.update({(user_id, after): rows[user_id] for user_id, (after, _upto) in ranges.items()})
+        behind = [request for request in behind if request not in missed]
+    missed_by_request = [missed.get((user_id, last_seq), []) for user_id, last_seq in requests]
     if resuming:
         unread.update(notification_unread_counts(user_ids=resuming))
     return [

@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from notifications.catalog import NotificationType
@@ -131,3 +132,40 @@ def test_fifty_fresh_openings_take_two_statements(django_assert_num_queries):
     with django_assert_num_queries(2):
         answers = opening.read_openings([(user.pk, None) for user in users])
     assert len(answers) == 50
+
+
+@pytest.mark.django_db
+def test_a_batch_of_resuming_openings_replays_in_one_statement(django_assert_num_queries):
+    users = ClientFactory.create_batch(20)
+    for user in users:
+        for i in range(3):
+            Notification.objects.create(recipient=user, notification_type=NotificationType.SYSTEM_ALERT, title=f"n{i}")
+    Notification.objects.filter(recipient=users[0], title="n1").update(expired_at=timezone.now())
+    # Each resumes after its first notification; users[1] twice (two tabs), once from the start.
+    requests = [(user.pk, 1) for user in users] + [(users[1].pk, 0)]
+    alone = [opening.read_opening(user_id=user_id, last_seq=last_seq) for user_id, last_seq in requests]
+
+    # The seqs; the replay of every tab resuming from seq 1; users[1]'s second tab; the unread counts.
+    with django_assert_num_queries(4):
+        together = opening.read_openings(requests)
+
+    assert [(o.seq, o.reset, o.replayed, without_retry(o.body)) for o in together] == [
+        (o.seq, o.reset, o.replayed, without_retry(o.body)) for o in alone
+    ]
+    assert together[0].replayed == {3}  # its seq 2 expired
+    assert [o.replayed for o in together[1:20]] == [{2, 3}] * 19
+    assert together[20].replayed == {1, 2, 3}
+
+
+@pytest.mark.django_db
+def test_a_page_that_missed_more_than_the_replay_limit_is_told_to_reload_in_a_batch_too(monkeypatch):
+    monkeypatch.setattr(opening, "REPLAY_LIMIT", 3)
+    away, back = ClientFactory.create_batch(2)
+    for i in range(6):
+        Notification.objects.create(recipient=away, notification_type=NotificationType.SYSTEM_ALERT, title=f"a{i}")
+    Notification.objects.create(recipient=back, notification_type=NotificationType.SYSTEM_ALERT, title="b0")
+
+    long_away, just_back = opening.read_openings([(away.pk, 0), (back.pk, 0)])
+
+    assert (long_away.reset, long_away.replayed) == (True, frozenset())
+    assert (just_back.reset, just_back.replayed) == (False, {1})
