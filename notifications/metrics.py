@@ -58,7 +58,7 @@ gc_pause_seconds = Histogram(
     ["generation"], buckets=GC_PAUSE_BUCKETS,
 )
 gc_pause_cpu_seconds = Counter(
-    "python_gc_pause_cpu_seconds", "CPU seconds of the garbage collector's pauses (see python_gc_pause_seconds), by generation.",
+    "python_gc_pause_cpu_seconds", "CPU seconds of the garbage collector's generation 1 and 2 pauses (see python_gc_pause_seconds).",
     ["generation"],
 )
 retention_deleted_total = Counter(
@@ -105,9 +105,10 @@ def stream_closed(reason: str | None) -> None:
     open_streams.dec()
 
 
-def gc_paused(*, generation: int, seconds: float, cpu_seconds: float) -> None:
+def gc_paused(*, generation: int, seconds: float, cpu_seconds: float | None) -> None:
     gc_pause_seconds.labels(generation=str(generation)).observe(seconds)
-    gc_pause_cpu_seconds.labels(generation=str(generation)).inc(max(cpu_seconds, 0.0))
+    if cpu_seconds is not None:
+        gc_pause_cpu_seconds.labels(generation=str(generation)).inc(max(cpu_seconds, 0.0))
 
 
 def delivery_latency_observe(seconds: float) -> None:

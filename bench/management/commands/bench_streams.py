@@ -252,8 +252,8 @@ class Command(BaseCommand):
                     " / ".join(str(counted(gen)) for gen in ("0", "1", "2")),
                     sum(counted(gen, 0.01) for gen in buckets), sum(counted(gen, 0.1) for gen in buckets),
                     " / ".join(f"{longest(gen) * 1000:g}" if longest(gen) else "-" for gen in ("0", "1", "2")),
-                    f"{sum(p.get('wall', 0.0) for p in pauses.values()) * 1000:.0f}",
-                    f"{sum(p.get('cpu', 0.0) for p in pauses.values()) * 1000:.0f}",
+                    f"{pauses.get('0', {}).get('wall', 0.0) * 1000:.0f}",
+                    " / ".join(f"{pauses.get(gen, {}).get(key, 0.0) * 1000:.0f}" for gen in ("1", "2") for key in ("wall", "cpu")),
                 ])
         if rows:
             self.stdout.write(
@@ -262,7 +262,7 @@ class Command(BaseCommand):
             )
             print_table(self.stdout.write, [
                 "path", "streams", "run", "p99 ms", "max ms", "GC passes gen 0 / 1 / 2", "pauses > 10 ms", "> 100 ms",
-                "longest pause <= ms, gen 0 / 1 / 2", "pauses ms (wall)", "pauses ms (CPU)",
+                "longest pause <= ms, gen 0 / 1 / 2", "gen 0 pauses ms", "gen 1, gen 2 pauses ms (wall / CPU)",
             ], rows)
 
     @staticmethod
