@@ -19,4 +19,17 @@ def test_bench_inbox_loads_a_small_table_and_measures_it():
     assert "400 rows" in done.stdout
     assert "fan-out of 20:" in done.stdout and "index blocks read from outside shared_buffers" in done.stdout
     assert "one_seq_per_recipient" in done.stdout  # the index sizes
+    assert "full-page images" in done.stdout  # each fan-out's WAL
     assert "Retention purge" not in done.stdout  # --skip-purge: the table stays as loaded
+
+
+def test_bench_inbox_times_only_the_fan_out_on_the_loaded_table():
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    args = ["--users", "30", "--fanout", "20", "--fanout-runs", "1", "--skip-load", "--skip-reads", "--skip-purge"]
+
+    done = run(["manage.py", "bench_inbox", *args], DEBUG="true", DATABASE_URL=url, REDIS_URL="")
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "fan-out of 20:" in done.stdout and "full-page images" in done.stdout
+    assert "unread count" not in done.stdout  # --skip-reads

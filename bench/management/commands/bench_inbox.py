@@ -60,6 +60,7 @@ class Command(BaseCommand):
         parser.add_argument("--bid-seconds", type=float, default=30.0, help="baseline bids before the purge")
         parser.add_argument("--purge-pause", type=float, default=settings.RETENTION_PAUSE_SECONDS, help="seconds between purge batches")
         parser.add_argument("--skip-load", action="store_true", help="reuse the rows already loaded")
+        parser.add_argument("--skip-reads", action="store_true", help="time no reads (fan-outs only, e.g. interleaved with another database's)")
         parser.add_argument(
             "--skip-purge", action="store_true",
             help="stop after the reads and the fan-out: the table stays as loaded, so another index layout can be measured on it",
@@ -91,7 +92,7 @@ class Command(BaseCommand):
             results["loaded"] = loaded
             self.stdout.write(f"  {loaded['rows']:,} rows, {loaded['bytes'] / 2**30:.1f} GiB in {loaded['seconds']:.0f} s")
 
-        results["reads"] = self._reads(heavy, regular, options["samples"])
+        results["reads"] = [] if options["skip_reads"] else self._reads(heavy, regular, options["samples"])
         results["fanout_full"] = [self._fan_out(fanout, client, len(audience), keep=False) for _ in range(options["fanout_runs"])]
         if not options["skip_purge"]:
             results["bids"] = self._bids_and_retention(fanout, client, audience, options)
@@ -157,16 +158,18 @@ class Command(BaseCommand):
 
     def _fan_out(self, fanout: FanoutCommand, client, size: int, *, keep: bool) -> float:
         """Seconds to post a job whose job_created fan-out reaches `size` cleaners (inline, in this process)."""
-        blocks_before = self._index_blocks()
+        blocks_before, wal_before = self._index_blocks(), self._wal()
         started = time.monotonic()
         job = fanout._post_job(client)
         seconds = time.monotonic() - started
         read, hit = (after - before for after, before in zip(self._index_blocks(), blocks_before))
+        wal_bytes, fpi, checkpoints = (after - before for after, before in zip(self._wal(), wal_before))
         stored = Notification.objects.filter(job_id=job.pk).count()
         if stored != size:
             raise CommandError(f"the fan-out stored {stored} of {size}")
         self.stdout.write(
-            f"  fan-out of {size:,}: {seconds:.1f} s; index blocks read from outside shared_buffers {read:,}, hit {hit:,}"
+            f"  fan-out of {size:,}: {seconds:.1f} s; index blocks read from outside shared_buffers {read:,}, hit {hit:,}; "
+            f"WAL {wal_bytes / 2**20:,.0f} MiB ({fpi:,} full-page images), checkpoints {checkpoints}"
         )
         if not keep:
             fanout._retire([job.pk])
@@ -179,6 +182,15 @@ class Command(BaseCommand):
             cursor.execute(
                 "SELECT coalesce(sum(idx_blks_read), 0), coalesce(sum(idx_blks_hit), 0) FROM pg_statio_user_indexes WHERE relname = %s",
                 [Notification._meta.db_table],
+            )
+            return tuple(int(v) for v in cursor.fetchone())
+
+    @staticmethod
+    def _wal() -> tuple[int, int, int]:
+        """(WAL bytes, full-page images, checkpoints) so far, of the whole server (other databases' work included)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT w.wal_bytes, w.wal_fpi, b.checkpoints_timed + b.checkpoints_req FROM pg_stat_wal w, pg_stat_bgwriter b"
             )
             return tuple(int(v) for v in cursor.fetchone())
 
@@ -243,8 +255,9 @@ class Command(BaseCommand):
             w(f"Table: {loaded['rows']:,} notifications over {options['users']:,} users (heavy user {loaded['heavy_rows']:,}), "
               f"{loaded['bytes'] / 2**30:.1f} GiB with indexes, loaded in {loaded['seconds']:.0f} s")
         w("")
-        print_table(w, ["read (ms)", "heavy p50", "heavy p99", "typical p50", "typical p99"], results["reads"])
-        w("")
+        if results["reads"]:
+            print_table(w, ["read (ms)", "heavy p50", "heavy p99", "typical p50", "typical p99"], results["reads"])
+            w("")
         fan_rows = []
         if "fanout_empty" in results:
             fan_rows.append(["empty table", median(results["fanout_empty"]), min(results["fanout_empty"])])
