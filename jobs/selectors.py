@@ -175,6 +175,9 @@ class _BoardInputs:
     now: datetime
 
 
+_ISO_WEEKDAY = {day: number for number, day in enumerate(Weekday.values, start=1)}  # Weekday.values is rebuilt per read
+
+
 def _board_inputs(*, cleaner) -> _BoardInputs | None:
     profile = cleaner_profile_of(user=cleaner)
     if profile is None or not (cleaner.is_active and profile.is_verified):
@@ -187,7 +190,7 @@ def _board_inputs(*, cleaner) -> _BoardInputs | None:
         longitude=longitude,
         service_radius_km=float(profile.service_radius_km),
         service_types=tuple(sorted({str(service) for service in profile.service_types})),
-        iso_days=tuple(sorted({Weekday.values.index(day) + 1 for day in profile.working_days})),
+        iso_days=tuple(sorted({_ISO_WEEKDAY[day] for day in profile.working_days})),
         box=_box_bounds(latitude, longitude),
         now=timezone.now(),
     )
