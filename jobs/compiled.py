@@ -17,12 +17,13 @@ build function that branches on a value: it must branch only on what the shape h
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Callable
 
 from django.db import connections
 from django.db.models import QuerySet
+from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 
 # An input: a scalar of one of these types, or a tuple of them (an IN list: its length is shape).
@@ -108,6 +109,9 @@ class _Compiled:
     for_update: bool
     field_names: tuple[str, ...]  # the model's columns, first in each row
     annotations: tuple[str, ...]  # then these, set as attributes
+    # Django's own row handling, as ModelIterable does it: select_related's models, database-to-Python converters.
+    related: tuple = field(compare=False)
+    converters: tuple = field(compare=False)  # (column, converter functions, expression)
 
 
 class CompiledQuery:
@@ -135,10 +139,17 @@ class CompiledQuery:
             row = cursor.fetchone()
         if row is None:
             return None
+        if compiled.converters:
+            row = list(row)
+            for column, functions, expression in compiled.converters:
+                for convert in functions:
+                    row[column] = convert(row[column], expression, connection)
         n = len(compiled.field_names)
         instance = compiled.model.from_db(compiled.using, compiled.field_names, row[:n])
         for name, value in zip(compiled.annotations, row[n:]):
             setattr(instance, name, value)
+        for populator in compiled.related:
+            populator.populate(row, instance)
         return instance
 
     def _compiled(self, values: dict) -> _Compiled:
@@ -162,15 +173,13 @@ class CompiledQuery:
         queryset = self._build(stand_ins)
         compiler = queryset.query.get_compiler(queryset.db)
         sql, params = compiler.as_sql()
-        if any(compiler.get_converters([expr for expr, _sql, _alias in compiler.select])):
-            raise ShapeError("a column needs a converter from its database value: not supported here")
         select_fields = compiler.klass_info["select_fields"]
-        if select_fields != list(range(len(select_fields))) or compiler.klass_info.get("related_klass_infos"):
-            raise ShapeError("only one model's columns, then annotations, are supported")
+        if select_fields != list(range(len(select_fields))):
+            raise ShapeError("the model's columns must come first")
         # A stand-in in a param's place: a slot; anything else must be a constant (checked by comparing sets).
         filled = tuple(_slot_or_constant(p, slots) for p in params)
         columns = sorted(compiler.annotation_col_map.items(), key=lambda item: item[1])
-        if [index for _name, index in columns] != list(range(len(select_fields), len(compiler.select))):
+        if [index for _name, index in columns] != list(range(len(select_fields), len(select_fields) + len(columns))):
             raise ShapeError("the annotations must follow the model's columns")
         return _Compiled(
             sql=sql,
@@ -180,4 +189,9 @@ class CompiledQuery:
             for_update=queryset.query.select_for_update,
             field_names=tuple(compiler.select[i][0].target.attname for i in select_fields),
             annotations=tuple(name for name, _index in columns),
+            related=tuple(get_related_populators(compiler.klass_info, compiler.select, queryset.db)),
+            converters=tuple(
+                (column, tuple(functions), expression)
+                for column, (functions, expression) in compiler.get_converters([s[0] for s in compiler.select]).items()
+            ),
         )
