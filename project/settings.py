@@ -321,7 +321,7 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "project.error_reports.UrlPasswordSafeExcept
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {"BACKEND": "project.cache.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
