@@ -60,6 +60,8 @@ def _stand_in(kind: type, set_no: int, k: int):
 def _kind(value) -> type:
     for kind in _SCALARS:
         if type(value) is kind:
+            if kind is datetime and value.utcoffset() is None:
+                raise ShapeError("a naive datetime: Django would make it aware on its way to the params")
             return kind
     raise ShapeError(f"inputs are int, float, str, aware datetime or tuples of them, not {type(value).__name__}")
 

@@ -4,7 +4,7 @@ The shortcut is sound when the filled-in statement is exactly the one the ORM co
 for the same values, and when a reused shape answers for the new cleaner and job.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import transaction
@@ -101,6 +101,12 @@ def test_a_value_transformed_on_its_way_to_the_params_is_refused():
     query = CompiledQuery(lambda v: CleaningJob.objects.filter(latitude__gte=v["lat"] - 1))
     with pytest.raises(ShapeError):
         query.first({"lat": 50.0})
+
+
+def test_a_naive_datetime_is_refused():
+    query = CompiledQuery(lambda v: CleaningJob.objects.filter(scheduled_start__lt=v["now"]))
+    with pytest.raises(ShapeError):
+        query.first({"now": datetime.now()})
 
 
 def test_an_input_that_does_not_matter_is_fine():
