@@ -5,7 +5,7 @@ Everything here is one SQL query that the caller can iterate in chunks.
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -14,6 +14,7 @@ from django.db.models.functions import ASin, Cos, ExtractIsoWeekDay, Least, Powe
 from django.db.models.lookups import In, LessThanOrEqual
 from django.utils import timezone
 
+from .compiled import CompiledQuery
 from .models import (
     LIVE_BID_STATUSES,
     MAX_SERVICE_RADIUS_KM,
@@ -70,16 +71,30 @@ def great_circle_km(lat_a, lon_a, lat_b, lon_b):
     return 2 * EARTH_RADIUS_KM * ASin(Least(Sqrt(a), Value(1.0)))
 
 
-def _bounding_box(prefix: str, latitude: float, longitude: float) -> Q:
-    """Cheap, index-friendly pre-filter: nobody serves farther than MAX_SERVICE_RADIUS_KM."""
+def _box_bounds(latitude: float, longitude: float) -> tuple[float, ...]:
+    """Cheap, index-friendly pre-filter: nobody serves farther than MAX_SERVICE_RADIUS_KM.
+
+    (lat min, lat max, lon min, lon max); without the longitudes near a pole or where the box would wrap.
+    """
     dlat = MAX_SERVICE_RADIUS_KM / KM_PER_DEGREE_LATITUDE
-    box = Q(**{f"{prefix}latitude__gte": latitude - dlat, f"{prefix}latitude__lte": latitude + dlat})
+    box = (latitude - dlat, latitude + dlat)
     cos_lat = math.cos(math.radians(min(abs(latitude) + dlat, 90.0)))
     if cos_lat > 0.01:
         dlon = MAX_SERVICE_RADIUS_KM / (KM_PER_DEGREE_LATITUDE * cos_lat)
         if -180 < longitude - dlon and longitude + dlon < 180:  # no wrap at the antimeridian
-            box &= Q(**{f"{prefix}longitude__gte": longitude - dlon, f"{prefix}longitude__lte": longitude + dlon})
+            box += (longitude - dlon, longitude + dlon)
     return box
+
+
+def _box_filter(prefix: str, box: tuple[float, ...]) -> Q:
+    condition = Q(**{f"{prefix}latitude__gte": box[0], f"{prefix}latitude__lte": box[1]})
+    if len(box) == 4:
+        condition &= Q(**{f"{prefix}longitude__gte": box[2], f"{prefix}longitude__lte": box[3]})
+    return condition
+
+
+def _bounding_box(prefix: str, latitude: float, longitude: float) -> Q:
+    return _box_filter(prefix, _box_bounds(latitude, longitude))
 
 
 def cleaners_eligible_for_job(*, job: CleaningJob) -> QuerySet:
@@ -137,25 +152,67 @@ def _board_criteria(*, cleaner) -> Q | None:
 
     jobs_open_for_cleaner filters by it; job_for_bid reads it for one job.
     """
+    inputs = _board_inputs(cleaner=cleaner)
+    return None if inputs is None else _board_rule(inputs)
+
+
+@dataclass(frozen=True)
+class _BoardInputs:
+    """What the board's rule reads about the cleaner, and the clock: its parameters.
+
+    Normalised (sorted, deduplicated, float) so that one cleaner's inputs always
+    compile to the same SQL text (job_for_bid compiles it once per shape: jobs/compiled.py).
+    """
+
+    cleaner_id: int
+    profile_id: int
+    latitude: float
+    longitude: float
+    service_radius_km: float
+    service_types: tuple[str, ...]
+    iso_days: tuple[int, ...]
+    box: tuple[float, ...]
+    now: datetime
+
+
+_ISO_WEEKDAY = {day: number for number, day in enumerate(Weekday.values, start=1)}  # Weekday.values is rebuilt per read
+
+
+def _board_inputs(*, cleaner) -> _BoardInputs | None:
     profile = cleaner_profile_of(user=cleaner)
     if profile is None or not (cleaner.is_active and profile.is_verified):
         return None
+    latitude, longitude = float(profile.latitude), float(profile.longitude)
+    return _BoardInputs(
+        cleaner_id=cleaner.pk,
+        profile_id=profile.pk,
+        latitude=latitude,
+        longitude=longitude,
+        service_radius_km=float(profile.service_radius_km),
+        service_types=tuple(sorted({str(service) for service in profile.service_types})),
+        iso_days=tuple(sorted({_ISO_WEEKDAY[day] for day in profile.working_days})),
+        box=_box_bounds(latitude, longitude),
+        now=timezone.now(),
+    )
+
+
+def _board_rule(inputs: _BoardInputs) -> Q:
+    """The rule itself. It must not branch on the inputs' values (only on their tuples' lengths)."""
     tz = timezone.get_current_timezone()
-    iso_days = [Weekday.values.index(day) + 1 for day in profile.working_days]
-    distance = great_circle_km(Value(profile.latitude), Value(profile.longitude), F("latitude"), F("longitude"))
+    distance = great_circle_km(Value(inputs.latitude), Value(inputs.longitude), F("latitude"), F("longitude"))
     day_off = CleanerUnavailability.objects.filter(
-        cleaner_id=profile.pk,
+        cleaner_id=inputs.profile_id,
         date=TruncDate(ExpressionWrapper(OuterRef("scheduled_start"), output_field=DateTimeField()), tzinfo=tz),
     )
-    blocked = ClientBlock.objects.filter(client_id=OuterRef("client_id"), cleaner_id=cleaner.pk)
+    blocked = ClientBlock.objects.filter(client_id=OuterRef("client_id"), cleaner_id=inputs.cleaner_id)
     return (
-        Q(status=JobStatus.OPEN, scheduled_start__gt=timezone.now(), service_type__in=sorted(profile.service_types))
-        & _bounding_box("", profile.latitude, profile.longitude)
-        & Q(In(ExtractIsoWeekDay("scheduled_start", tzinfo=tz), iso_days))
-        & Q(LessThanOrEqual(ExpressionWrapper(distance, output_field=FloatField()), profile.service_radius_km))
+        Q(status=JobStatus.OPEN, scheduled_start__gt=inputs.now, service_type__in=inputs.service_types)
+        & _box_filter("", inputs.box)
+        & Q(In(ExtractIsoWeekDay("scheduled_start", tzinfo=tz), inputs.iso_days))
+        & Q(LessThanOrEqual(ExpressionWrapper(distance, output_field=FloatField()), inputs.service_radius_km))
         & ~Q(Exists(day_off))
         & ~Q(Exists(blocked))
-        & ~Q(client_id=cleaner.pk)
+        & ~Q(client_id=inputs.cleaner_id)
     )
 
 
@@ -170,17 +227,20 @@ class BidderFacts:
     has_live_bid: bool
 
 
-def _bidder_annotations(*, cleaner) -> tuple[dict, bool]:
-    """BidderFacts as expressions over a job row (the board is jobs_open_for_cleaner's rule), and is_cleaner."""
-    is_cleaner = user_is_cleaner(user=cleaner)
-    board = _board_criteria(cleaner=cleaner) if is_cleaner else None
-    bids = JobBid.objects.filter(job_id=OuterRef("pk"), cleaner_id=cleaner.pk)
+def _bidder_annotations(*, cleaner_id: int, board: _BoardInputs | None) -> dict:
+    """BidderFacts as expressions over a job row (the board is jobs_open_for_cleaner's rule)."""
+    bids = JobBid.objects.filter(job_id=OuterRef("pk"), cleaner_id=cleaner_id)
     return {
-        "bidder_on_board": ExpressionWrapper(board, output_field=BooleanField()) if board is not None else Value(False),
-        "bidder_blocked": Exists(ClientBlock.objects.filter(client_id=OuterRef("client_id"), cleaner_id=cleaner.pk)),
+        "bidder_on_board": ExpressionWrapper(_board_rule(board), output_field=BooleanField()) if board else Value(False),
+        "bidder_blocked": Exists(ClientBlock.objects.filter(client_id=OuterRef("client_id"), cleaner_id=cleaner_id)),
         "bidder_has_bid": Exists(bids),
         "bidder_has_live_bid": Exists(bids.filter(status__in=LIVE_BID_STATUSES)),
-    }, is_cleaner
+    }
+
+
+def _bidder_inputs(*, cleaner) -> tuple[_BoardInputs | None, bool]:
+    is_cleaner = user_is_cleaner(user=cleaner)
+    return (_board_inputs(cleaner=cleaner) if is_cleaner else None), is_cleaner
 
 
 def _facts(row: dict, is_cleaner: bool) -> BidderFacts:
@@ -193,20 +253,38 @@ def _facts(row: dict, is_cleaner: bool) -> BidderFacts:
     )
 
 
+def _job_for_bid_queryset(values: dict) -> QuerySet:
+    board = _BoardInputs(**{name: values[name] for name in _BOARD_INPUTS}) if "profile_id" in values else None
+    annotations = _bidder_annotations(cleaner_id=values["cleaner_id"], board=board)
+    return CleaningJob.objects.select_for_update(of=("self",)).annotate(**annotations).filter(pk=values["job_id"])
+
+
+_BOARD_INPUTS = tuple(_BoardInputs.__dataclass_fields__)
+# Building and compiling this query was most of a bid's CPU: it is compiled once per
+# shape (the cleaner's number of services and working days, a wrapping box, the time zone).
+_job_for_bid = CompiledQuery(_job_for_bid_queryset, extra_shape=timezone.get_current_timezone_name)
+
+
 def job_for_bid(*, job_id: int, cleaner) -> tuple[CleaningJob, BidderFacts]:
     """The job, locked for update, and the facts about `cleaner`'s bid on it: one query.
 
     Raises CleaningJob.DoesNotExist. With the API's token authentication the cleaner's
     profile came with the user, so this is the only query before the bid's INSERT.
     """
-    annotations, is_cleaner = _bidder_annotations(cleaner=cleaner)
-    job = CleaningJob.objects.select_for_update(of=("self",)).annotate(**annotations).get(pk=job_id)
+    board, is_cleaner = _bidder_inputs(cleaner=cleaner)
+    values = {"job_id": int(job_id), "cleaner_id": int(cleaner.pk)}
+    if board is not None:
+        values.update(vars(board))
+    job = _job_for_bid.first(values)
+    if job is None:
+        raise CleaningJob.DoesNotExist("CleaningJob matching query does not exist.")
     return job, _facts(vars(job), is_cleaner)
 
 
 def bidder_facts(*, job: CleaningJob, cleaner) -> BidderFacts:
     """The same facts for a job already read (the job page): one query."""
-    annotations, is_cleaner = _bidder_annotations(cleaner=cleaner)
+    board, is_cleaner = _bidder_inputs(cleaner=cleaner)
+    annotations = _bidder_annotations(cleaner_id=cleaner.pk, board=board)
     row = CleaningJob.objects.filter(pk=job.pk).annotate(**annotations).values(*annotations).get()
     return _facts(row, is_cleaner)
 

@@ -159,6 +159,8 @@ CSRF_COOKIE_SAMESITE = "Lax"
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# kombu's Redis transport, keeping its redis.Redis client instead of building one per message (project/broker.py).
+CELERY_BROKER_TRANSPORT = "project.broker:Transport" if REDIS_URL else None
 CELERY_RESULT_BACKEND = None
 # Without a broker, tasks run in-process (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -321,7 +323,7 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "project.error_reports.UrlPasswordSafeExcept
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {"BACKEND": "project.cache.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

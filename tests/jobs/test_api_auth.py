@@ -8,7 +8,10 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tests.factories import PASSWORD, CleaningJobFactory, ClientFactory
+from jobs.authentication import TokenAuthentication
+from jobs.models import CleanerProfile
+from jobs.selectors import cleaner_profile_of
+from tests.factories import PASSWORD, CleanerFactory, CleaningJobFactory, ClientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -199,6 +202,31 @@ def test_an_invalid_token_is_refused(api_client):
 
     assert response.status_code == 403
     assert response.json() == {"detail": "Invalid token.", "code": "authentication_failed"}
+
+
+def test_the_token_of_an_inactive_user_is_refused(api_client):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=ClientFactory(is_active=False)).key}")
+
+    response = api_client.get("/api/jobs/")
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "User inactive or deleted.", "code": "authentication_failed"}
+
+
+def test_the_token_comes_with_its_user_and_their_role_in_one_query(django_assert_num_queries):
+    cleaner, client = CleanerFactory(), ClientFactory()
+    for user, profile in ((cleaner, cleaner.cleaner_profile), (client, None)):
+        key = Token.objects.create(user=user).key
+        with django_assert_num_queries(1):
+            authenticated, token = TokenAuthentication().authenticate_credentials(key)
+            assert (authenticated.pk, authenticated.username, token.key) == (user.pk, user.username, key)
+            assert cleaner_profile_of(user=authenticated) == profile
+        if profile is not None:  # its fields converted from the database as the ORM does
+            fresh = CleanerProfile.objects.get(pk=profile.pk)
+            assert (authenticated.cleaner_profile.service_types, authenticated.cleaner_profile.working_days) == (
+                fresh.service_types, fresh.working_days,
+            )
+            assert isinstance(fresh.service_types, frozenset)
 
 
 @pytest.mark.parametrize(

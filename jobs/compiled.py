@@ -1,0 +1,199 @@
+"""A query compiled once per shape, its values filled in per call.
+
+Building and compiling a rich queryset (expressions, EXISTS subqueries) costs milliseconds
+of CPU, yet its SQL text depends only on the query's *shape* (how long its IN lists are,
+which optional conditions it has, the time zone), never on its values: those are params.
+So the queryset is built by the ordinary ORM code, once per shape and process, from
+stand-in values, and later calls put their own values at the stand-ins' positions.
+
+The stand-ins are unlikely values of each input's type. Compiling twice with two sets of
+them proves the shortcut sound for that shape: the SQL text must be the same, and each
+param must be a stand-in of the same input both times, or a constant equal both times.
+A value that reached the SQL text or was transformed by Django on its way to the params
+fails that check (ShapeError) instead of making a wrong query. What it cannot see is a
+build function that branches on a value: it must branch only on what the shape holds.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Callable
+
+from django.db import connections
+from django.db.models import QuerySet
+from django.db.models.query import get_related_populators
+from django.db.transaction import TransactionManagementError
+
+# An input: a scalar of one of these types, or a tuple of them (an IN list: its length is shape).
+_SCALARS = (int, float, str, datetime)
+
+
+class ShapeError(Exception):
+    """The queryset's SQL depends on an input's value, or Django transformed a value on its way to the params."""
+
+
+@dataclass(frozen=True)
+class _Slot:
+    name: str
+    index: int | None  # position in a tuple input, None for a scalar
+    wrap: type | None = None  # the param's own type when Django wraps the value (psycopg's Int4 for an integer column)
+
+    def fill(self, values: dict):
+        value = values[self.name] if self.index is None else values[self.name][self.index]
+        return value if self.wrap is None else self.wrap(value)
+
+
+def _stand_in(kind: type, set_no: int, k: int):
+    if kind is int:
+        return 7_340_000_000_000 + set_no * 100_000 + k
+    if kind is float:
+        return 7_340_000.5 + set_no * 1000 + k / 64
+    if kind is str:
+        return f"~stand-in {set_no}.{k}~"
+    if kind is datetime:
+        return datetime(1907 + set_no, 1 + k % 12, 1 + k // 12 % 28, 0, 0, 0, 7 + k, tzinfo=UTC)
+    raise ShapeError(f"no stand-in for a {kind.__name__} input")
+
+
+def _kind(value) -> type:
+    for kind in _SCALARS:
+        if type(value) is kind:
+            if kind is datetime and value.utcoffset() is None:
+                raise ShapeError("a naive datetime: Django would make it aware on its way to the params")
+            return kind
+    raise ShapeError(f"inputs are int, float, str, aware datetime or tuples of them, not {type(value).__name__}")
+
+
+def _stand_ins(values: dict, set_no: int) -> tuple[dict, dict]:
+    """Stand-in inputs shaped as `values`, and each stand-in's (kind, value) -> slot."""
+    stand_ins, slots, k = {}, {}, 0
+    for name, value in values.items():
+        if isinstance(value, tuple):
+            items = []
+            for index, item in enumerate(value):
+                stand_in = _stand_in(_kind(item), set_no, k)
+                slots[(type(stand_in), stand_in)] = _Slot(name, index)
+                items.append(stand_in)
+                k += 1
+            stand_ins[name] = tuple(items)
+        else:
+            stand_in = _stand_in(_kind(value), set_no, k)
+            slots[(type(stand_in), stand_in)] = _Slot(name, None)
+            stand_ins[name] = stand_in
+            k += 1
+    return stand_ins, slots
+
+
+def _slot_or_constant(param, slots: dict):
+    for kind in _SCALARS:
+        if isinstance(param, kind) and not isinstance(param, bool):
+            slot = slots.get((kind, param if kind is datetime else kind(param)))
+            if slot is None:
+                return param
+            return slot if type(param) is kind else _Slot(slot.name, slot.index, type(param))
+    return param
+
+
+def _shape(values: dict) -> tuple:
+    return tuple(
+        (name, tuple(map(_kind, value)) if isinstance(value, tuple) else _kind(value)) for name, value in values.items()
+    )
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple  # each a _Slot (filled per call) or a constant
+    model: type
+    using: str
+    for_update: bool
+    field_names: tuple[str, ...]  # the model's columns, first in each row
+    annotations: tuple[str, ...]  # then these, set as attributes
+    # Django's own row handling, as ModelIterable does it: select_related's models, database-to-Python converters.
+    related: tuple = field(compare=False)
+    converters: tuple = field(compare=False)  # (column, converter functions, expression)
+
+
+class CompiledQuery:
+    """`build(values)` -> a queryset of one model's rows, compiled once per shape (thread-safe).
+
+    `extra_shape()` names what else, besides the inputs' types and tuple lengths, the SQL
+    text depends on (e.g. the current time zone); it is read on every call.
+    """
+
+    def __init__(self, build: Callable[[dict], QuerySet], *, extra_shape: Callable[[], object] = lambda: None):
+        self._build = build
+        self._extra_shape = extra_shape
+        self._by_shape: dict[tuple, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def first(self, values: dict):
+        """The first row as a model instance (annotations as attributes), or None."""
+        compiled = self._compiled(values)
+        connection = connections[compiled.using]
+        if compiled.for_update and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        params = [p.fill(values) if type(p) is _Slot else p for p in compiled.params]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if compiled.converters:
+            row = list(row)
+            for column, functions, expression in compiled.converters:
+                for convert in functions:
+                    row[column] = convert(row[column], expression, connection)
+        n = len(compiled.field_names)
+        instance = compiled.model.from_db(compiled.using, compiled.field_names, row[:n])
+        for name, value in zip(compiled.annotations, row[n:]):
+            setattr(instance, name, value)
+        for populator in compiled.related:
+            populator.populate(row, instance)
+        return instance
+
+    def _compiled(self, values: dict) -> _Compiled:
+        shape = (_shape(values), self._extra_shape())
+        compiled = self._by_shape.get(shape)
+        if compiled is None:
+            with self._lock:  # one build per shape; readers never wait on a built one
+                compiled = self._by_shape.get(shape)
+                if compiled is None:
+                    compiled = self._by_shape[shape] = self._compile(values)
+        return compiled
+
+    def _compile(self, values: dict) -> _Compiled:
+        first, second = (self._compile_with(values, set_no) for set_no in (1, 2))
+        if first != second:
+            raise ShapeError(f"the SQL is not the same for two sets of stand-ins:\n{first}\n{second}")
+        return first
+
+    def _compile_with(self, values: dict, set_no: int) -> _Compiled:
+        stand_ins, slots = _stand_ins(values, set_no)
+        queryset = self._build(stand_ins)
+        compiler = queryset.query.get_compiler(queryset.db)
+        sql, params = compiler.as_sql()
+        select_fields = compiler.klass_info["select_fields"]
+        if select_fields != list(range(len(select_fields))):
+            raise ShapeError("the model's columns must come first")
+        # A stand-in in a param's place: a slot; anything else must be a constant (checked by comparing sets).
+        filled = tuple(_slot_or_constant(p, slots) for p in params)
+        columns = sorted(compiler.annotation_col_map.items(), key=lambda item: item[1])
+        if [index for _name, index in columns] != list(range(len(select_fields), len(select_fields) + len(columns))):
+            raise ShapeError("the annotations must follow the model's columns")
+        return _Compiled(
+            sql=sql,
+            params=filled,
+            model=queryset.model,
+            using=queryset.db,
+            for_update=queryset.query.select_for_update,
+            field_names=tuple(compiler.select[i][0].target.attname for i in select_fields),
+            annotations=tuple(name for name, _index in columns),
+            related=tuple(get_related_populators(compiler.klass_info, compiler.select, queryset.db)),
+            converters=tuple(
+                (column, tuple(functions), expression)
+                for column, (functions, expression) in compiler.get_converters([s[0] for s in compiler.select]).items()
+            ),
+        )

@@ -1,0 +1,37 @@
+"""The API's output serializers build their fields once per class: the same fields, the same output, as DRF's own."""
+
+import pytest
+from rest_framework import serializers
+
+from jobs.serializers import BidSerializer, JobSerializer, MessageSerializer, OutputSerializer, PaymentSerializer
+from tests.factories import JobBidFactory, JobMessageFactory, PaymentFactory
+
+pytestmark = pytest.mark.django_db
+
+OUTPUT_SERIALIZERS = [JobSerializer, BidSerializer, PaymentSerializer, MessageSerializer]
+
+
+def as_drf_builds_it(serializer_class):
+    """The same serializer on DRF's ModelSerializer, which builds its fields per instance."""
+    declared = {name: field.__class__(*field._args, **field._kwargs) for name, field in serializer_class._declared_fields.items()}
+    return type(f"Plain{serializer_class.__name__}", (serializers.ModelSerializer,), {"Meta": serializer_class.Meta, **declared})
+
+
+@pytest.mark.parametrize("serializer_class", OUTPUT_SERIALIZERS)
+def test_the_fields_are_drfs(serializer_class):
+    plain = as_drf_builds_it(serializer_class)
+    for _ in range(2):  # the first instance builds them, the second copies them
+        assert repr(serializer_class()).split("\n", 1)[1] == repr(plain()).split("\n", 1)[1]
+
+
+def test_the_output_is_drfs_and_instances_do_not_share_fields():
+    bid, message, payment = JobBidFactory(), JobMessageFactory(), PaymentFactory()
+    for serializer_class, instance in [
+        (BidSerializer, bid), (JobSerializer, bid.job), (MessageSerializer, message), (PaymentSerializer, payment),
+    ]:
+        first, second = serializer_class(instance), serializer_class(instance)
+        assert first.data == as_drf_builds_it(serializer_class)(instance).data
+        assert first.data == second.data
+        assert not set(map(id, first.fields.values())) & set(map(id, second.fields.values()))
+        assert all(field.parent is first for field in first.fields.values())
+    assert issubclass(BidSerializer, OutputSerializer)
