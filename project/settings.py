@@ -160,7 +160,8 @@ REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 # kombu's Redis transport, keeping its redis.Redis client instead of building one per message (project/broker.py).
-CELERY_BROKER_TRANSPORT = "project.broker:Transport" if REDIS_URL else None
+# Not for rediss://: a transport named here replaces the URL's scheme, and with it kombu's TLS set-up.
+CELERY_BROKER_TRANSPORT = "project.broker:Transport" if REDIS_URL.startswith("redis://") else None
 CELERY_RESULT_BACKEND = None
 # Without a broker, tasks run in-process (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL

@@ -126,3 +126,14 @@ def test_good_values_of_every_kind_are_taken_as_given():
         '[true, false, 250, "5/hour", ["example.com", ".example.org"], ["https://example.com"], "Europe/Amsterdam", '
         '"redis://:pw@127.0.0.1:1/0", "", ["HTTP_X_FORWARDED_PROTO", "https"]]'
     )
+
+
+@pytest.mark.parametrize(("redis_url", "transport"), [
+    ("redis://127.0.0.1:6379/0", "project.broker:Transport"),
+    ("rediss://redis.example:6380/0", "None"),  # kombu's own transport keeps its TLS set-up for rediss://
+])
+def test_the_kept_client_broker_transport_is_used_for_plain_redis_only(redis_url, transport):
+    result = run(["-c", "import django; django.setup(); from django.conf import settings; print(settings.CELERY_BROKER_TRANSPORT)"],
+                 REDIS_URL=redis_url, DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == transport

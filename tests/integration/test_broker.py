@@ -43,5 +43,5 @@ def test_the_client_follows_a_new_pool(connection):
 
 
 def test_celery_uses_it_with_a_redis_broker(settings):
-    assert settings.CELERY_BROKER_TRANSPORT == ("project.broker:Transport" if settings.CELERY_BROKER_URL.startswith("redis") else None)
+    assert settings.CELERY_BROKER_TRANSPORT == ("project.broker:Transport" if settings.CELERY_BROKER_URL.startswith("redis://") else None)
     assert celery_app.conf.broker_transport == settings.CELERY_BROKER_TRANSPORT
