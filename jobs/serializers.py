@@ -8,12 +8,13 @@ float, DecimalField enforces max_digits/decimal_places, DateTimeField reports
 out-of-range offsets as field errors.
 """
 
-import copy
 
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import Throttled
+
+from project.serializers import OutputSerializer
 
 from .field_limits import length_limit, number_limits
 from .login_limits import LoginLocked, authenticate_within_limits
@@ -102,22 +103,6 @@ class MessageSendSerializer(serializers.Serializer):
 
 
 # --- output ---------------------------------------------------------------------
-
-
-class OutputSerializer(serializers.ModelSerializer):
-    """A ModelSerializer whose fields are built from the model once per class.
-
-    DRF introspects the model for every instance (0.3 ms of CPU for a bid's nine fields),
-    though these fields depend on the class alone; each instance gets fresh copies of the
-    class's, as DRF gives it copies of the declared fields.
-    """
-
-    def get_fields(self):
-        built = type(self).__dict__.get("_built_fields")
-        if built is None:
-            built = super().get_fields()
-            type(self)._built_fields = built
-        return copy.deepcopy(built)
 
 
 class JobSerializer(OutputSerializer):

@@ -6,13 +6,15 @@ from django.utils.http import urlencode
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from project.serializers import OutputSerializer
+
 from .catalog import GROUP_KEY_MAX_LENGTH, NotificationType
 from .models import Notification
 from .quiet_hours import WEEKDAYS, quiet_hours_parse
 from .reasons import reason_text
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(OutputSerializer):  # built for every frame of a replay and every small event
     reason = serializers.SerializerMethodField(help_text="Why the recipient got it, in one line.")
 
     class Meta:
