@@ -1,20 +1,19 @@
 """How long the garbage collector stops this process: `python_gc_pause_seconds{generation}`.
 
-The older generations' pauses (1 and 2) are also counted in CPU seconds
-(`python_gc_pause_cpu_seconds_total`): a pause much longer than its CPU time is the machine
-not running the process, not the collector's work. Young passes are not: they come by the
-thousand per second while streams open, and reading a thread's CPU clock costs 2 us here.
-
 An open stream's next frame waits for any collection in progress, so a collector pause
 is the streams' latency tail (a full pass over 10,000 streams' objects took 0.2-0.8 s
 before gc_policy's freeze). The web process records every pause; /metrics shows them,
 and bench_streams reads them around its measured window.
 
+The older generations' pauses (1 and 2) are also counted in CPU seconds
+(`python_gc_pause_cpu_seconds_total`): a pause much longer than its CPU time is the machine
+not running the process, not the collector's work. Young passes are not: they come by the
+thousand per second while streams open, and reading a thread's CPU clock costs 2 us here.
+
 gc.callbacks run inside whatever allocation set the collection off, possibly while
 prometheus_client holds its own lock, so the callback only appends to a deque; the
 event loop moves the pauses into the histogram (`flush`) once a second.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -27,7 +26,7 @@ from notifications import metrics
 
 class GcPauseProbe:
     def __init__(self, *, backlog: int = 100_000):
-        self._started: tuple[float, float] | None = None  # (wall, this thread's CPU)
+        self._started: tuple[float, float | None] | None = None  # (wall, this thread's CPU for generations 1-2)
         self._pending: deque[tuple[int, float, float | None]] = deque(maxlen=backlog)  # (generation, seconds, CPU seconds)
 
     def install(self) -> None:
