@@ -12,6 +12,9 @@ param must be a stand-in of the same input both times, or a constant equal both 
 A value that reached the SQL text or was transformed by Django on its way to the params
 fails that check (ShapeError) instead of making a wrong query. What it cannot see is a
 build function that branches on a value: it must branch only on what the shape holds.
+
+PostgreSQL only: SQLite (the embedded default) turns datetimes into text on their way to
+the params, so there the ORM builds the queryset on every call.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Callable
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
@@ -131,6 +134,10 @@ class CompiledQuery:
 
     def first(self, values: dict):
         """The first row as a model instance (annotations as attributes), or None."""
+        if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+            # SQLite (the embedded default) turns datetimes into text on their way to the params,
+            # which the stand-in check cannot follow (ShapeError); there the ORM builds it each time.
+            return self._build(values).first()
         compiled = self._compiled(values)
         connection = connections[compiled.using]
         if compiled.for_update and connection.get_autocommit():

@@ -91,6 +91,12 @@ def test_job_reaches_cleaner_stream_without_redis_or_broker(embedded_server):
         stream.close()
     offer = events[0].json()
     assert offer["title"] == "New Window cleaning job in Amsterdam"
+    # The cleaner bids on it: job_for_bid and the token query on SQLite (found by `make run`'s demo data).
+    bid = httpx.post(
+        f"{base}/api/jobs/{response.json()['id']}/bids/", headers={"Authorization": f"Token {tokens['cleaner']}"},
+        json={"amount": "55.00", "message": "Tomorrow works."}, timeout=10,
+    )
+    assert bid.status_code == 201, bid.text
     # Why it came, computed by the fan-out's SQL on SQLite too: the distance, the radius, the service, the day.
     why = offer["metadata"]["why"]
     assert why["distance_km"] == pytest.approx(haversine_km(52.37, 4.89, 52.3676, 4.9041), abs=0.05)
