@@ -14,6 +14,8 @@ import time
 
 from django.core.management.base import CommandError
 
+from .sse_clients import install_uvloop
+
 DEFAULT_RETRY_MS = 3000  # an EventSource's reconnection time before the server sends one
 
 
@@ -112,12 +114,7 @@ async def _one(state, stream: _Stream, semaphore) -> None:
 
 
 def _client_process(conn, host, port, auths, concurrency, source_ip) -> None:
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
+    install_uvloop()
 
     async def main():
         loop = asyncio.get_running_loop()

@@ -207,16 +207,21 @@ async def _client_stream(state, uid: int, header: str, semaphore) -> None:
             writer.close()
 
 
-def _client_process(conn, host, port, path, auths, event, key, concurrency, timeout, source_ip, acker) -> None:
-    """A client process: hold its share of the streams until told to stop, then report."""
-    import collections
-
+def install_uvloop() -> None:
+    """In a client process: uvloop's event loop if installed (the clients must not be the bottleneck)."""
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
+
+
+def _client_process(conn, host, port, path, auths, event, key, concurrency, timeout, source_ip, acker) -> None:
+    """A client process: hold its share of the streams until told to stop, then report."""
+    import collections
+
+    install_uvloop()
 
     async def main():
         loop = asyncio.get_running_loop()

@@ -16,6 +16,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from notifications import selectors
 from notifications.catalog import NotificationType
 from notifications.models import Notification
 from notifications.sse import credentials, opening
@@ -169,3 +170,19 @@ def test_a_page_that_missed_more_than_the_replay_limit_is_told_to_reload_in_a_ba
 
     assert (long_away.reset, long_away.replayed) == (True, frozenset())
     assert (just_back.reset, just_back.replayed) == (False, {1})
+
+
+@pytest.mark.django_db
+def test_resuming_openings_beyond_one_slice_replay_in_a_query_per_slice(django_assert_num_queries, monkeypatch):
+    monkeypatch.setattr(selectors, "MISSED_USERS_PER_QUERY", 8)  # SQLite's expression depth bounds a slice
+    users = ClientFactory.create_batch(20)
+    for user in users:
+        for i in range(2):
+            Notification.objects.create(recipient=user, notification_type=NotificationType.SYSTEM_ALERT, title=f"n{i}")
+    requests = [(user.pk, 0) for user in users]
+
+    # The seqs; 3 slices of replay (8 + 8 + 4 users); the unread counts.
+    with django_assert_num_queries(5):
+        together = opening.read_openings(requests)
+
+    assert [o.replayed for o in together] == [{1, 2}] * 20
