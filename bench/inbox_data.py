@@ -4,15 +4,20 @@ One INSERT ... SELECT over generate_series (no rows through Python), with the ta
 secondary indexes and constraints dropped during the load and rebuilt after it (what a
 restore does), then every user's delivery counter set to their last seq.
 
-Row g (1..rows) is created at start + g * year / rows, so ids follow time as in production,
-and users interleave: every `step`-th row goes to the heavy user, the others round-robin
+Row g (1..rows) is created at start + g * year / rows, so ids follow time as in production;
+the year ends with this month, so on PostgreSQL this month's partition holds a whole month of
+rows, as it does on the month's last day, the fullest it gets. Users interleave: every `step`-th row goes to the heavy user, the others round-robin
 over the regular users, so each user's seqs are 1, 2, 3, ... in id order (gapless).
 """
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+from datetime import UTC, datetime, timedelta
 
+from django.db import connection, transaction
+from django.utils import timezone
+
+from notifications import partitions
 from notifications.models import Notification, NotificationSequence
 
 TABLE = Notification._meta.db_table
@@ -47,6 +52,11 @@ def _secondary_schema() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     return constraints, indexes
 
 
+def _tables() -> str:
+    """The table and its partitions, as SQL for `relid IN (...)`-style filters."""
+    return f"SELECT {TABLE!r}::regclass UNION ALL SELECT inhrelid FROM pg_inherits WHERE inhparent = {TABLE!r}::regclass"
+
+
 def truncate() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {TABLE}, {SEQUENCES} RESTART IDENTITY CASCADE")
@@ -56,6 +66,9 @@ def load(*, rows: int, heavy_user: int, regular_users: list[int], heavy_rows: in
     """Replace the table's rows with `rows` generated ones; returns what was loaded."""
     constraints, indexes = _secondary_schema()
     step = max(1, rows // max(1, heavy_rows))
+    this_month = partitions.month_of(timezone.now())
+    end = datetime(this_month.year + this_month.month // 12, this_month.month % 12 + 1, 1, tzinfo=UTC)
+    partitions.partitions_ensure(first=(end - timedelta(days=days)).date(), last=end.date())
     # One transaction (PostgreSQL's DDL is transactional): a failed load leaves the schema as it was.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {TABLE}, {SEQUENCES} RESTART IDENTITY CASCADE")
@@ -69,7 +82,7 @@ def load(*, rows: int, heavy_user: int, regular_users: list[int], heavy_rows: in
         cursor.execute(
             f"""
             INSERT INTO {TABLE} (recipient_id, notification_type, title, message, priority, is_read, read_at,
-                                 action_url, metadata, expired_at, created_at, seq)
+                                 action_url, metadata, expired_at, created_at, partition_month, seq)
             SELECT CASE WHEN heavy THEN %(heavy)s ELSE (%(users)s::bigint[])[(r %% %(n_users)s) + 1] END,
                    CASE WHEN h < %(offers)s THEN 'job_created' ELSE (%(types)s::text[])[(h %% 10) + 1] END,
                    'Bench notification ' || g,
@@ -78,19 +91,19 @@ def load(*, rows: int, heavy_user: int, regular_users: list[int], heavy_rows: in
                    read, CASE WHEN read THEN created + interval '1 hour' END,
                    '/jobs/' || (g %% 5000) || '/', '{{}}'::jsonb,
                    CASE WHEN h < %(retracted)s THEN created + interval '1 day' END,
-                   created,
+                   created, date_trunc('month', created AT TIME ZONE 'UTC')::date,
                    CASE WHEN heavy THEN g / %(step)s ELSE r / %(n_users)s + 1 END
             FROM (
                 SELECT g, g %% %(step)s = 0 AS heavy, g - g / %(step)s - 1 AS r,
                        abs(hashint8(g)) %% 1000 AS h, abs(hashint8(g + 7919)) %% 100 < %(read)s AS read,
-                       now() - make_interval(days => %(days)s) + make_interval(days => %(days)s) * (g::float8 / %(rows)s) AS created
+                       %(end)s - make_interval(days => %(days)s) + make_interval(days => %(days)s) * (g::float8 / %(rows)s) AS created
                 FROM generate_series(1::bigint, %(rows)s) AS g
             ) AS s
             """,
             {
                 "heavy": heavy_user, "users": regular_users, "n_users": len(regular_users), "offers": OFFERS,
                 "types": OTHER_TYPES, "retracted": RETRACTED_OFFERS, "step": step, "read": READ_PERCENT,
-                "days": days, "rows": rows,
+                "days": days, "rows": rows, "end": end,
             },
         )
         write("  counters ...")
@@ -107,6 +120,8 @@ def load(*, rows: int, heavy_user: int, regular_users: list[int], heavy_rows: in
     with connection.cursor() as cursor:  # autocommit: VACUUM cannot run in a transaction
         cursor.execute(f"VACUUM ANALYZE {TABLE}")
         cursor.execute(f"ANALYZE {SEQUENCES}")
-        cursor.execute(f"SELECT count(*) FILTER (WHERE recipient_id = %s), pg_total_relation_size(%s) FROM {TABLE}", [heavy_user, TABLE])
-        heavy, size = cursor.fetchone()
+        cursor.execute(f"SELECT count(*) FROM {TABLE} WHERE recipient_id = %s", [heavy_user])
+        (heavy,) = cursor.fetchone()
+        cursor.execute(f"SELECT sum(pg_total_relation_size(t)) FROM ({_tables()}) AS tables(t)")
+        (size,) = cursor.fetchone()
     return {"rows": rows, "heavy_rows": heavy, "bytes": size}

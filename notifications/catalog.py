@@ -344,3 +344,8 @@ def retention_rules() -> dict[str, Retention]:
 def retention_expired_days() -> int:
     """Days a retracted offer (expired_at set: the job went to someone else) is kept."""
     return settings.RETENTION_DAYS_EXPIRED
+
+
+def retention_longest_days() -> int:
+    """The most any row lives: every rule removes a row `unread_days` after it arrived, read or not."""
+    return max(rule.unread_days for rule in retention_rules().values())

@@ -6,7 +6,7 @@ from django.db.models import F, Q
 
 from jobs.models import Weekday
 
-from . import sequencing
+from . import partitions, sequencing
 from .catalog import GROUP_KEY_MAX_LENGTH, Channel, DigestKind, NotificationType, Priority
 
 
@@ -97,6 +97,7 @@ class NotificationQuerySet(models.QuerySet):
             # A skipped row would leave a hole in its user's sequence.
             raise ValueError("Notification.bulk_create cannot skip or update conflicts; see sequencing.")
         objs = list(objs)
+        partitions.months_assign(objs)
         with transaction.atomic(using=self.db):
             sequencing.seqs_assign(objs)
             return super().bulk_create(objs, *args, **kwargs)
@@ -138,15 +139,22 @@ class Notification(models.Model):
     # The recipient's delivery sequence (notifications.sequencing): gapless, in commit order;
     # the SSE replay after a reconnect goes by it. NULL only inside the inserting transaction.
     seq = models.BigIntegerField(null=True, blank=True, editable=False)
+    # The UTC month of the event that caused it (now's, without one): its partition on PostgreSQL
+    # (notifications.partitions), and part of both unique constraints below.
+    partition_month = models.DateField(editable=False)
 
     objects = NotificationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["event", "recipient"], name="one_notification_per_event_and_recipient"),
-            # Also the index of the replay: recipient = %s AND seq > %s ORDER BY seq.
-            models.UniqueConstraint(fields=["recipient", "seq"], name="one_seq_per_recipient"),
+            # The month is a function of the event, so this is exactly one row per (event, recipient).
+            models.UniqueConstraint(
+                fields=["event", "recipient", "partition_month"], name="one_notification_per_event_and_recipient"
+            ),
+            # Also the index of the replay: recipient = %s AND seq > %s ORDER BY seq. Unique per
+            # month; the counter's row lock (sequencing) hands each seq out once across months.
+            models.UniqueConstraint(fields=["recipient", "seq", "partition_month"], name="one_seq_per_recipient"),
         ]
         indexes = [
             # "latest first" per user, and replay by id after a reconnect
@@ -174,6 +182,8 @@ class Notification(models.Model):
         return f"{self.notification_type} to {self.recipient_id}: {self.title}"
 
     def save(self, *args, **kwargs):
+        if self._state.adding and self.partition_month is None:
+            partitions.months_assign([self])
         if not self._state.adding or self.seq is not None:
             return super().save(*args, **kwargs)
         with transaction.atomic(using=kwargs.get("using")):
@@ -336,8 +346,9 @@ class ChannelDelivery(models.Model):
     """One notification on one channel (email or push): its state, schedule and the provider's answer."""
 
     # No index of its own: the unique (notification, channel) leads with it, and every index slows the fan-out.
+    # Kept by the ORM's cascade, not the database: notifications are partitioned (notifications.partitions).
     notification = models.ForeignKey(
-        Notification, on_delete=models.CASCADE, related_name="channel_deliveries", db_index=False
+        Notification, on_delete=models.CASCADE, related_name="channel_deliveries", db_index=False, db_constraint=False
     )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)

@@ -14,17 +14,23 @@ from .outbox.delivery import outbox_chunk_deliver, outbox_chunk_deliver_task
 from .outbox.dispatch import outbox_event_dispatch, outbox_event_dispatch_task
 from .outbox.failures import RETRY_TRANSIENT
 from .outbox.sweeping import outbox_requeue_stale, outbox_requeue_stale_task
+from .partitions import partitions_maintain
 from .personal_data import account_deletions_resend, account_purge_task
 from .retention import retention_purge_task
 
 __all__ = ["outbox_event_dispatch_task", "outbox_chunk_deliver_task", "outbox_requeue_stale_task", "reminders_schedule_due_task",
-           "retention_purge_task", "account_purge_task", "account_deletions_resend_task",
+           "retention_purge_task", "partitions_maintain_task", "account_purge_task", "account_deletions_resend_task",
            "channel_deliveries_dispatch_due_task", "channel_deliveries_send_task", "channel_digests_send_task"]
 
 
 @shared_task(name="notifications.reminders_schedule_due", **RETRY_TRANSIENT)
 def reminders_schedule_due_task() -> int:
     return services.reminders_schedule_due()
+
+
+@shared_task(name="notifications.partitions_maintain", **RETRY_TRANSIENT)
+def partitions_maintain_task() -> dict[str, list[str]]:
+    return partitions_maintain()
 
 
 @shared_task(name="notifications.account_deletions_resend", **RETRY_TRANSIENT)

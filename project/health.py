@@ -1,6 +1,7 @@
 """GET /healthz: the database and, when configured, Redis. 200 or 503, JSON.
 
-Failed outbox work (notifications that gave up) makes it "degraded", still 200.
+Failed outbox work (notifications that gave up) and a missing notification partition for
+next month (PostgreSQL: beat's partitions_maintain has not run) make it "degraded", still 200.
 """
 
 import redis
@@ -42,7 +43,8 @@ def healthz(request):
     status = "ok" if healthy else "unavailable"
     if healthy:
         checks["outbox"] = _check_outbox()
-        if checks["outbox"] != "ok":
+        checks["partitions"] = _check_partitions()
+        if checks["outbox"] != "ok" or checks["partitions"] != "ok":
             status = "degraded"
     # Failed fan-outs are for an operator to look at, not a reason for the load
     # balancer to pull a web process that serves everything else fine: still 200.
@@ -56,3 +58,14 @@ def _check_outbox() -> str:
     if not failed:
         return "ok"
     return f"{failed} failed event{'s' if failed != 1 else ''} (admin: outbox events, status Failed)"
+
+
+def _check_partitions() -> str:
+    from notifications.partitions import months_ahead
+
+    ahead = months_ahead()
+    if ahead >= 1:
+        return "ok"
+    if ahead == 0:
+        return "no notification partition for next month yet (beat: notifications.partitions_maintain)"
+    return "no notification partition for this month: notifications cannot be stored (manage.py partitions_maintain)"

@@ -193,6 +193,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-requeue-stale": {"task": "notifications.outbox_requeue_stale", "schedule": 15.0},
     "reminders-schedule-due": {"task": "notifications.reminders_schedule_due", "schedule": 300.0},
     "retention-purge": {"task": "notifications.retention_purge", "schedule": 600.0},
+    "partitions-maintain": {"task": "notifications.partitions_maintain", "schedule": 3600.0},
     "account-deletions-resend": {"task": "notifications.account_deletions_resend", "schedule": 300.0},
     "channel-deliveries-dispatch-due": {"task": "notifications.channel_deliveries_dispatch_due", "schedule": 5.0},
 }
@@ -217,6 +218,9 @@ RETENTION_BATCH_IDS = env_int("RETENTION_BATCH_IDS", 5000, minimum=100)
 # The pause keeps the purge gentle: at 0.5 s it still removes ~3,000 rows/s, far above a year's intake.
 RETENTION_PAUSE_SECONDS = env_seconds("RETENTION_PAUSE_SECONDS", 0.5)
 RETENTION_RUN_SECONDS = env_seconds("RETENTION_RUN_SECONDS", 240)
+# Monthly partitions of the notifications table (PostgreSQL; notifications/partitions.py) that
+# beat keeps created after this month's: an insert into a month without one fails.
+PARTITIONS_AHEAD_MONTHS = env_int("PARTITIONS_AHEAD_MONTHS", 3, minimum=1)
 # Account deletion (notifications/personal_data.py): notifications deleted per transaction.
 ACCOUNT_PURGE_BATCH = env_int("ACCOUNT_PURGE_BATCH", 2000, minimum=1)
 # --- Email and Web Push deliveries (notifications/channels/) -------------------

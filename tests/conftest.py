@@ -3,6 +3,15 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, with notification partitions for the months tests travel to."""
+    from tests.partitioning import partitions_for_time_travel
+
+    with django_db_blocker.unblock():
+        partitions_for_time_travel()
+
+
 @pytest.fixture
 def api_client():
     return APIClient()

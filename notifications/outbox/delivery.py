@@ -20,7 +20,7 @@ from django.utils import timezone
 from jobs.models import CleanerProfile, CleaningJob, ClientBlock
 from jobs.selectors import great_circle_km
 
-from .. import metrics, plans, rendering, sequencing
+from .. import metrics, partitions, plans, rendering, sequencing
 from ..channels import dispatching as channel_dispatching
 from ..channels import routing as channel_routing
 from ..sse import publishing
@@ -110,9 +110,9 @@ def _insert_notifications(
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (recipient_id, event_id, notification_type, title, message, priority, "
-            f"is_read, action_url, metadata, job_id, group_key, created_at, seq) "
-            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s, %s, r.seq FROM {ids_sql} {why_join} {still_reachable} "
-            f"ON CONFLICT (event_id, recipient_id) DO NOTHING RETURNING id, recipient_id",
+            f"is_read, action_url, metadata, job_id, group_key, created_at, partition_month, seq) "
+            f"SELECT r.id, %s, %s, %s, %s, %s, %s, %s, {metadata}, %s, %s, %s, %s, r.seq FROM {ids_sql} {why_join} {still_reachable} "
+            f"ON CONFLICT (event_id, recipient_id, partition_month) DO NOTHING RETURNING id, recipient_id",
             [
                 event.pk,
                 event.event_type,
@@ -126,6 +126,7 @@ def _insert_notifications(
                 content.job_id,
                 content.group_key,
                 connection.ops.adapt_datetimefield_value(timezone.now()),
+                connection.ops.adapt_datefield_value(partitions.month_of(event.created_at)),
                 *ids_params,
                 *still_reachable_params,
             ],

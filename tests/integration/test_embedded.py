@@ -64,7 +64,7 @@ def embedded_server(tmp_path, smtp):
 def test_job_reaches_cleaner_stream_without_redis_or_broker(embedded_server):
     base, tokens, _ = embedded_server
     health = httpx.get(f"{base}/healthz", timeout=5).json()
-    assert health["checks"] == {"database": "ok", "redis": "not configured", "outbox": "ok"}
+    assert health["checks"] == {"database": "ok", "redis": "not configured", "outbox": "ok", "partitions": "ok"}
 
     stream = SSEClient(f"{base}/events/", {"Authorization": f"Token {tokens['cleaner']}"})
     try:

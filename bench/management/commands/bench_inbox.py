@@ -180,8 +180,8 @@ class Command(BaseCommand):
         """(read, hit) index blocks of the notifications table so far: misses are pages not in shared_buffers."""
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT coalesce(sum(idx_blks_read), 0), coalesce(sum(idx_blks_hit), 0) FROM pg_statio_user_indexes WHERE relname = %s",
-                [Notification._meta.db_table],
+                "SELECT coalesce(sum(idx_blks_read), 0), coalesce(sum(idx_blks_hit), 0) FROM pg_statio_user_indexes "
+                f"WHERE relid IN ({inbox_data._tables()})"
             )
             return tuple(int(v) for v in cursor.fetchone())
 
