@@ -48,7 +48,8 @@ def _secondary_schema() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
             "AND NOT indexname = ANY(%s) ORDER BY indexname",
             [TABLE, f"{TABLE}_pkey", names],
         )
-        indexes = cursor.fetchall()
+        # A partitioned table's index reads "ON ONLY": made that way it would cover no partition.
+        indexes = [(name, definition.replace(" ON ONLY ", " ON ", 1)) for name, definition in cursor.fetchall()]
     return constraints, indexes
 
 

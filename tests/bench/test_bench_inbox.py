@@ -21,6 +21,19 @@ def test_bench_inbox_loads_a_small_table_and_measures_it():
     assert "one_seq_per_recipient" in done.stdout  # the index sizes
     assert "full-page images" in done.stdout  # each fan-out's WAL
     assert "Retention purge" not in done.stdout  # --skip-purge: the table stays as loaded
+    # The load dropped and rebuilt the indexes: every partition has each of them again, as a fresh table's would.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), bool_and(indisvalid) FROM pg_index WHERE indrelid = 'notifications_notification'::regclass"
+        )
+        table_indexes, all_valid = cursor.fetchone()
+        cursor.execute(
+            "SELECT h.inhrelid::regclass::text, count(i.indexrelid) FROM pg_inherits h "
+            "LEFT JOIN pg_index i ON i.indrelid = h.inhrelid WHERE h.inhparent = 'notifications_notification'::regclass GROUP BY 1"
+        )
+        per_partition = dict(cursor.fetchall())
+    assert (table_indexes, all_valid) == (7, True)
+    assert per_partition and set(per_partition.values()) == {7}, per_partition
 
 
 def test_bench_inbox_times_only_the_fan_out_on_the_loaded_table():
