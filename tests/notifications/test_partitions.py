@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.test.utils import CaptureQueriesContext
 
 from notifications import partitions, selectors
 from notifications.catalog import NotificationType
@@ -174,3 +175,22 @@ def test_a_users_seqs_run_on_across_months_and_a_replay_reads_them_in_order_from
     long_replay = selectors.notifications_missed(ranges={user.pk: (0, 3)}, limit=2)[user.pk]
     assert [n.pk for n in replayed] == [stored[1].pk, stored[2].pk]
     assert [n.pk for n in long_replay] == [stored[0].pk, stored[1].pk]
+
+
+def test_the_unread_count_reads_only_the_unread_index_of_each_month():
+    """Index-only: counting a heavy user's unread rows must not visit one heap page per row."""
+    user = UserFactory()
+    for moment in (LAST_OF_MARCH, FIRST_OF_APRIL):
+        with time_machine.travel(moment, tick=False):
+            Notification.objects.create(recipient=user, notification_type=NotificationType.SYSTEM_ALERT, title="x")
+    with CaptureQueriesContext(connection) as captured:
+        assert selectors.notification_unread_count(user_id=user.pk) == 2
+    (sql,) = [q["sql"] for q in captured.captured_queries]
+    with connection.cursor() as cursor:
+        # A tiny table would be read whole: make the planner show the plan it picks for a big one.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(line for (line,) in cursor.fetchall())
+    scans = [line.strip() for line in plan.splitlines() if "Scan" in line]
+    assert scans and all(line.startswith("->  Index Only Scan using") for line in scans), plan
