@@ -20,6 +20,7 @@ BEAT_TASKS = (
     "notifications.account_deletions_resend",
     "notifications.channel_deliveries_dispatch_due",
     "notifications.outbox_requeue_stale",
+    "notifications.partitions_maintain",
     "notifications.reminders_schedule_due",
     "notifications.retention_purge",
 )
