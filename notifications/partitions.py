@@ -165,7 +165,7 @@ def partitions_maintain(*, now: datetime | None = None) -> dict[str, list[str]]:
 
 
 def months_ahead(*, now: datetime | None = None) -> int:
-    """How many months after this one have a partition, in a row (for /healthz and metrics)."""
+    """How many months after this one have a partition, in a row (-1: not even this one); for /healthz."""
     if not is_partitioned():
         return settings.PARTITIONS_AHEAD_MONTHS
     existing, month, ahead = partitions(), month_of(now or timezone.now()), -1
