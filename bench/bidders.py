@@ -45,10 +45,9 @@ class Phase:
 
 
 class Bidders:
-    """`processes` workers placing bids with the real service, by the cleaners `cleaner_ids`: worker i
-    on job_ids[i mod len(job_ids)]."""
+    """`processes` workers placing bids on job `job_id` with the real service, by the cleaners `cleaner_ids`."""
 
-    def __init__(self, job_ids: list[int], cleaner_ids: list[int], *, processes: int):
+    def __init__(self, job_id: int, cleaner_ids: list[int], *, processes: int):
         ctx = multiprocessing.get_context("fork")
         self._next = ctx.Value("q", 0)  # the next k of the schedule, shared by the workers
         self._stop = ctx.Event()
@@ -60,7 +59,7 @@ class Bidders:
                 conn.close_pool()
         for i in range(processes):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child, self._next, self._stop, job_ids[i % len(job_ids)], cleaner_ids[i::processes]), daemon=True)
+            proc = ctx.Process(target=_worker, args=(child, self._next, self._stop, job_id, cleaner_ids[i::processes]), daemon=True)
             proc.start()
             self._pipes.append(parent)
             self._procs.append(proc)

@@ -58,10 +58,6 @@ class Command(BaseCommand):
         parser.add_argument("--retention-rows", type=int, default=5_000_000, help="stop the purge after this many")
         parser.add_argument("--bid-rate", type=float, default=100.0, help="bids per second")
         parser.add_argument("--bid-processes", type=int, default=4, help="processes placing the bids, on one schedule")
-        parser.add_argument(
-            "--bid-jobs", type=int, default=1,
-            help="jobs the bids go to (process i bids on job i mod N), each by a client of its own",
-        )
         parser.add_argument("--bid-seconds", type=float, default=30.0, help="baseline bids before the purge")
         parser.add_argument("--purge-pause", type=float, default=settings.RETENTION_PAUSE_SECONDS, help="seconds between purge batches")
         parser.add_argument("--skip-load", action="store_true", help="reuse the rows already loaded")
@@ -202,15 +198,11 @@ class Command(BaseCommand):
     # --- bids while the purge runs -----------------------------------------------------------
 
     def _bids_and_retention(self, fanout: FanoutCommand, client, audience: list[int], options) -> dict:
-        User = Notification._meta.get_field("recipient").related_model
-        rate, processes, n_jobs = options["bid_rate"], options["bid_processes"], options["bid_jobs"]
-        # Job i is posted by client i: every bid_received of a job goes to its client's counter row.
-        clients = [client] + [User.objects.get_or_create(username=f"{client.username}-{i}")[0] for i in range(1, n_jobs)]
-        job_ids = [self._fan_out(fanout, c, len(audience), keep=True).pk for c in clients]
-        bidders = Bidders(job_ids, audience, processes=processes)
+        job = self._fan_out(fanout, client, len(audience), keep=True)
+        rate, processes = options["bid_rate"], options["bid_processes"]
+        bidders = Bidders(job.pk, audience, processes=processes)
         try:
-            self.stdout.write(f"Bids at {rate:g}/s from {processes} processes on {n_jobs} job(s), "
-                              f"{options['bid_seconds']:g} s without the purge ...")
+            self.stdout.write(f"Bids at {rate:g}/s from {processes} processes, {options['bid_seconds']:g} s without the purge ...")
             baseline = bidders.run(rate, seconds=options["bid_seconds"])
             self.stdout.write(f"Bids while the purge removes up to {options['retention_rows']:,} rows ...")
             # In its own process, as in production (a Celery worker): no GIL shared with the bids.
@@ -229,8 +221,8 @@ class Command(BaseCommand):
             raise CommandError(f"the purge failed: {errors[-2000:]}")
         runs = list(RetentionRun.objects.order_by("pk"))
         purge = {"runs": runs, "seconds": time.monotonic() - started, "deleted": sum(run.deleted for run in runs)}
-        CleaningJob.objects.filter(pk__in=job_ids).update(status="cancelled")
-        fanout._retire(job_ids)
+        CleaningJob.objects.filter(pk=job.pk).update(status="cancelled")
+        fanout._retire([job.pk])
         return {"baseline": baseline, "during": during, "purge": purge}
 
     # --- report -------------------------------------------------------------------------------
