@@ -1,11 +1,13 @@
 """Bids placed by several processes on one open-loop schedule (bench_inbox's bids during the purge).
 
-One Python process tops out near 1 / (CPU per bid) bids/s (the GIL), so the bids come from
-`processes` forked workers, each with its own database connection and its own slice of the
-cleaners (a cleaner bids once on a job). They share one schedule: bid k is due at
-start + k / rate and each worker takes the next k, so a slow bid delays no other bid while a
-worker is free. Each bid's latency is timed from its start, and its lateness (start - due)
-is kept too: when every worker is busy the bids start late, and the report shows it.
+One process places one bid at a time, so it tops out near 1 / (a bid's wall time: its
+Python CPU plus the round trips and commits it waits on; 65-85/s on the 2-core bench
+machine). So the bids come from `processes` forked workers, each with its own database
+connection and its own slice of the cleaners (a cleaner bids once on a job). They share one
+schedule: bid k is due at start + k / rate and each worker takes the next k, so a slow bid
+delays no other bid while a worker is free. Each bid's latency is timed from its start, and
+its lateness (start - due) is kept too: when every worker is busy the bids start late, and
+the report shows it.
 """
 
 from __future__ import annotations
