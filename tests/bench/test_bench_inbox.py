@@ -46,3 +46,25 @@ def test_bench_inbox_times_only_the_fan_out_on_the_loaded_table():
     assert done.returncode == 0, done.stderr[-3000:]
     assert "fan-out of 20:" in done.stdout and "full-page images" in done.stdout
     assert "unread count" not in done.stdout  # --skip-reads
+
+
+def test_bench_inbox_places_the_bids_from_several_processes_on_one_schedule():
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    args = ["--rows", "400", "--users", "60", "--heavy-rows", "60", "--fanout", "50", "--fanout-runs", "1", "--skip-reads",
+            "--retention-rows", "50", "--bid-rate", "20", "--bid-seconds", "1.5", "--bid-processes", "3"]
+
+    done = run(["manage.py", "bench_inbox", *args], DEBUG="true", DATABASE_URL=url, REDIS_URL="")
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Bids at 20/s from 3 processes" in done.stdout
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| bids "))
+    cells = lambda line: [cell.strip() for cell in line.split("|")[1:-1]]  # noqa: E731
+    assert cells(lines[header]) == ["bids", "count", "rate/s", "p50 ms", "p99 ms", "max ms", "late p99 ms"]
+    assert cells(lines[header + 2])[:2] == ["without the purge", "30"]  # 1.5 s at 20/s
+    assert cells(lines[header + 3])[0] == "while the purge runs"
+    per_process = next(line for line in lines if line.startswith("  without the purge: bids per process"))
+    counts = [int(n) for n in per_process.split("bids per process ")[1].split(";")[0].split(", ")]
+    assert len(counts) == 3 and sum(counts) == 30 and all(counts)  # every process placed some
+    assert "Retention purge:" in done.stdout

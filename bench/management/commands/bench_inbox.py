@@ -12,7 +12,8 @@ product's own selectors: the unread count, the bell's latest 10, list page 1 and
 (keyset), and the replay of 100 after Last-Event-ID, for the heavy user and typical ones;
 the fan-out into the full table; and bids placed at `--bid-rate` per second (the real
 service, its bid_received notification stored in-process) before and while the retention
-purge removes `--retention-rows` rows.
+purge removes `--retention-rows` rows, by `--bid-processes` processes on one schedule
+(bench/bidders.py: one process tops out near 1 / a bid's wall time), with how late they started.
 
 Tasks run in this process (no REDIS_URL: the embedded mode), so the fan-out and the bids
 time the database work, not a broker.
@@ -25,15 +26,14 @@ import random
 import subprocess
 import sys
 import time
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from bench import inbox_data
+from bench.bidders import Bidders
 from bench.tables import median, percentile, print_table
-from jobs import services as job_services
 from jobs.models import CleaningJob
 from notifications import selectors
 from notifications.models import Notification, NotificationSequence, RetentionRun
@@ -57,6 +57,7 @@ class Command(BaseCommand):
         parser.add_argument("--fanout-runs", type=int, default=2)
         parser.add_argument("--retention-rows", type=int, default=5_000_000, help="stop the purge after this many")
         parser.add_argument("--bid-rate", type=float, default=100.0, help="bids per second")
+        parser.add_argument("--bid-processes", type=int, default=2, help="processes placing the bids, on one schedule (2 measured best on 2 cores)")
         parser.add_argument("--bid-seconds", type=float, default=30.0, help="baseline bids before the purge")
         parser.add_argument("--purge-pause", type=float, default=settings.RETENTION_PAUSE_SECONDS, help="seconds between purge batches")
         parser.add_argument("--skip-load", action="store_true", help="reuse the rows already loaded")
@@ -197,43 +198,24 @@ class Command(BaseCommand):
     # --- bids while the purge runs -----------------------------------------------------------
 
     def _bids_and_retention(self, fanout: FanoutCommand, client, audience: list[int], options) -> dict:
-        User = Notification._meta.get_field("recipient").related_model
         job = self._fan_out(fanout, client, len(audience), keep=True)
-        bidders = iter(User.objects.filter(pk__in=audience).order_by("pk"))
-        rate = options["bid_rate"]
-
-        def bids_for(seconds: float | None, until: subprocess.Popen | None = None) -> tuple[list[float], float]:
-            latencies, started, n = [], time.monotonic(), 0
-            while True:
-                if seconds is not None and time.monotonic() - started >= seconds:
-                    break
-                if until is not None and until.poll() is not None:
-                    break
-                target = started + n / rate
-                delay = target - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                cleaner = next(bidders, None)
-                if cleaner is None:
-                    break
-                t0 = time.perf_counter()
-                job_services.bid_place(job=job, cleaner=cleaner, amount=Decimal("90"))
-                latencies.append((time.perf_counter() - t0) * 1000)
-                n += 1
-            return latencies, n / max(time.monotonic() - started, 1e-9)
-
-        self.stdout.write(f"Bids at {rate:g}/s, {options['bid_seconds']:g} s without the purge ...")
-        baseline, baseline_rate = bids_for(options["bid_seconds"])
-        self.stdout.write(f"Bids while the purge removes up to {options['retention_rows']:,} rows ...")
-        # In its own process, as in production (a Celery worker): no GIL shared with the bids.
-        RetentionRun.objects.all().delete()
-        started = time.monotonic()
-        purge_process = subprocess.Popen(
-            [sys.executable, "manage.py", "retention_purge", "--until-caught-up", "--budget", "30", "--max-rows", str(options["retention_rows"])],
-            cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "RETENTION_PAUSE_SECONDS": str(options["purge_pause"])},
-        )
-        during, during_rate = bids_for(None, until=purge_process)
+        rate, processes = options["bid_rate"], options["bid_processes"]
+        bidders = Bidders(job.pk, audience, processes=processes)
+        try:
+            self.stdout.write(f"Bids at {rate:g}/s from {processes} processes, {options['bid_seconds']:g} s without the purge ...")
+            baseline = bidders.run(rate, seconds=options["bid_seconds"])
+            self.stdout.write(f"Bids while the purge removes up to {options['retention_rows']:,} rows ...")
+            # In its own process, as in production (a Celery worker): no GIL shared with the bids.
+            RetentionRun.objects.all().delete()
+            started = time.monotonic()
+            purge_process = subprocess.Popen(
+                [sys.executable, "manage.py", "retention_purge", "--until-caught-up", "--budget", "30", "--max-rows", str(options["retention_rows"])],
+                cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                env={**os.environ, "RETENTION_PAUSE_SECONDS": str(options["purge_pause"])},
+            )
+            during = bidders.run(rate, until=lambda: purge_process.poll() is not None)
+        finally:
+            bidders.close()
         _, errors = purge_process.communicate()
         if purge_process.returncode:
             raise CommandError(f"the purge failed: {errors[-2000:]}")
@@ -241,9 +223,7 @@ class Command(BaseCommand):
         purge = {"runs": runs, "seconds": time.monotonic() - started, "deleted": sum(run.deleted for run in runs)}
         CleaningJob.objects.filter(pk=job.pk).update(status="cancelled")
         fanout._retire([job.pk])
-        return {
-            "baseline": baseline, "baseline_rate": baseline_rate, "during": during, "during_rate": during_rate, "purge": purge,
-        }
+        return {"baseline": baseline, "during": during, "purge": purge}
 
     # --- report -------------------------------------------------------------------------------
 
@@ -268,14 +248,21 @@ class Command(BaseCommand):
         bids = results["bids"]
         purge = bids["purge"]
         w("")
+        phases = [("without the purge", bids["baseline"]), ("while the purge runs", bids["during"])]
         print_table(
             w,
-            ["bids", "count", "rate/s", "p50 ms", "p99 ms", "max ms"],
+            ["bids", "count", "rate/s", "p50 ms", "p99 ms", "max ms", "late p99 ms"],
             [
-                ["without the purge", len(bids["baseline"]), bids["baseline_rate"], median(bids["baseline"]), percentile(bids["baseline"], 99), max(bids["baseline"], default=float("nan"))],
-                ["while the purge runs", len(bids["during"]), bids["during_rate"], median(bids["during"]), percentile(bids["during"], 99), max(bids["during"], default=float("nan"))],
+                [name, len(p.latencies), p.rate, median(p.latencies), percentile(p.latencies, 99),
+                 max(p.latencies, default=float("nan")), percentile(p.lateness, 99)]
+                for name, p in phases
             ],
         )
+        for name, p in phases:
+            # The bidders' CPU per bid bounds the rate the machine can offer: cores / CPU per bid.
+            w(f"  {name}: bids per process {', '.join(str(n) for n in p.per_process)}; "
+              f"bidders' CPU {p.cpu_seconds * 1000 / max(len(p.latencies), 1):.1f} ms per bid, "
+              f"{p.cpu_seconds / max(p.seconds, 1e-9):.2f} cores" + ("; ran out of bidders (raise --fanout)" if p.out_of_bidders else ""))
         deleted = purge.get("deleted", 0)
         batches = sum(run.batches for run in purge["runs"])
         w("")
