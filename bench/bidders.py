@@ -47,9 +47,10 @@ class Phase:
 
 
 class Bidders:
-    """`processes` workers placing bids on job `job_id` with the real service, by the cleaners `cleaner_ids`."""
+    """`processes` workers placing bids with the real service, by the cleaners `cleaner_ids`: on the
+    first of `job_ids`, then, once each worker's cleaners have all bid on it, on the next."""
 
-    def __init__(self, job_id: int, cleaner_ids: list[int], *, processes: int):
+    def __init__(self, job_ids: list[int], cleaner_ids: list[int], *, processes: int):
         ctx = multiprocessing.get_context("fork")
         self._next = ctx.Value("q", 0)  # the next k of the schedule, shared by the workers
         self._stop = ctx.Event()
@@ -61,7 +62,7 @@ class Bidders:
                 conn.close_pool()
         for i in range(processes):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child, self._next, self._stop, job_id, cleaner_ids[i::processes]), daemon=True)
+            proc = ctx.Process(target=_worker, args=(child, self._next, self._stop, job_ids, cleaner_ids[i::processes]), daemon=True)
             proc.start()
             self._pipes.append(parent)
             self._procs.append(proc)
@@ -107,20 +108,21 @@ class Bidders:
                 proc.kill()
 
 
-def _worker(conn, next_k, stop, job_id: int, cleaner_ids: list[int]) -> None:
+def _worker(conn, next_k, stop, job_ids: list[int], cleaner_ids: list[int]) -> None:
     User = Notification._meta.get_field("recipient").related_model
-    job = CleaningJob.objects.get(pk=job_id)
-    cleaners = iter(User.objects.filter(pk__in=cleaner_ids).order_by("pk"))
-    cleaner = next(cleaners, None)
-    if cleaner is not None:
+    jobs = list(CleaningJob.objects.filter(pk__in=job_ids).order_by("pk"))
+    cleaners = list(User.objects.filter(pk__in=cleaner_ids).order_by("pk"))
+    pairs = ((job, cleaner) for job in jobs for cleaner in cleaners)  # a cleaner bids once per job
+    pair = next(pairs, None)
+    if pair is not None:
         # One bid untimed: a new connection's first bid is slow (0.2-0.4 s here: its statements, caches).
-        job_services.bid_place(job=job, cleaner=cleaner, amount=Decimal("90"))
-        cleaner = next(cleaners, None)
+        job_services.bid_place(job=pair[0], cleaner=pair[1], amount=Decimal("90"))
+        pair = next(pairs, None)
     conn.send("ready")
     while (go := conn.recv()) is not None:
         start, rate, count = go
         latencies, lateness = [], []
-        while cleaner is not None and not stop.is_set():
+        while pair is not None and not stop.is_set():
             with next_k.get_lock():
                 k = next_k.value
                 next_k.value += 1
@@ -131,7 +133,7 @@ def _worker(conn, next_k, stop, job_id: int, cleaner_ids: list[int]) -> None:
                 break
             t0 = time.perf_counter()
             lateness.append(max(0.0, time.monotonic() - due) * 1000)
-            job_services.bid_place(job=job, cleaner=cleaner, amount=Decimal("90"))
+            job_services.bid_place(job=pair[0], cleaner=pair[1], amount=Decimal("90"))
             latencies.append((time.perf_counter() - t0) * 1000)
-            cleaner = next(cleaners, None)
-        conn.send((latencies, lateness, cleaner is None))
+            pair = next(pairs, None)
+        conn.send((latencies, lateness, pair is None))

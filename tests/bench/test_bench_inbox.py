@@ -2,6 +2,9 @@
 
 import pytest
 from django.db import connection
+from django.db.models import Count
+
+from jobs.models import JobBid
 
 from tests.bench.test_bench_app import run
 
@@ -51,8 +54,9 @@ def test_bench_inbox_times_only_the_fan_out_on_the_loaded_table():
 def test_bench_inbox_places_the_bids_from_several_processes_on_one_schedule():
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    args = ["--rows", "400", "--users", "60", "--heavy-rows", "60", "--fanout", "50", "--fanout-runs", "1", "--skip-reads",
-            "--retention-rows", "50", "--bid-rate", "20", "--bid-seconds", "1.5", "--bid-processes", "3"]
+    # 20 cleaners for 33 bids (30 and a warm-up per process): the bids go on to the second job.
+    args = ["--rows", "400", "--users", "60", "--heavy-rows", "60", "--fanout", "20", "--fanout-runs", "1", "--skip-reads",
+            "--retention-rows", "50", "--bid-rate", "20", "--bid-seconds", "1.5", "--bid-processes", "3", "--bid-jobs", "2"]
 
     done = run(["manage.py", "bench_inbox", *args], DEBUG="true", DATABASE_URL=url, REDIS_URL="")
 
@@ -67,4 +71,6 @@ def test_bench_inbox_places_the_bids_from_several_processes_on_one_schedule():
     per_process = next(line for line in lines if line.startswith("  without the purge: bids per process"))
     counts = [int(n) for n in per_process.split("bids per process ")[1].split(";")[0].split(", ")]
     assert len(counts) == 3 and sum(counts) == 30 and all(counts)  # every process placed some
+    bids_per_job = JobBid.objects.values("job").annotate(n=Count("pk")).values_list("n", flat=True)
+    assert len(bids_per_job) == 2 and max(bids_per_job) <= 20  # a cleaner bid once per job
     assert "Retention purge:" in done.stdout

@@ -59,6 +59,11 @@ class Command(BaseCommand):
         parser.add_argument("--bid-rate", type=float, default=100.0, help="bids per second")
         parser.add_argument("--bid-processes", type=int, default=2, help="processes placing the bids, on one schedule (2 measured best on 2 cores)")
         parser.add_argument("--bid-seconds", type=float, default=30.0, help="baseline bids before the purge")
+        parser.add_argument(
+            "--bid-jobs", type=int, default=1,
+            help="jobs the bids go to, one after the other: each cleaner bids once per job, so a purge longer than "
+            "the audience's bids at --bid-rate needs more (5 million rows at the default pause: about 3)",
+        )
         parser.add_argument("--purge-pause", type=float, default=settings.RETENTION_PAUSE_SECONDS, help="seconds between purge batches")
         parser.add_argument("--skip-load", action="store_true", help="reuse the rows already loaded")
         parser.add_argument("--skip-reads", action="store_true", help="time no reads (fan-outs only, e.g. interleaved with another database's)")
@@ -198,9 +203,9 @@ class Command(BaseCommand):
     # --- bids while the purge runs -----------------------------------------------------------
 
     def _bids_and_retention(self, fanout: FanoutCommand, client, audience: list[int], options) -> dict:
-        job = self._fan_out(fanout, client, len(audience), keep=True)
+        jobs = [self._fan_out(fanout, client, len(audience), keep=True) for _ in range(max(1, options["bid_jobs"]))]
         rate, processes = options["bid_rate"], options["bid_processes"]
-        bidders = Bidders(job.pk, audience, processes=processes)
+        bidders = Bidders([job.pk for job in jobs], audience, processes=processes)
         try:
             self.stdout.write(f"Bids at {rate:g}/s from {processes} processes, {options['bid_seconds']:g} s without the purge ...")
             baseline = bidders.run(rate, seconds=options["bid_seconds"])
@@ -221,8 +226,8 @@ class Command(BaseCommand):
             raise CommandError(f"the purge failed: {errors[-2000:]}")
         runs = list(RetentionRun.objects.order_by("pk"))
         purge = {"runs": runs, "seconds": time.monotonic() - started, "deleted": sum(run.deleted for run in runs)}
-        CleaningJob.objects.filter(pk=job.pk).update(status="cancelled")
-        fanout._retire([job.pk])
+        CleaningJob.objects.filter(pk__in=[job.pk for job in jobs]).update(status="cancelled")
+        fanout._retire([job.pk for job in jobs])
         return {"baseline": baseline, "during": during, "purge": purge}
 
     # --- report -------------------------------------------------------------------------------
