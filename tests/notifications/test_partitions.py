@@ -126,7 +126,7 @@ def test_maintenance_drops_old_partitions_only_once_the_purge_has_emptied_them(s
     assert date(2026, 3, 1) in partitions.partitions()  # within a year: kept
 
 
-def test_deleting_a_notification_deletes_its_channel_deliveries(settings):
+def test_deleting_a_notification_deletes_its_channel_deliveries():
     # The foreign key is the ORM's now (no database constraint to a partitioned table).
     notification = Notification.objects.create(recipient=UserFactory(), notification_type=NotificationType.SYSTEM_ALERT, title="x")
     ChannelDelivery.objects.create(notification=notification, channel="email", due_at=notification.created_at, updated_at=notification.created_at)
