@@ -2,9 +2,11 @@
 
 import logging
 from datetime import UTC, date, datetime
+from io import StringIO
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
@@ -194,3 +196,13 @@ def test_the_unread_count_reads_only_the_unread_index_of_each_month():
         plan = "\n".join(line for (line,) in cursor.fetchall())
     scans = [line.strip() for line in plan.splitlines() if "Scan" in line]
     assert scans and all(line.startswith("->  Index Only Scan using") for line in scans), plan
+
+
+def test_the_command_creates_what_beat_would_and_says_how_far_ahead(settings):
+    settings.PARTITIONS_AHEAD_MONTHS = 1
+    settings.RETENTION_DAYS_UNREAD = settings.RETENTION_DAYS_ALERT_UNREAD = 10_000  # nothing old enough to drop
+    out = StringIO()
+    with time_machine.travel(datetime(2029, 6, 10, tzinfo=UTC), tick=False):
+        call_command("partitions_maintain", stdout=out)
+    assert "created: notifications_notification_p2029_06, notifications_notification_p2029_07" in out.getvalue()
+    assert "1 months ahead" in out.getvalue()
