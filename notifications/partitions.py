@@ -47,20 +47,14 @@ def months_assign(notifications: Iterable) -> None:
     from .models import OutboxEvent
 
     pending = [n for n in notifications if n.partition_month is None]
-    missing = {n.event_id for n in pending if n.event_id is not None and not _event_cached(n)}
-    created = dict(OutboxEvent.objects.filter(pk__in=missing).values_list("pk", "created_at")) if missing else {}
     now = timezone.now()
+    # The event's time: from the loaded event, else one query for every event only referred to by id.
+    event_times = {n.event_id: n.event.created_at for n in pending if type(n).event.is_cached(n) and n.event_id}
+    missing = {n.event_id for n in pending if n.event_id is not None} - event_times.keys()
+    if missing:
+        event_times.update(OutboxEvent.objects.filter(pk__in=missing).values_list("pk", "created_at"))
     for notification in pending:
-        if notification.event_id is None:
-            notification.partition_month = month_of(now)
-        elif _event_cached(notification):
-            notification.partition_month = month_of(notification.event.created_at)
-        else:
-            notification.partition_month = month_of(created.get(notification.event_id, now))
-
-
-def _event_cached(notification) -> bool:
-    return type(notification).event.is_cached(notification)
+        notification.partition_month = month_of(event_times.get(notification.event_id, now))
 
 
 def is_partitioned() -> bool:
@@ -80,7 +74,7 @@ def months_between(first: date, last: date) -> list[date]:
 
 
 def _next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return _add_months(month, 1)
 
 
 def _add_months(month: date, count: int) -> date:

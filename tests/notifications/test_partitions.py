@@ -105,6 +105,10 @@ def test_maintenance_creates_this_month_and_the_months_ahead_and_healthz_says_wh
     assert (after["status"], after["checks"]["partitions"]) == ("ok", "ok")
     with time_machine.travel(datetime(2029, 11, 15, tzinfo=UTC), tick=False):
         assert partitions.partitions_maintain()["created"] == []  # nothing twice
+    with time_machine.travel(datetime(2030, 1, 15, tzinfo=UTC), tick=False):  # beat stopped since
+        late = client.get("/healthz").json()
+    assert late["status"] == "degraded"
+    assert late["checks"]["partitions"] == "no notification partition for next month yet (beat: notifications.partitions_maintain)"
 
 
 @pytest.mark.django_db(transaction=True)  # as beat runs it: DETACH ... CONCURRENTLY needs autocommit
