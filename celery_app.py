@@ -7,7 +7,8 @@ import os
 
 from celery import Celery
 from celery.signals import (
-    after_setup_logger, after_setup_task_logger, task_postrun, task_prerun, worker_process_shutdown, worker_ready,
+    after_setup_logger, after_setup_task_logger, task_postrun, task_prerun, worker_init, worker_process_init,
+    worker_process_shutdown, worker_ready,
 )
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
@@ -43,6 +44,24 @@ def mask_url_passwords_in_worker_logs(logger, **kwargs):
 
     for handler in logger.handlers:
         handler.addFilter(MaskUrlPasswords())
+
+
+@worker_init.connect
+def warm_up_before_forking(sender, **kwargs):
+    # The pool processes inherit the imports and the URL map; each opens its own connections.
+    from project.warmup import worker_warm
+
+    worker_warm()
+    # Connected here, not at import: Celery's Django fixup connects its own handler, which
+    # closes every inherited connection and pool, in its worker_init handler; this one runs
+    # after it, so the connections opened here are the pool process's own and stay open.
+    worker_process_init.connect(connect_pool_process, weak=False)
+
+
+def connect_pool_process(**kwargs):
+    from project.warmup import worker_process_connect
+
+    worker_process_connect()
 
 
 @worker_ready.connect

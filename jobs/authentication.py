@@ -10,6 +10,11 @@ from .compiled import CompiledQuery
 _token_with_role = CompiledQuery(lambda values: Token.objects.select_related("user__cleaner_profile").filter(key=values["key"]))
 
 
+def token_query_prepare() -> None:
+    """Compile the token query before the first request needs it (project/warmup.py)."""
+    _token_with_role.prepare({"key": ""})
+
+
 class TokenAuthentication(authentication.TokenAuthentication):
     """`Authorization: Token <key>`, as DRF's, with the user's role (cleaner profile or none) in one query.
 

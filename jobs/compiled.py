@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Callable
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import QuerySet
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
@@ -131,6 +131,13 @@ class CompiledQuery:
         self._extra_shape = extra_shape
         self._by_shape: dict[tuple, _Compiled] = {}
         self._lock = threading.Lock()
+
+    def prepare(self, values: dict) -> None:
+        """Compile the shape of `values` now (a process warming up), so that no caller pays for it."""
+        if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+            # A select_for_update query compiles only inside a transaction (Django checks it there).
+            with transaction.atomic():
+                self._compiled(values)
 
     def first(self, values: dict):
         """The first row as a model instance (annotations as attributes), or None."""

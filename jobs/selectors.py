@@ -28,6 +28,7 @@ from .models import (
     JobStatus,
     Payment,
     PaymentStatus,
+    ServiceType,
     Weekday,
 )
 
@@ -263,6 +264,17 @@ _BOARD_INPUTS = tuple(_BoardInputs.__dataclass_fields__)
 # Building and compiling this query was most of a bid's CPU: it is compiled once per
 # shape (the cleaner's number of services and working days, a wrapping box, the time zone).
 _job_for_bid = CompiledQuery(_job_for_bid_queryset, extra_shape=timezone.get_current_timezone_name)
+
+
+def job_for_bid_prepare() -> None:
+    """Compile job_for_bid's commonest shape (a cleaner offering every service on every day) before
+    the first bid asks for it: a fresh web process warming up (project/warmup.py)."""
+    board = _BoardInputs(
+        cleaner_id=0, profile_id=0, latitude=0.0, longitude=0.0, service_radius_km=0.0,
+        service_types=tuple(sorted(ServiceType.values)), iso_days=tuple(sorted(_ISO_WEEKDAY.values())),
+        box=_box_bounds(0.0, 0.0), now=timezone.now(),
+    )
+    _job_for_bid.prepare({"job_id": 0, "cleaner_id": 0, **vars(board)})
 
 
 def job_for_bid(*, job_id: int, cleaner) -> tuple[CleaningJob, BidderFacts]:

@@ -47,7 +47,7 @@ class BoundedASGIHandler(ASGIHandler):
 django_application = BoundedASGIHandler(settings.WEB_MAX_CONCURRENT_REQUESTS)
 
 from demo import activity as demo_activity  # noqa: E402  (needs Django set up)
-from project import embedded_beat  # noqa: E402
+from project import embedded_beat, warmup  # noqa: E402
 from notifications import receipts_door  # noqa: E402
 from notifications.sse.endpoint import EVENTS_PATH, sse_app  # noqa: E402
 from notifications.sse import database as stream_database  # noqa: E402
@@ -77,6 +77,7 @@ async def _lifespan(receive, send):
             gc_pauses = asyncio.create_task(gc_pause_probe.run())
             demo = demo_activity.start_if_enabled()  # make run only; refused when DEBUG is off
             beat = embedded_beat.start_if_embedded()  # no Redis, no Celery beat: this process runs its schedule
+            await asyncio.to_thread(warmup.web_process_warm)  # before the server accepts a request
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             if demo is not None:

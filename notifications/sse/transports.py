@@ -44,6 +44,9 @@ class Transport(Protocol):
     def cut_off(self, *, control: dict, grip_channel: str) -> None:
         """Close streams: `control` tells the hubs which ones; Pushpin closes those on `grip_channel`."""
 
+    def connect(self) -> None:
+        """Open what the first send would (a process warming up: project/warmup.py)."""
+
 
 class InProcessTransport:
     holds_streams_elsewhere = False
@@ -60,6 +63,9 @@ class InProcessTransport:
 
     def cut_off(self, *, control: dict, grip_channel: str) -> None:
         self.hub.control_threadsafe(frames.dumps(control))
+
+    def connect(self) -> None:
+        pass
 
 
 class RedisTransport:
@@ -84,6 +90,9 @@ class RedisTransport:
     def cut_off(self, *, control: dict, grip_channel: str) -> None:
         self.client.publish(CONTROL_CHANNEL, frames.dumps(control))
 
+    def connect(self) -> None:
+        self.client.ping()  # the connection stays in the client's pool
+
 
 class PushpinTransport:
     """GRIP publishing over kept-alive HTTP connections (one per thread)."""
@@ -100,6 +109,9 @@ class PushpinTransport:
 
     def cut_off(self, *, control: dict, grip_channel: str) -> None:
         self.close_channel(grip_channel)
+
+    def connect(self) -> None:
+        pass  # a kept-alive connection per thread: one opened here would serve no request's thread
 
     def close_channel(self, channel: str) -> None:
         """Tell the streams Pushpin holds on a channel why, then close them (their reconnect gets a 403)."""

@@ -200,6 +200,9 @@ class Command(BaseCommand):
 
         sent = {p["bid_id"]: p for p in posts if p["bid_id"] is not None}
         latencies, seen, wrong = [], set(), 0
+        first_second, after_first_second = [], []  # by when the POST left: a fresh server's warm-up, then the steady state
+        started_at = min((p["sent_at"] for p in posts), default=0)
+        slowest = {}  # second of the run -> its slowest bid, ms
         for uid, bid_id, received_at in receipts:
             post = sent.get(bid_id)
             if post is None or post["client"] != uid:
@@ -208,6 +211,8 @@ class Command(BaseCommand):
             if bid_id not in seen:
                 seen.add(bid_id)
                 latencies.append((received_at - post["sent_at"]) * 1000)
+                (first_second if post["sent_at"] - started_at < 1 else after_first_second).append(latencies[-1])
+                slowest[int(post["sent_at"] - started_at)] = max(slowest.get(int(post["sent_at"] - started_at), 0), latencies[-1])
         api = [p["api_ms"] for p in posts if p["bid_id"] is not None]
         stages = self._stages(sent, {bid_id: t for uid, bid_id, t in receipts if bid_id in seen})
         errors = {}
@@ -219,15 +224,19 @@ class Command(BaseCommand):
             "delivered": len(seen), "wrong": wrong, "errors": errors,
             "api_p50": percentile(api, 50), "api_p99": percentile(api, 99),
             "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+            "p99_first_s": percentile(first_second, 99), "p99_after_first_s": percentile(after_first_second, 99),
             "max": max(latencies, default=float("nan")), "pg_max": max(pg.values, default=float("nan")),
             **stages,
         }
         self.stdout.write(
             f"    {load.opened:,} streams open in {connect_s:.1f}s; {len(sent)}/{len(posts)} bids created, "
             f"{len(seen)} delivered; API p50 {result['api_p50']:.1f} ms p99 {result['api_p99']:.1f} ms; "
-            f"POST->SSE p50 {result['p50']:.1f} ms p99 {result['p99']:.1f} ms max {result['max']:.0f} ms"
+            f"POST->SSE p50 {result['p50']:.1f} ms p99 {result['p99']:.1f} ms max {result['max']:.0f} ms "
+            f"(p99 of the first second's bids {result['p99_first_s']:.0f} ms, of the rest {result['p99_after_first_s']:.0f} ms)"
             + (f"; errors {errors}" if errors else "")
         )
+        if self.options["verbosity"] > 1:
+            self.stdout.write("    slowest bid per second of the run, ms: " + ", ".join(f"{slowest[s]:.0f}" for s in sorted(slowest)))
         return result
 
     def _stages(self, sent: dict, received: dict) -> dict:
@@ -299,13 +308,13 @@ class Command(BaseCommand):
             f"{min(self.loads):.2f}-{max(self.loads):.2f} before the runs"
         )
         headers = ["server", "bids/s", "streams", "connect s", "bids created/posted", "delivered", "API p50 ms", "API p99 ms",
-                   "POST->SSE p50 ms", "POST->SSE p99 ms", "max ms", "PG conns max"]
+                   "POST->SSE p50 ms", "POST->SSE p99 ms", "p99 1st s ms", "p99 after ms", "max ms", "PG conns max"]
         rows, stages = [], []
         for (name, rate), runs in results.items():
             med = lambda key: median(r[key] for r in runs)  # noqa: E731
             rows.append([
                 name, f"{rate:g}", f"{med('streams'):,.0f}", med("connect_s"), f"{med('created'):,.0f}/{med('posted'):,.0f}",
-                f"{med('delivered'):,.0f}", med("api_p50"), med("api_p99"), med("p50"), med("p99"), med("max"), med("pg_max"),
+                f"{med('delivered'):,.0f}", med("api_p50"), med("api_p99"), med("p50"), med("p99"), med("p99_first_s"), med("p99_after_first_s"), med("max"), med("pg_max"),
             ])
             stages.append(
                 f"  {name}, {rate:g} bids/s: {med('post_to_recorded_p50'):,.1f} / {med('post_to_recorded_p99'):,.1f} | "

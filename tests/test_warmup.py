@@ -1,0 +1,45 @@
+"""A fresh process pays its one-time costs before it takes work (project/warmup.py).
+
+What is warmed must be what the first requests use: the bid's query shape compiled at
+start is the one a real bid by a cleaner of every service and day looks up.
+"""
+
+import pytest
+from django.urls import clear_url_caches, get_resolver
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from jobs import authentication, selectors
+from jobs.models import JobBid
+from project import warmup
+from tests.factories import CleanerFactory, CleaningJobFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the warm-up hands its connection back to the pool
+
+
+@pytest.fixture
+def cold_process():
+    """This test process as a fresh one: no URL map built, no query shape compiled."""
+    clear_url_caches()
+    selectors._job_for_bid._by_shape.clear()
+    authentication._token_with_role._by_shape.clear()
+    yield
+    clear_url_caches()
+
+
+def test_a_warmed_web_process_has_compiled_the_shapes_its_first_bid_uses(cold_process):
+    warmup.web_process_warm()
+    assert get_resolver()._populated, "the URL map is built at start, not by the first request"
+    warmed_bid_shapes = set(selectors._job_for_bid._by_shape)
+    warmed_token_shapes = set(authentication._token_with_role._by_shape)
+    assert len(warmed_bid_shapes) == 1 and len(warmed_token_shapes) == 1
+
+    job, cleaner = CleaningJobFactory(), CleanerFactory()  # every service, every working day
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=cleaner).key}")
+    response = api.post(f"/api/jobs/{job.pk}/bids/", {"amount": "90.00", "message": "Tomorrow?"}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert JobBid.objects.filter(job=job, cleaner=cleaner).exists()
+    assert set(selectors._job_for_bid._by_shape) == warmed_bid_shapes, "the bid compiled a shape of its own"
+    assert set(authentication._token_with_role._by_shape) == warmed_token_shapes
