@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.compiled import CompiledQuery
 from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus, Payment, Weekday, user_display_name
 from jobs.money import format_money
 from jobs.selectors import cleaners_eligible_for_job, job_local_date, job_price
@@ -92,9 +93,16 @@ def _job(job_id: int, *, share_lock: bool = False) -> CleaningJob | None:
     return jobs.filter(pk=job_id).first()
 
 
+# Every bid's event reads its bid: building this select_related query was the worker's biggest
+# share of CPU per event, so it is compiled once per process (jobs/compiled.py). By primary
+# key, unordered: an ORDER BY for at most one row would be work for nothing.
+_bid_with_people = CompiledQuery(
+    lambda values: JobBid.objects.select_related("job__client", "cleaner").filter(pk=values["bid_id"]).order_by()
+)
+
+
 def _bid(bid_id: int) -> JobBid | None:
-    # By primary key, unordered: .first() would build an ORDER BY for at most one row.
-    return next(iter(JobBid.objects.select_related("job__client", "cleaner").filter(pk=bid_id).order_by()[:1]), None)
+    return _bid_with_people.first({"bid_id": int(bid_id)})
 
 
 # --- one builder per type: who (audience) and what (content) ---------------------
