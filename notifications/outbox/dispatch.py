@@ -67,7 +67,7 @@ def _dispatch_locked(*, event_id: int) -> Callable[[], None] | None:
     if retracted_job_id is not None:
         job_offers_retract(job_id=retracted_job_id)
     # The one query that resolves the audience (preferences included), run once per event.
-    recipient_ids = [] if plan is None else list(plan.audience.order_by("pk").values_list("pk", flat=True))
+    recipient_ids = [] if plan is None else plans.audience_ids(plan.audience)
     if not recipient_ids:
         outbox_event_finish(event, recipient_count=0, attempts=event.attempts)
         return None

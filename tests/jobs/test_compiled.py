@@ -130,3 +130,34 @@ def test_a_start_in_the_past_is_a_param_not_a_shape():
     query = CompiledQuery(lambda v: CleaningJob.objects.filter(pk=v["id"], scheduled_start__lt=v["now"]))
     assert query.first({"id": past.pk, "now": timezone.now()}).pk == past.pk
     assert query.first({"id": past.pk, "now": timezone.now() - timedelta(days=1)}) is None
+
+
+# --- flat: one column of every row -----------------------------------------------------------------
+
+
+def test_flat_reads_every_row_s_value_as_values_list_does():
+    jobs = CleaningJobFactory.create_batch(3)
+    query = CompiledQuery(lambda v: CleaningJob.objects.filter(pk__in=v["ids"]).order_by("-pk").values_list("pk", flat=True))
+    for ids in [(jobs[0].pk, jobs[2].pk), (jobs[1].pk, jobs[2].pk + 1000), (jobs[1].pk,)]:
+        built = CleaningJob.objects.filter(pk__in=ids).order_by("-pk").values_list("pk", flat=True)
+        assert query.flat({"ids": ids}) == list(built)
+    assert query.flat({"ids": (jobs[2].pk + 1000,)}) == []
+
+
+def test_flat_applies_the_column_s_converter():
+    job = CleaningJobFactory()
+    query = CompiledQuery(lambda v: CleaningJob.objects.filter(pk=v["id"]).values_list("budget", flat=True))
+    assert query.flat({"id": job.pk}) == [job.budget] and type(query.flat({"id": job.pk})[0]) is type(job.budget)
+
+
+def test_rows_and_one_column_are_read_by_their_own_method():
+    job = CleaningJobFactory()
+    rows = CompiledQuery(lambda v: CleaningJob.objects.filter(pk=v["id"]))
+    column = CompiledQuery(lambda v: CleaningJob.objects.filter(pk=v["id"]).values_list("pk", flat=True))
+    pairs = CompiledQuery(lambda v: CleaningJob.objects.filter(pk=v["id"]).values_list("pk", "title"))
+    with pytest.raises(ShapeError):
+        rows.flat({"id": job.pk})
+    with pytest.raises(ShapeError):
+        column.first({"id": job.pk})
+    with pytest.raises(ShapeError):
+        pairs.flat({"id": job.pk})
