@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Callable
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -30,7 +30,7 @@ from django.db.models.query import FlatValuesListIterable, ModelIterable, get_re
 from django.db.transaction import TransactionManagementError
 
 # An input: a scalar of one of these types, or a tuple of them (an IN list: its length is shape).
-_SCALARS = (int, float, str, datetime)
+_SCALARS = (int, float, str, datetime, date)  # datetime before date, its base class
 
 
 class ShapeError(Exception):
@@ -57,6 +57,8 @@ def _stand_in(kind: type, set_no: int, k: int):
         return f"~stand-in {set_no}.{k}~"
     if kind is datetime:
         return datetime(1907 + set_no, 1 + k % 12, 1 + k // 12 % 28, 0, 0, 0, 7 + k, tzinfo=UTC)
+    if kind is date:
+        return date(1907 + set_no, 1 + k % 12, 1 + k // 12 % 28)
     raise ShapeError(f"no stand-in for a {kind.__name__} input")
 
 
@@ -66,7 +68,7 @@ def _kind(value) -> type:
             if kind is datetime and value.utcoffset() is None:
                 raise ShapeError("a naive datetime: Django would make it aware on its way to the params")
             return kind
-    raise ShapeError(f"inputs are int, float, str, aware datetime or tuples of them, not {type(value).__name__}")
+    raise ShapeError(f"inputs are int, float, str, aware datetime, date or tuples of them, not {type(value).__name__}")
 
 
 def _stand_ins(values: dict, set_no: int) -> tuple[dict, dict]:
@@ -92,7 +94,7 @@ def _stand_ins(values: dict, set_no: int) -> tuple[dict, dict]:
 def _slot_or_constant(param, slots: dict):
     for kind in _SCALARS:
         if isinstance(param, kind) and not isinstance(param, bool):
-            slot = slots.get((kind, param if kind is datetime else kind(param)))
+            slot = slots.get((kind, param if kind in (datetime, date) else kind(param)))
             if slot is None:
                 return param
             return slot if type(param) is kind else _Slot(slot.name, slot.index, type(param))
@@ -120,8 +122,18 @@ class _Compiled:
     flat: bool = False  # a values_list(<one field>, flat=True): each row's one value
 
 
+def _instance(compiled: _Compiled, row):
+    n = len(compiled.field_names)
+    instance = compiled.model.from_db(compiled.using, compiled.field_names, row[:n])
+    for name, value in zip(compiled.annotations, row[n:]):
+        setattr(instance, name, value)
+    for populator in compiled.related:
+        populator.populate(row, instance)
+    return instance
+
+
 class CompiledQuery:
-    """`build(values)` -> a queryset of one model's rows (first) or of one column (flat: a
+    """`build(values)` -> a queryset of one model's rows (first, all) or of one column (flat: a
     values_list(..., flat=True)), compiled once per shape (thread-safe).
 
     `extra_shape()` names what else, besides the inputs' types and tuple lengths, the SQL
@@ -144,16 +156,16 @@ class CompiledQuery:
         if compiled.flat:
             raise ShapeError("a values_list(flat=True) queryset: read it with flat()")
         rows = self._execute(compiled, values, one=True)
-        if not rows:
-            return None
-        row = rows[0]
-        n = len(compiled.field_names)
-        instance = compiled.model.from_db(compiled.using, compiled.field_names, row[:n])
-        for name, value in zip(compiled.annotations, row[n:]):
-            setattr(instance, name, value)
-        for populator in compiled.related:
-            populator.populate(row, instance)
-        return instance
+        return _instance(compiled, rows[0]) if rows else None
+
+    def all(self, values: dict) -> list:
+        """Every row as a model instance (annotations as attributes)."""
+        if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+            return list(self._build(values))  # as in first()
+        compiled = self._compiled(values)
+        if compiled.flat:
+            raise ShapeError("a values_list(flat=True) queryset: read it with flat()")
+        return [_instance(compiled, row) for row in self._execute(compiled, values, one=False)]
 
     def flat(self, values: dict) -> list:
         """Every row's one value, from a values_list(<one field>, flat=True) queryset."""

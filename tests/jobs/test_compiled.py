@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from jobs import selectors
 from jobs.compiled import CompiledQuery, ShapeError
-from jobs.models import CleaningJob, ServiceType, Weekday
+from jobs.models import CleanerUnavailability, CleaningJob, ServiceType, Weekday
 from jobs.selectors import job_for_bid
-from tests.factories import CITY_LAT, CITY_LON, CleanerFactory, CleaningJobFactory, ClientFactory, JobBidFactory
+from tests.factories import (
+    CITY_LAT, CITY_LON, CleanerFactory, CleanerUnavailabilityFactory, CleaningJobFactory, ClientFactory, JobBidFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +163,20 @@ def test_rows_and_one_column_are_read_by_their_own_method():
         column.first({"id": job.pk})
     with pytest.raises(ShapeError):
         pairs.flat({"id": job.pk})
+
+
+def test_all_reads_every_row_as_the_orm_does():
+    jobs = CleaningJobFactory.create_batch(3)
+    query = CompiledQuery(lambda v: CleaningJob.objects.select_related("client").filter(pk__in=v["ids"]).order_by("-pk"))
+    ids = (jobs[0].pk, jobs[2].pk)
+    got = query.all({"ids": ids})
+    expected = list(CleaningJob.objects.select_related("client").filter(pk__in=ids).order_by("-pk"))
+    assert [(j.pk, j.title, j.client.username) for j in got] == [(j.pk, j.title, j.client.username) for j in expected]
+    assert query.all({"ids": (jobs[1].pk + 1000,)}) == []
+
+
+def test_a_date_is_an_input_like_a_datetime():
+    day_off = CleanerUnavailabilityFactory()
+    query = CompiledQuery(lambda v: CleanerUnavailability.objects.filter(pk__in=v["ids"], date__gte=v["day"]))
+    assert query.first({"ids": (day_off.pk,), "day": day_off.date}).pk == day_off.pk
+    assert query.first({"ids": (day_off.pk,), "day": day_off.date + timedelta(days=1)}) is None
