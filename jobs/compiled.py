@@ -173,7 +173,7 @@ class CompiledQuery:
             return list(self._build(values))  # as in first()
         compiled = self._compiled(values)
         if not compiled.flat:
-            raise ShapeError("a queryset of model rows: read it with first()")
+            raise ShapeError("a queryset of model rows: read it with first() or all()")
         return [value for (value,) in self._execute(compiled, values, one=False)]
 
     def _execute(self, compiled: _Compiled, values: dict, *, one: bool) -> list:
