@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Callable
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import QuerySet
-from django.db.models.query import get_related_populators
+from django.db.models.query import FlatValuesListIterable, ModelIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
 
 # An input: a scalar of one of these types, or a tuple of them (an IN list: its length is shape).
-_SCALARS = (int, float, str, datetime)
+_SCALARS = (int, float, str, datetime, date)  # datetime before date, its base class
 
 
 class ShapeError(Exception):
@@ -57,6 +57,8 @@ def _stand_in(kind: type, set_no: int, k: int):
         return f"~stand-in {set_no}.{k}~"
     if kind is datetime:
         return datetime(1907 + set_no, 1 + k % 12, 1 + k // 12 % 28, 0, 0, 0, 7 + k, tzinfo=UTC)
+    if kind is date:
+        return date(1907 + set_no, 1 + k % 12, 1 + k // 12 % 28)
     raise ShapeError(f"no stand-in for a {kind.__name__} input")
 
 
@@ -66,7 +68,7 @@ def _kind(value) -> type:
             if kind is datetime and value.utcoffset() is None:
                 raise ShapeError("a naive datetime: Django would make it aware on its way to the params")
             return kind
-    raise ShapeError(f"inputs are int, float, str, aware datetime or tuples of them, not {type(value).__name__}")
+    raise ShapeError(f"inputs are int, float, str, aware datetime, date or tuples of them, not {type(value).__name__}")
 
 
 def _stand_ins(values: dict, set_no: int) -> tuple[dict, dict]:
@@ -92,7 +94,7 @@ def _stand_ins(values: dict, set_no: int) -> tuple[dict, dict]:
 def _slot_or_constant(param, slots: dict):
     for kind in _SCALARS:
         if isinstance(param, kind) and not isinstance(param, bool):
-            slot = slots.get((kind, param if kind is datetime else kind(param)))
+            slot = slots.get((kind, param if kind in (datetime, date) else kind(param)))
             if slot is None:
                 return param
             return slot if type(param) is kind else _Slot(slot.name, slot.index, type(param))
@@ -117,10 +119,22 @@ class _Compiled:
     # Django's own row handling, as ModelIterable does it: select_related's models, database-to-Python converters.
     related: tuple = field(compare=False)
     converters: tuple = field(compare=False)  # (column, converter functions, expression)
+    flat: bool = False  # a values_list(<one field>, flat=True): each row's one value
+
+
+def _instance(compiled: _Compiled, row):
+    n = len(compiled.field_names)
+    instance = compiled.model.from_db(compiled.using, compiled.field_names, row[:n])
+    for name, value in zip(compiled.annotations, row[n:]):
+        setattr(instance, name, value)
+    for populator in compiled.related:
+        populator.populate(row, instance)
+    return instance
 
 
 class CompiledQuery:
-    """`build(values)` -> a queryset of one model's rows, compiled once per shape (thread-safe).
+    """`build(values)` -> a queryset of one model's rows (first, all) or of one column (flat: a
+    values_list(..., flat=True)), compiled once per shape (thread-safe).
 
     `extra_shape()` names what else, besides the inputs' types and tuple lengths, the SQL
     text depends on (e.g. the current time zone); it is read on every call.
@@ -146,27 +160,45 @@ class CompiledQuery:
             # which the stand-in check cannot follow (ShapeError); there the ORM builds it each time.
             return self._build(values).first()
         compiled = self._compiled(values)
+        if compiled.flat:
+            raise ShapeError("a values_list(flat=True) queryset: read it with flat()")
+        rows = self._execute(compiled, values, one=True)
+        return _instance(compiled, rows[0]) if rows else None
+
+    def all(self, values: dict) -> list:
+        """Every row as a model instance (annotations as attributes)."""
+        if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+            return list(self._build(values))  # as in first()
+        compiled = self._compiled(values)
+        if compiled.flat:
+            raise ShapeError("a values_list(flat=True) queryset: read it with flat()")
+        return [_instance(compiled, row) for row in self._execute(compiled, values, one=False)]
+
+    def flat(self, values: dict) -> list:
+        """Every row's one value, from a values_list(<one field>, flat=True) queryset."""
+        if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+            return list(self._build(values))  # as in first()
+        compiled = self._compiled(values)
+        if not compiled.flat:
+            raise ShapeError("a queryset of model rows: read it with first() or all()")
+        return [value for (value,) in self._execute(compiled, values, one=False)]
+
+    def _execute(self, compiled: _Compiled, values: dict, *, one: bool) -> list:
+        """The rows (one at most if `one`), each converted as Django converts its columns."""
         connection = connections[compiled.using]
         if compiled.for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = [p.fill(values) if type(p) is _Slot else p for p in compiled.params]
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
-            row = cursor.fetchone()
-        if row is None:
-            return None
+            rows = [row for row in [cursor.fetchone()] if row is not None] if one else cursor.fetchall()
         if compiled.converters:
-            row = list(row)
-            for column, functions, expression in compiled.converters:
-                for convert in functions:
-                    row[column] = convert(row[column], expression, connection)
-        n = len(compiled.field_names)
-        instance = compiled.model.from_db(compiled.using, compiled.field_names, row[:n])
-        for name, value in zip(compiled.annotations, row[n:]):
-            setattr(instance, name, value)
-        for populator in compiled.related:
-            populator.populate(row, instance)
-        return instance
+            rows = [list(row) for row in rows]
+            for row in rows:
+                for column, functions, expression in compiled.converters:
+                    for convert in functions:
+                        row[column] = convert(row[column], expression, connection)
+        return rows
 
     def _compiled(self, values: dict) -> _Compiled:
         shape = (_shape(values), self._extra_shape())
@@ -189,11 +221,22 @@ class CompiledQuery:
         queryset = self._build(stand_ins)
         compiler = queryset.query.get_compiler(queryset.db)
         sql, params = compiler.as_sql()
+        # A stand-in in a param's place: a slot; anything else must be a constant (checked by comparing sets).
+        filled = tuple(_slot_or_constant(p, slots) for p in params)
+        converters = tuple(
+            (column, tuple(functions), expression)
+            for column, (functions, expression) in compiler.get_converters([s[0] for s in compiler.select]).items()
+        )
+        if queryset._iterable_class is not ModelIterable:  # values(), values_list(): no model rows
+            if queryset._iterable_class is not FlatValuesListIterable or len(compiler.select) != 1:
+                raise ShapeError("a values queryset must be values_list(<one field>, flat=True)")
+            return _Compiled(
+                sql=sql, params=filled, model=queryset.model, using=queryset.db, for_update=queryset.query.select_for_update,
+                field_names=(), annotations=(), related=(), converters=converters, flat=True,
+            )
         select_fields = compiler.klass_info["select_fields"]
         if select_fields != list(range(len(select_fields))):
             raise ShapeError("the model's columns must come first")
-        # A stand-in in a param's place: a slot; anything else must be a constant (checked by comparing sets).
-        filled = tuple(_slot_or_constant(p, slots) for p in params)
         columns = sorted(compiler.annotation_col_map.items(), key=lambda item: item[1])
         if [index for _name, index in columns] != list(range(len(select_fields), len(select_fields) + len(columns))):
             raise ShapeError("the annotations must follow the model's columns")
@@ -206,8 +249,5 @@ class CompiledQuery:
             field_names=tuple(compiler.select[i][0].target.attname for i in select_fields),
             annotations=tuple(name for name, _index in columns),
             related=tuple(get_related_populators(compiler.klass_info, compiler.select, queryset.db)),
-            converters=tuple(
-                (column, tuple(functions), expression)
-                for column, (functions, expression) in compiler.get_converters([s[0] for s in compiler.select]).items()
-            ),
+            converters=converters,
         )

@@ -10,6 +10,7 @@ notifications/outbox/.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -17,6 +18,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.compiled import CompiledQuery
 from jobs.models import BidStatus, CleaningJob, JobBid, JobMessage, JobStatus, Payment, Weekday, user_display_name
 from jobs.money import format_money
 from jobs.selectors import cleaners_eligible_for_job, job_local_date, job_price
@@ -45,9 +47,43 @@ class Content:
 
 
 @dataclass(frozen=True)
+class NamedUsers:
+    """An audience the event names by id (a bid's client, a message's recipient): `_users(*ids)`
+    less those muting `notification_type`, resolved by a query compiled once per type and
+    number of ids (jobs/compiled.py): building it cost more CPU than running it."""
+
+    ids: tuple[int, ...]
+    notification_type: str | None = None  # set by delivery_plan_for: None leaves mutes out
+
+    def recipient_ids(self) -> list[int]:
+        if not self.ids:
+            return []  # as the ORM does for an empty IN: no query
+        return _named_users_query(self.notification_type).flat({"ids": self.ids})
+
+
+@cache
+def _named_users_query(notification_type: str | None) -> CompiledQuery:
+    # The type is a constant of each query, not an input: recipients_not_muting branches on it.
+    def build(values: dict) -> QuerySet:
+        users = _users(*values["ids"])
+        if notification_type is not None:
+            users = recipients_not_muting(users, notification_type=notification_type)
+        return users.order_by("pk").values_list("pk", flat=True)
+
+    return CompiledQuery(build)
+
+
+@dataclass(frozen=True)
 class DeliveryPlan:
-    audience: QuerySet  # of users: a lazy query, run once per event, by the dispatch
+    audience: QuerySet | NamedUsers  # of users: a lazy query, run once per event, by the dispatch (audience_ids)
     content: Content
+
+
+def audience_ids(audience: QuerySet | NamedUsers) -> list[int]:
+    """The audience's user ids in id order: the one query that resolves it (mutes included)."""
+    if isinstance(audience, NamedUsers):
+        return audience.recipient_ids()
+    return list(audience.order_by("pk").values_list("pk", flat=True))
 
 
 def format_when(moment) -> str:
@@ -83,6 +119,11 @@ def _users(*ids) -> QuerySet:
     return User.objects.filter(pk__in=[i for i in ids if i is not None], is_active=True).order_by("pk")
 
 
+def _named(*ids) -> NamedUsers:
+    """The one or two people an event names: _users(*ids), its query compiled (NamedUsers)."""
+    return NamedUsers(ids=tuple(int(i) for i in ids if i is not None))
+
+
 def _job(job_id: int, *, share_lock: bool = False) -> CleaningJob | None:
     """Re-read a job; with share_lock, its status cannot change until we commit."""
     jobs = CleaningJob.objects.select_related("client", "assigned_cleaner")
@@ -92,9 +133,16 @@ def _job(job_id: int, *, share_lock: bool = False) -> CleaningJob | None:
     return jobs.filter(pk=job_id).first()
 
 
+# Every bid's event reads its bid: building this select_related query was the worker's biggest
+# share of CPU per event, so it is compiled once per process (jobs/compiled.py). By primary
+# key, unordered: an ORDER BY for at most one row would be work for nothing.
+_bid_with_people = CompiledQuery(
+    lambda values: JobBid.objects.select_related("job__client", "cleaner").filter(pk=values["bid_id"]).order_by()
+)
+
+
 def _bid(bid_id: int) -> JobBid | None:
-    # By primary key, unordered: .first() would build an ORDER BY for at most one row.
-    return next(iter(JobBid.objects.select_related("job__client", "cleaner").filter(pk=bid_id).order_by()[:1]), None)
+    return _bid_with_people.first({"bid_id": int(bid_id)})
 
 
 # --- one builder per type: who (audience) and what (content) ---------------------
@@ -127,7 +175,7 @@ def plan_bid_received(payload: dict) -> DeliveryPlan | None:
     context = {"cleaner_name": user_display_name(bid.cleaner), "bid_amount": format_money(bid.amount)}
     # The amount as a number too: a group of bids sums up their range (notifications.grouping).
     content = about_job(bid.job, context=context, bid_id=bid.pk, amount=str(bid.amount))
-    return DeliveryPlan(_users(bid.job.client_id), content)
+    return DeliveryPlan(_named(bid.job.client_id), content)
 
 
 def plan_bid_accepted(payload: dict) -> DeliveryPlan | None:
@@ -135,7 +183,7 @@ def plan_bid_accepted(payload: dict) -> DeliveryPlan | None:
     if bid is None or bid.status != BidStatus.ACCEPTED:
         return None
     context = {"bid_amount": format_money(bid.amount)}
-    return DeliveryPlan(_users(bid.cleaner_id), about_job(bid.job, context=context, bid_id=bid.pk))
+    return DeliveryPlan(_named(bid.cleaner_id), about_job(bid.job, context=context, bid_id=bid.pk))
 
 
 def _rejection_reason(bid: JobBid) -> str:
@@ -151,7 +199,7 @@ def plan_bid_rejected(payload: dict) -> DeliveryPlan | None:
     if bid is None or bid.status != BidStatus.REJECTED:
         return None
     context = {"bid_amount": format_money(bid.amount), "reason": _rejection_reason(bid)}
-    return DeliveryPlan(_users(bid.cleaner_id), about_job(bid.job, context=context, bid_id=bid.pk))
+    return DeliveryPlan(_named(bid.cleaner_id), about_job(bid.job, context=context, bid_id=bid.pk))
 
 
 def _plan_for_client(payload: dict, *, status: str, with_bid: bool = False) -> DeliveryPlan | None:
@@ -161,7 +209,7 @@ def _plan_for_client(payload: dict, *, status: str, with_bid: bool = False) -> D
     context = {"cleaner_name": user_display_name(job.assigned_cleaner)}
     if with_bid:
         context["bid_amount"] = format_money(job_price(job=job))
-    return DeliveryPlan(_users(job.client_id), about_job(job, context=context, status=status))
+    return DeliveryPlan(_named(job.client_id), about_job(job, context=context, status=status))
 
 
 def plan_job_assigned(payload: dict) -> DeliveryPlan | None:
@@ -180,7 +228,8 @@ def plan_job_cancelled(payload: dict) -> DeliveryPlan | None:
     job = _job(payload["job_id"])
     if job is None:
         return None
-    # Who was involved at the moment of cancelling was captured in the payload.
+    # Who was involved at the moment of cancelling was captured in the payload. Built each time,
+    # not named (NamedUsers): a job's bidders may be many, and each count would be a statement kept.
     audience = _users(*payload.get("cleaner_ids", []))
     return DeliveryPlan(audience, about_job(job, status=JobStatus.CANCELLED))
 
@@ -190,7 +239,7 @@ def plan_payment_received(payload: dict) -> DeliveryPlan | None:
     if payment is None:
         return None
     context = {"amount": format_money(payment.amount)}
-    return DeliveryPlan(_users(payment.payee_id), about_job(payment.job, context=context, payment_id=payment.pk))
+    return DeliveryPlan(_named(payment.payee_id), about_job(payment.job, context=context, payment_id=payment.pk))
 
 
 def plan_message_received(payload: dict) -> DeliveryPlan | None:
@@ -204,7 +253,7 @@ def plan_message_received(payload: dict) -> DeliveryPlan | None:
         message.job, context=context, anchor="#messages", message_id=message.pk,
         sender_id=message.sender_id, sender_name=context["sender_name"],
     )
-    return DeliveryPlan(_users(message.recipient_id), content)
+    return DeliveryPlan(_named(message.recipient_id), content)
 
 
 AUDIENCES = ("all", "cleaners", "clients")
@@ -233,7 +282,7 @@ def plan_reminder(payload: dict) -> DeliveryPlan | None:
     if job is None or job.status != JobStatus.ASSIGNED or job.scheduled_start <= timezone.now():
         return None
     context = {"cleaner_name": user_display_name(job.assigned_cleaner)}
-    return DeliveryPlan(_users(job.client_id, job.assigned_cleaner_id), about_job(job, context=context))
+    return DeliveryPlan(_named(job.client_id, job.assigned_cleaner_id), about_job(job, context=context))
 
 
 PLAN_BUILDERS: dict[str, Callable[[dict], DeliveryPlan | None]] = {
@@ -263,7 +312,11 @@ def delivery_plan_for(*, event_type: str, payload: dict) -> DeliveryPlan | None:
     if plan is None:
         return None
     content = replace(plan.content, group_key=group_key_for(event_type, plan.content.metadata))
-    return replace(plan, audience=recipients_not_muting(plan.audience, notification_type=event_type), content=content)
+    if isinstance(plan.audience, NamedUsers):
+        audience = replace(plan.audience, notification_type=str(event_type))  # its query applies recipients_not_muting
+    else:
+        audience = recipients_not_muting(plan.audience, notification_type=event_type)
+    return replace(plan, audience=audience, content=content)
 
 
 def plan_still_current(*, event_type: str, payload: dict) -> bool:

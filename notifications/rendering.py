@@ -20,6 +20,8 @@ from django.template.defaulttags import FirstOfNode, ForNode, IfNode, TemplateLi
 from django.template.defaulttags import register as default_tags
 from django.utils.functional import Promise
 
+from jobs.compiled import CompiledQuery
+
 from .catalog import CATALOG, DIGEST_DEFAULTS, DIGEST_ITEM_FIELDS, digest_sample_context, digest_variables, sample_context
 from .models import DigestTemplate, NotificationTemplate
 
@@ -271,6 +273,13 @@ def _unique(messages: list[str]) -> list[str]:
 # --- rendering ------------------------------------------------------------------
 
 
+# Read for every event, and building it cost more CPU than running it: compiled once per
+# process (jobs/compiled.py). At most one active per type (a unique index): unordered.
+_active_template_read = CompiledQuery(
+    lambda values: NotificationTemplate.objects.filter(notification_type=values["notification_type"], is_active=True).order_by()
+)
+
+
 def template_render(*, notification_type: str, context: dict) -> RenderedText:
     """Title, message and priority for one context, from the active template.
 
@@ -279,8 +288,7 @@ def template_render(*, notification_type: str, context: dict) -> RenderedText:
     """
     entry = CATALOG[notification_type]
     plain = _plain_context(context)
-    # At most one active per type (a unique index): no ORDER BY to build, as .first() would.
-    stored = next(iter(NotificationTemplate.objects.filter(notification_type=notification_type, is_active=True)[:1]), None)
+    stored = _active_template_read.first({"notification_type": str(notification_type)})
     if stored is None:
         logger.warning("No active template for %s; using the built-in default.", notification_type)
     else:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date
 from functools import partial
 
-from django.db import connection
+from jobs.compiled import CompiledQuery
 
 from .. import metrics, partitions, plans, rendering
 from ..models import Notification, OutboxEvent
@@ -37,18 +37,18 @@ def outbox_event_republish(*, event_id: int) -> None:
     metrics.notifications_published(publishing.publish_notifications(stored))
 
 
+# A handful of rows, where building the query cost more than the read: compiled once per
+# number of rows (jobs/compiled.py). Their month names their partition: one is searched, not every month's.
+_rows_by_id = CompiledQuery(
+    lambda values: Notification.objects.filter(partition_month=values["month"], pk__in=values["ids"]).order_by("recipient_id")
+)
+
+
 def _rows_read(*, ids: list[int], month: date) -> list[Notification]:
-    """The rows by id, in raw SQL: a handful of rows, where the ORM's query building cost more than the read.
-    Their month names their partition: one is searched, not every month's."""
+    """The rows by id, in recipient order."""
     if not ids:
         return []
-    placeholders = ", ".join(["%s"] * len(ids))
-    return list(
-        Notification.objects.raw(
-            f"SELECT * FROM {Notification._meta.db_table} WHERE partition_month = %s AND id IN ({placeholders}) ORDER BY recipient_id",
-            [connection.ops.adapt_datefield_value(month), *ids],
-        )
-    )
+    return _rows_by_id.all({"month": month, "ids": tuple(ids)})
 
 
 def _publish(rows: list[Notification]) -> None:

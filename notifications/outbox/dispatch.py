@@ -6,9 +6,10 @@ from functools import partial
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from jobs.compiled import CompiledQuery
 from jobs.models import CleaningJob
 
 from .. import plans
@@ -67,7 +68,7 @@ def _dispatch_locked(*, event_id: int) -> Callable[[], None] | None:
     if retracted_job_id is not None:
         job_offers_retract(job_id=retracted_job_id)
     # The one query that resolves the audience (preferences included), run once per event.
-    recipient_ids = [] if plan is None else list(plan.audience.order_by("pk").values_list("pk", flat=True))
+    recipient_ids = [] if plan is None else plans.audience_ids(plan.audience)
     if not recipient_ids:
         outbox_event_finish(event, recipient_count=0, attempts=event.attempts)
         return None
@@ -85,18 +86,17 @@ def _dispatch_locked(*, event_id: int) -> Callable[[], None] | None:
     return partial(_chunks_enqueue, [chunk.pk for chunk in chunks])
 
 
+# It runs for every event, and building the query cost more CPU than running it: compiled
+# once per process (jobs/compiled.py). By primary key, unordered.
+_event_for_update = CompiledQuery(
+    lambda values: OutboxEvent.objects.select_for_update(skip_locked=True).filter(pk=values["event_id"]).order_by()
+)
+
+
 def _event_locked(*, event_id: int) -> OutboxEvent | None:
     """The event row, locked until the commit; None if another run holds it (SKIP LOCKED).
-
-    Raw SQL on PostgreSQL: it runs for every event, and the ORM's query building cost more
-    CPU than the query (SQLite, the embedded default, has no row locks: the ORM's no-op).
-    """
-    if connection.vendor != "postgresql":
-        return OutboxEvent.objects.select_for_update(skip_locked=True).filter(pk=event_id).first()
-    locked = OutboxEvent.objects.raw(
-        f"SELECT * FROM {OutboxEvent._meta.db_table} WHERE id = %s FOR UPDATE SKIP LOCKED", [event_id]
-    )
-    return next(iter(locked), None)
+    (SQLite, the embedded default, has no row locks: the ORM's no-op.)"""
+    return _event_for_update.first({"event_id": int(event_id)})
 
 
 def _chunks_enqueue(chunk_ids: list[int]) -> None:

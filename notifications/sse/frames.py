@@ -87,9 +87,18 @@ def frame(event: Event, data: dict, event_id: int | None = None) -> str:
 # --- each event's payload -----------------------------------------------------------------
 
 
+@functools.cache
+def _serializer() -> NotificationSerializer:
+    """One serializer for every payload, as DRF's many=True reuses one child for every item:
+    a new instance deep-copies every field, which cost more CPU than the output of the row."""
+    serializer = NotificationSerializer()
+    serializer.fields  # built here, once, not by the first threads that serialize at once
+    return serializer
+
+
 def notification_payload(notification) -> dict:
     """The API's representation of the row: the page renders SSE and API items alike."""
-    return dict(NotificationSerializer(notification).data)
+    return _serializer().to_representation(notification)
 
 
 def notification_frame(notification) -> str:
@@ -102,10 +111,9 @@ ROW_STATE_COLUMNS = ("is_read", "read_at", "delivered_at", "seen_at", "clicked_a
 FRESH_ROW_STATE = '"is_read":false,"read_at":null,"is_delivered":false,"delivered_at":null,"seen_at":null,"clicked_at":null,'
 
 
-@functools.cache
 def _datetime_field():
-    """The serializer's own datetime field, built once: building a serializer's fields costs a DRF introspection."""
-    return NotificationSerializer().fields["read_at"]
+    """The serializer's own datetime field."""
+    return _serializer().fields["read_at"]
 
 
 class NotificationFrames:

@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from jobs import selectors
 from jobs.compiled import CompiledQuery, ShapeError
-from jobs.models import CleaningJob, ServiceType, Weekday
+from jobs.models import CleanerUnavailability, CleaningJob, ServiceType, Weekday
 from jobs.selectors import job_for_bid
-from tests.factories import CITY_LAT, CITY_LON, CleanerFactory, CleaningJobFactory, ClientFactory, JobBidFactory
+from tests.factories import (
+    CITY_LAT, CITY_LON, CleanerFactory, CleanerUnavailabilityFactory, CleaningJobFactory, ClientFactory, JobBidFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +132,51 @@ def test_a_start_in_the_past_is_a_param_not_a_shape():
     query = CompiledQuery(lambda v: CleaningJob.objects.filter(pk=v["id"], scheduled_start__lt=v["now"]))
     assert query.first({"id": past.pk, "now": timezone.now()}).pk == past.pk
     assert query.first({"id": past.pk, "now": timezone.now() - timedelta(days=1)}) is None
+
+
+# --- flat: one column of every row -----------------------------------------------------------------
+
+
+def test_flat_reads_every_row_s_value_as_values_list_does():
+    jobs = CleaningJobFactory.create_batch(3)
+    query = CompiledQuery(lambda v: CleaningJob.objects.filter(pk__in=v["ids"]).order_by("-pk").values_list("pk", flat=True))
+    for ids in [(jobs[0].pk, jobs[2].pk), (jobs[1].pk, jobs[2].pk + 1000), (jobs[1].pk,)]:
+        built = CleaningJob.objects.filter(pk__in=ids).order_by("-pk").values_list("pk", flat=True)
+        assert query.flat({"ids": ids}) == list(built)
+    assert query.flat({"ids": (jobs[2].pk + 1000,)}) == []
+
+
+def test_flat_applies_the_column_s_converter():
+    job = CleaningJobFactory()
+    query = CompiledQuery(lambda v: CleaningJob.objects.filter(pk=v["id"]).values_list("budget", flat=True))
+    assert query.flat({"id": job.pk}) == [job.budget] and type(query.flat({"id": job.pk})[0]) is type(job.budget)
+
+
+def test_rows_and_one_column_are_read_by_their_own_method():
+    job = CleaningJobFactory()
+    rows = CompiledQuery(lambda v: CleaningJob.objects.filter(pk=v["id"]))
+    column = CompiledQuery(lambda v: CleaningJob.objects.filter(pk=v["id"]).values_list("pk", flat=True))
+    pairs = CompiledQuery(lambda v: CleaningJob.objects.filter(pk=v["id"]).values_list("pk", "title"))
+    with pytest.raises(ShapeError):
+        rows.flat({"id": job.pk})
+    with pytest.raises(ShapeError):
+        column.first({"id": job.pk})
+    with pytest.raises(ShapeError):
+        pairs.flat({"id": job.pk})
+
+
+def test_all_reads_every_row_as_the_orm_does():
+    jobs = CleaningJobFactory.create_batch(3)
+    query = CompiledQuery(lambda v: CleaningJob.objects.select_related("client").filter(pk__in=v["ids"]).order_by("-pk"))
+    ids = (jobs[0].pk, jobs[2].pk)
+    got = query.all({"ids": ids})
+    expected = list(CleaningJob.objects.select_related("client").filter(pk__in=ids).order_by("-pk"))
+    assert [(j.pk, j.title, j.client.username) for j in got] == [(j.pk, j.title, j.client.username) for j in expected]
+    assert query.all({"ids": (jobs[1].pk + 1000,)}) == []
+
+
+def test_a_date_is_an_input_like_a_datetime():
+    day_off = CleanerUnavailabilityFactory()
+    query = CompiledQuery(lambda v: CleanerUnavailability.objects.filter(pk__in=v["ids"], date__gte=v["day"]))
+    assert query.first({"ids": (day_off.pk,), "day": day_off.date}).pk == day_off.pk
+    assert query.first({"ids": (day_off.pk,), "day": day_off.date + timedelta(days=1)}) is None
