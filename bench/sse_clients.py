@@ -238,7 +238,8 @@ def _client_process(conn, host, port, path, auths, event, key, concurrency, time
             nonlocal reported
             if not reported and state["opened"] + sum(state["failed"].values()) >= len(auths):
                 reported = True
-                conn.send(("opened", state["opened_ids"], dict(state["failed"]), time.time()))
+                # This process's CPU (user + system) for its share of the openings: it forked just before.
+                conn.send(("opened", state["opened_ids"], dict(state["failed"]), time.time(), time.process_time()))
 
         state["check"] = check
         loop.add_reader(conn.fileno(), stop.set)
@@ -290,6 +291,7 @@ class StreamLoad:
         self._pipes, self._procs = [], []
         self.opened = 0
         self.opened_ids: list[int] = []
+        self.client_cpu_s = 0.0  # the client processes' CPU (user + system) until all their streams were open
         self.failed: dict[str, int] = {}
         self.ended: dict[str, int] = {}
         self.alive = 0
@@ -320,7 +322,8 @@ class StreamLoad:
         for pipe in self._pipes:
             if not pipe.poll(timeout):
                 raise CommandError(f"SSE clients did not finish connecting in {timeout}s")
-            _, opened_ids, fails, at = pipe.recv()
+            _, opened_ids, fails, at, cpu_s = pipe.recv()
+            self.client_cpu_s += cpu_s
             self.opened += len(opened_ids)
             self.opened_ids.extend(opened_ids)
             failed.update(fails)
