@@ -138,7 +138,7 @@ async def _read_body(reader, chunked: bool):
         yield data
 
 
-async def _open_connection(host: str, port: int, source_ip: str):
+async def open_connection_from(host: str, port: int, source_ip: str):
     """asyncio.open_connection() from `source_ip`, its port chosen by connect() rather than bind().
 
     bind() to port 0 looks for a port no socket of that address holds, TIME_WAIT ones included:
@@ -166,7 +166,7 @@ async def _client_stream(state, uid: int, header: str, semaphore) -> None:
     try:
         async with semaphore:
             reader, writer = await asyncio.wait_for(
-                _open_connection(state["host"], state["port"], state["source_ip"]), state["timeout"]
+                open_connection_from(state["host"], state["port"], state["source_ip"]), state["timeout"]
             )
             writer.write(
                 f"GET {state['path']} HTTP/1.1\r\nHost: {state['host']}:{state['port']}\r\n"
