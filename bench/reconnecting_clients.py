@@ -14,7 +14,7 @@ import time
 
 from django.core.management.base import CommandError
 
-from .sse_clients import install_uvloop
+from .sse_clients import install_uvloop, open_connection_from
 
 DEFAULT_RETRY_MS = 3000  # an EventSource's reconnection time before the server sends one
 
@@ -77,7 +77,7 @@ async def _one(state, stream: _Stream, semaphore) -> None:
         try:
             async with semaphore:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(state["host"], state["port"], local_addr=(state["source_ip"], 0)), 30
+                    open_connection_from(state["host"], state["port"], state["source_ip"]), 30
                 )
                 last = f"Last-Event-ID: {stream.last_id}\r\n" if stream.last_id is not None else ""
                 writer.write(

@@ -126,5 +126,14 @@ def seqs_current(*, user_ids: Iterable[int]) -> dict[int, int]:
     from .models import NotificationSequence
 
     current = dict.fromkeys(user_ids, 0)
+    if connection.vendor == "postgresql":
+        # One SQL text for any number of users, no ORM: a stream opening reads this (notifications/sse/opening.py).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT user_id, last_seq FROM {NotificationSequence._meta.db_table} WHERE user_id = ANY(%s::bigint[])",
+                [list(current)],
+            )
+            current.update(cursor.fetchall())
+        return current
     current.update(NotificationSequence.objects.filter(user_id__in=list(current)).values_list("user_id", "last_seq"))
     return current

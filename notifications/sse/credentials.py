@@ -57,8 +57,6 @@ def authenticate(headers: dict[str, str]) -> Credential | None:
 
 def authenticate_many(requests: list[dict[str, str]]) -> list[Credential | None]:
     """authenticate() for each request's headers; the API tokens among them in one query."""
-    from rest_framework.authtoken.models import Token
-
     answers: list[Credential | None] = [None] * len(requests)
     by_token: dict[str, list[int]] = {}
     for i, headers in enumerate(requests):
@@ -70,11 +68,30 @@ def authenticate_many(requests: list[dict[str, str]]) -> list[Credential | None]
             continue
         answers[i] = _session_credential(headers)
     if by_token:
-        for token in Token.objects.select_related("user").filter(key__in=list(by_token)):
-            if token.user.is_active:
-                for i in by_token[token.key]:
-                    answers[i] = Credential(token.user.pk, token_digest=token_digest(token.key))
+        for key, user_id in _active_token_users(list(by_token)):
+            for i in by_token[key]:
+                answers[i] = Credential(user_id, token_digest=token_digest(key))
     return answers
+
+
+def _active_token_users(keys: list[str]) -> list[tuple[str, int]]:
+    """(key, user id) of each of these API tokens whose user is active."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    if connection.vendor != "postgresql":  # SQLite, the embedded default
+        return list(Token.objects.filter(key__in=keys, user__is_active=True).values_list("key", "user_id"))
+    # One SQL text for any number of keys: the ORM building the query, and the token and user
+    # instances, were three quarters of this read's CPU (0.47 against 0.11 ms for one stream).
+    tokens, users = Token._meta.db_table, get_user_model()._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT t.key, t.user_id FROM {tokens} t JOIN {users} u ON u.id = t.user_id "
+            f"WHERE t.key = ANY(%s::text[]) AND u.is_active",
+            [keys],
+        )
+        return cursor.fetchall()
 
 
 def _session_credential(headers: dict[str, str]) -> Credential | None:

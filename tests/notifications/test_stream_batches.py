@@ -128,6 +128,23 @@ def test_a_batch_of_openings_answers_each_as_alone(django_assert_num_queries):
 
 
 @pytest.mark.django_db
+def test_the_batched_reads_count_unread_live_rows_and_read_each_users_seq():
+    alice, bob, carol = ClientFactory.create_batch(3)
+    for i in range(4):
+        Notification.objects.create(recipient=alice, notification_type=NotificationType.SYSTEM_ALERT, title=f"a{i}")
+    Notification.objects.filter(recipient=alice, title="a0").update(is_read=True)
+    Notification.objects.filter(recipient=alice, title="a1").update(expired_at=timezone.now())
+    Notification.objects.create(recipient=bob, notification_type=NotificationType.SYSTEM_ALERT, title="b0")
+
+    assert selectors.notification_unread_counts(user_ids=[alice.pk, bob.pk, carol.pk]) == {alice.pk: 2, bob.pk: 1, carol.pk: 0}
+    assert [o.seq for o in opening.read_openings([(alice.pk, None), (bob.pk, None), (carol.pk, None)])] == [4, 1, 0]
+    assert [
+        re.search(r"event: unread_count\ndata: (.*)\n", o.body).group(1)
+        for o in opening.read_openings([(alice.pk, None), (bob.pk, 0), (carol.pk, None)])
+    ] == ['{"count":2}', '{"count":1}', '{"count":0}']
+
+
+@pytest.mark.django_db
 def test_fifty_fresh_openings_take_two_statements(django_assert_num_queries):
     users = ClientFactory.create_batch(50)
     with django_assert_num_queries(2):

@@ -8,7 +8,8 @@ many distinct users, each with a DRF token, open /events/ (raw asyncio clients i
 --client-processes processes, HTTP/1.1 written by hand); then --rate events per
 second for --seconds go through notifications.sse.publishing.publish, each to a random
 connected user, carrying its publish time. Reported: time until every stream is
-open, the server's RSS and threads (from /proc), PostgreSQL connections in use
+open, the CPU per opening of the server and of the client processes (theirs share the
+machine's cores with the server's), the server's RSS and threads (from /proc), PostgreSQL connections in use
 while the events flow (sampled, the benchmark's own excluded), events delivered
 vs sent, and latency from publish to receipt.
 
@@ -181,6 +182,7 @@ class Command(BaseCommand):
             cpu_before = cpu_seconds(server.proc.pid)
             connect_s = load.start(timeout=max(600, size / 10))
             open_cpu_ms = (cpu_seconds(server.proc.pid) - cpu_before) * 1000 / max(1, load.opened)
+            client_cpu_ms = load.client_cpu_s * 1000 / max(1, load.opened)
             connected = load.opened_ids
             # Steady state: past the stock views' first reads and the GRIP catch-ups (one per stream, 2 s after it opened).
             time.sleep(1 + (grip.GRIP_CATCHUP_SECONDS if path == "pushpin" else 0))
@@ -219,7 +221,7 @@ class Command(BaseCommand):
                 latencies.append((received_at - target[1]) * 1000)
         result = {
             "size": size, "opened": load.opened, "failed": load.failed, "ended": load.ended, "alive": load.alive,
-            "connect_s": connect_s, "open_cpu_ms": open_cpu_ms, "idle_rss": idle_rss, "rss": max([rss, *mem.values]), "threads": threads,
+            "connect_s": connect_s, "open_cpu_ms": open_cpu_ms, "client_cpu_ms": client_cpu_ms, "idle_rss": idle_rss, "rss": max([rss, *mem.values]), "threads": threads,
             "proxy_rss": proxy_rss, "proxy_threads": proxy_threads, "proxy_warnings": proxy_warnings,
             "pg_max": max(pg.values, default=float("nan")), "pg_median": median(pg.values),
             "sent": len(sent), "delivered": len(delivered), "wrong": wrong,
@@ -228,7 +230,7 @@ class Command(BaseCommand):
         }
         failures = ", ".join(f"{k} x{v}" for k, v in sorted(result["failed"].items())) or "none"
         self.stdout.write(
-            f"    open {result['opened']:,}/{size:,} in {connect_s:.1f}s, server CPU {open_cpu_ms:.2f} ms/stream "
+            f"    open {result['opened']:,}/{size:,} in {connect_s:.1f}s, CPU per stream: server {open_cpu_ms:.2f} ms, clients {client_cpu_ms:.2f} ms "
             f"(failed: {failures}); "
             f"delivered {result['delivered']}/{result['sent']}; p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms; "
             f"PG max {result['pg_max']}; RSS {result['rss']:.0f} MB, {threads} threads"
@@ -329,7 +331,7 @@ class Command(BaseCommand):
             f"connected users; clients in {opts['client_processes']} processes"
         )
         headers = [
-            "path", "streams", "opened", "connect s", "server CPU ms/open", "server RSS MB", "KB/stream", "server threads",
+            "path", "streams", "opened", "connect s", "server CPU ms/open", "client CPU ms/open", "server RSS MB", "KB/stream", "server threads",
             "proxy RSS MB", "proxy threads", "PG conns max", "delivered/sent", "p50 ms", "p99 ms",
         ]
         rows, notes = [], []
@@ -337,7 +339,7 @@ class Command(BaseCommand):
             med = lambda key: median(r[key] for r in runs)  # noqa: E731
             growth = median((r["rss"] - r["idle_rss"]) * 1024 / max(1, r["opened"]) for r in runs)
             rows.append([
-                PATH_LABELS[path], size, f"{med('opened'):,.0f}", med("connect_s"), med("open_cpu_ms"), med("rss"), growth, med("threads"),
+                PATH_LABELS[path], size, f"{med('opened'):,.0f}", med("connect_s"), med("open_cpu_ms"), med("client_cpu_ms"), med("rss"), growth, med("threads"),
                 med("proxy_rss") if path == "pushpin" else "-", med("proxy_threads") if path == "pushpin" else "-",
                 med("pg_max"), f"{med('delivered'):,.0f}/{med('sent'):,.0f}", med("p50"), med("p99"),
             ])
