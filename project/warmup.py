@@ -60,11 +60,11 @@ def _step(name: str, function, *args) -> bool:
 
 def _code_warm() -> None:
     # Imports every URLconf and view module and builds the URL map (the first reverse() or
-    # resolve() would), then the serializer of every frame and API item.
+    # resolve() would), then the serializer every frame and replayed row goes through.
     get_resolver().reverse_dict
-    from notifications.serializers import NotificationSerializer
+    from notifications.sse.frames import payload_serializer_prepare
 
-    NotificationSerializer().fields
+    payload_serializer_prepare()
 
 
 def _database_connections_open(count: int) -> None:

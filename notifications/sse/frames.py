@@ -96,6 +96,11 @@ def _serializer() -> NotificationSerializer:
     return serializer
 
 
+def payload_serializer_prepare() -> None:
+    """Build the shared serializer and its fields before the first event (project/warmup.py)."""
+    _serializer()
+
+
 def notification_payload(notification) -> dict:
     """The API's representation of the row: the page renders SSE and API items alike."""
     return _serializer().to_representation(notification)
