@@ -11,7 +11,7 @@ _token_with_role = CompiledQuery(lambda values: Token.objects.select_related("us
 
 
 def token_query_prepare() -> None:
-    """Compile the token query before the first request needs it (project/warmup.py)."""
+    """Compile and prepare the token query before the first request needs it (project/warmup.py)."""
     _token_with_role.prepare({"key": ""})
 
 

@@ -29,6 +29,8 @@ from django.db.models import QuerySet
 from django.db.models.query import FlatValuesListIterable, ModelIterable, get_related_populators
 from django.db.transaction import TransactionManagementError
 
+from project import prepared
+
 # An input: a scalar of one of these types, or a tuple of them (an IN list: its length is shape).
 _SCALARS = (int, float, str, datetime, date)  # datetime before date, its base class
 
@@ -147,11 +149,14 @@ class CompiledQuery:
         self._lock = threading.Lock()
 
     def prepare(self, values: dict) -> None:
-        """Compile the shape of `values` now (a process warming up), so that no caller pays for it."""
+        """Compile the shape of `values` now and run it once, so that this connection's PostgreSQL
+        has it prepared (project/prepared.py): a process warming up, so that no caller pays for
+        either. `values` should match no row."""
         if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
-            # A select_for_update query compiles only inside a transaction (Django checks it there).
+            # A select_for_update query compiles and runs only inside a transaction (Django checks it there).
             with transaction.atomic():
-                self._compiled(values)
+                compiled = self._compiled(values)
+                self._execute(compiled, values, one=True)
 
     def first(self, values: dict):
         """The first row as a model instance (annotations as attributes), or None."""
@@ -189,7 +194,7 @@ class CompiledQuery:
         if compiled.for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = [p.fill(values) if type(p) is _Slot else p for p in compiled.params]
-        with connection.cursor() as cursor:
+        with prepared.cursor(compiled.using) as cursor:
             cursor.execute(compiled.sql, params)
             rows = [row for row in [cursor.fetchone()] if row is not None] if one else cursor.fetchall()
         if compiled.converters:

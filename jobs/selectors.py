@@ -267,8 +267,8 @@ _job_for_bid = CompiledQuery(_job_for_bid_queryset, extra_shape=timezone.get_cur
 
 
 def job_for_bid_prepare() -> None:
-    """Compile job_for_bid's commonest shape (a cleaner offering every service on every day) before
-    the first bid asks for it: a fresh web process warming up (project/warmup.py)."""
+    """Compile and prepare job_for_bid's commonest shape (a cleaner offering every service on every
+    day) before the first bid asks for it: a fresh web process warming up (project/warmup.py)."""
     board = _BoardInputs(
         cleaner_id=0, profile_id=0, latitude=0.0, longitude=0.0, service_radius_km=0.0,
         service_types=tuple(sorted(ServiceType.values)), iso_days=tuple(sorted(_ISO_WEEKDAY.values())),

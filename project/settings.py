@@ -90,6 +90,10 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 # (project/asgi.py). Keep processes x this, plus workers, under PostgreSQL's max_connections.
 # 0 would let no request in at all: refuse to start instead of hanging every request.
 WEB_MAX_CONCURRENT_REQUESTS = env_int("WEB_MAX_CONCURRENT_REQUESTS", 24, minimum=1)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Statements run through project.prepared's cursors are prepared on first use, per
+    # connection; Django's own cursors bind on the client and never prepare.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default: wait for the writer lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -354,10 +358,10 @@ STREAM_GC_FREEZE = env_bool("STREAM_GC_FREEZE", True)
 # streams opened in 5.5-6.7 s at 0.43-0.54 ms of server CPU each with 2, 7.2-9.8 s at 0.58-0.80 ms with 4.
 STREAM_DB_THREADS = env_int("STREAM_DB_THREADS", 2, minimum=1)
 
-# PostgreSQL connections come from a pool per process (Django's, psycopg 3). Under ASGI each
-# request runs on a thread of its own, so Django opened a connection per request and closed it
-# at the end (CONN_MAX_AGE cannot keep it: the thread is gone); with the pool a request borrows
-# one and hands it back. Room for every request let into Django plus the streams' threads.
+# PostgreSQL connections come from a pool per process (Django's, psycopg 3): a request borrows
+# one and hands it back at its end, a stream's read likewise, a Celery task too; without it each
+# of them opened a PostgreSQL session and closed it. Room for every request let into Django plus
+# the streams' threads.
 DATABASE_POOL = env_bool("DATABASE_POOL", True)
 if DATABASE_POOL and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {

@@ -15,6 +15,8 @@ process starts anyway; /healthz says what is down.
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import Executor
 
 from django.conf import settings
 from django.db import connection
@@ -22,17 +24,20 @@ from django.urls import get_resolver
 
 logger = logging.getLogger(__name__)
 
-# Connections each web process opens at start: enough for a steady evening's requests; a
-# burst opens more, up to the pool's maximum.
-WEB_CONNECTIONS_AT_START = 2
+# Request threads each web process starts with, each with a pooled connection on which the
+# API's statements are prepared: enough for a steady evening's requests (50 bids/s keep 1-3
+# busy); a burst starts more, up to WEB_MAX_CONCURRENT_REQUESTS, and they warm as they go.
+WEB_REQUEST_THREADS_AT_START = 4
 
 
-def web_process_warm() -> None:
-    """Before a web process takes requests (blocking: run it off the event loop)."""
+def web_process_warm(request_threads: Executor) -> None:
+    """Before a web process takes requests (blocking: run it off the event loop); `request_threads`
+    runs the requests (project/asgi.py)."""
+    count = min(WEB_REQUEST_THREADS_AT_START, settings.WEB_MAX_CONCURRENT_REQUESTS)
     try:
         _step("code", _code_warm)
-        if _step("database connections", _database_connections_open, WEB_CONNECTIONS_AT_START):
-            _step("API query shapes", _api_queries_prepare)  # needs the database: not waited for twice
+        if _step("database connections", _database_connections_open, count):
+            _step("request threads", _request_threads_prime, request_threads, count)  # not waited for twice
         _step("event transport", _transport_connect)
     finally:
         connection.close()  # this thread's, back to the pool: no request will run on this thread
@@ -82,6 +87,30 @@ def _database_connections_open(count: int) -> None:
     finally:
         for conn in borrowed:
             pool.putconn(conn)
+
+
+def _request_threads_prime(threads: Executor, count: int) -> None:
+    """Start `count` request threads, each preparing the API's statements on a connection of its own.
+
+    A fresh PostgreSQL session plans its first statements at several times the cost (its
+    catalog caches are cold) and each session prepares its own; the pool lends its connections
+    in turn, so the first bids met up to 20 cold ones. Each thread holds its connection until
+    all have one, so that they are `count` different ones.
+    """
+    together = threading.Barrier(count, timeout=10)
+
+    def prime():
+        try:
+            _api_queries_prepare()
+            together.wait()
+        except Exception:
+            together.abort()  # the others stop waiting
+            raise
+        finally:
+            connection.close()  # back to the pool, warm
+
+    for future in [threads.submit(prime) for _ in range(count)]:
+        future.result()
 
 
 def _api_queries_prepare() -> None:

@@ -4,7 +4,10 @@ What is warmed must be what the first requests use: the bid's query shape compil
 start is the one a real bid by a cleaner of every service and day looks up.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from django.db import connection
 from django.urls import clear_url_caches, get_resolver
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -27,8 +30,14 @@ def cold_process():
     clear_url_caches()
 
 
-def test_a_warmed_web_process_has_compiled_the_shapes_its_first_bid_uses(cold_process):
-    warmup.web_process_warm()
+@pytest.fixture
+def request_threads():
+    with ThreadPoolExecutor(max_workers=8) as threads:
+        yield threads
+
+
+def test_a_warmed_web_process_has_compiled_the_shapes_its_first_bid_uses(cold_process, request_threads):
+    warmup.web_process_warm(request_threads)
     assert get_resolver()._populated, "the URL map is built at start, not by the first request"
     warmed_bid_shapes = set(selectors._job_for_bid._by_shape)
     warmed_token_shapes = set(authentication._token_with_role._by_shape)
@@ -43,3 +52,23 @@ def test_a_warmed_web_process_has_compiled_the_shapes_its_first_bid_uses(cold_pr
     assert JobBid.objects.filter(job=job, cleaner=cleaner).exists()
     assert set(selectors._job_for_bid._by_shape) == warmed_bid_shapes, "the bid compiled a shape of its own"
     assert set(authentication._token_with_role._by_shape) == warmed_token_shapes
+
+
+def test_the_first_request_threads_each_hold_a_connection_with_the_api_statements_prepared(
+    cold_process, request_threads, monkeypatch
+):
+    primed = []  # (PostgreSQL session, statements prepared on it), one per thread
+    prepare = warmup._api_queries_prepare
+
+    def prepare_and_look():
+        prepare()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid(), (SELECT count(*) FROM pg_prepared_statements)")
+            primed.append(cursor.fetchone())
+
+    monkeypatch.setattr(warmup, "_api_queries_prepare", prepare_and_look)
+    warmup.web_process_warm(request_threads)
+
+    assert len(primed) == warmup.WEB_REQUEST_THREADS_AT_START
+    assert len({session for session, _ in primed}) == len(primed), "a connection of its own each"
+    assert all(statements >= 2 for _, statements in primed), primed  # the token and the bid's job lookup

@@ -7,7 +7,7 @@ for the same values, and when a reused shape answers for the new cleaner and job
 from datetime import datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.db.transaction import TransactionManagementError
@@ -180,3 +180,20 @@ def test_a_date_is_an_input_like_a_datetime():
     query = CompiledQuery(lambda v: CleanerUnavailability.objects.filter(pk__in=v["ids"], date__gte=v["day"]))
     assert query.first({"ids": (day_off.pk,), "day": day_off.date}).pk == day_off.pk
     assert query.first({"ids": (day_off.pk,), "day": day_off.date + timedelta(days=1)}) is None
+
+
+def test_postgresql_plans_the_statement_once_per_connection_not_on_every_call():
+    """Prepared on first use (project/prepared.py): later calls skip parsing and planning."""
+    query = CompiledQuery(lambda values: CleaningJob.objects.filter(client_id=values["client_id"]))
+    job = CleaningJobFactory()
+
+    assert [j.pk for j in query.all({"client_id": job.client_id})] == [job.pk]
+    assert query.all({"client_id": job.client_id + 1}) == []
+    assert [j.pk for j in query.all({"client_id": job.client_id})] == [job.pk]
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%FROM "jobs_cleaningjob" WHERE "jobs_cleaningjob"."client_id" = $1%'],
+        )
+        assert cursor.fetchall() == [(3,)]  # one statement, run three times
