@@ -50,6 +50,9 @@ TARGET_P99_MS = 50
 # The set-ups --servers compares: environment of the web process and the worker.
 SERVERS = {
     "pool": {"DATABASE_POOL": "1", "WEB_CONCURRENCY": "1"},
+    "pool-c4": {"DATABASE_POOL": "1", "WEB_CONCURRENCY": "1", "WEB_MAX_CONCURRENT_REQUESTS": "4"},
+    "pool-c8": {"DATABASE_POOL": "1", "WEB_CONCURRENCY": "1", "WEB_MAX_CONCURRENT_REQUESTS": "8"},
+    "pool-c24": {"DATABASE_POOL": "1", "WEB_CONCURRENCY": "1", "WEB_MAX_CONCURRENT_REQUESTS": "24"},
     "no-pool": {"DATABASE_POOL": "0", "WEB_CONCURRENCY": "1"},
     "pool-2web": {"DATABASE_POOL": "1", "WEB_CONCURRENCY": "2"},
     "no-pool-2web": {"DATABASE_POOL": "0", "WEB_CONCURRENCY": "2"},
@@ -258,6 +261,11 @@ class Command(BaseCommand):
             to_recorded.append((recorded[event_id].timestamp() - sent[bid_id]["sent_at"]) * 1000)
             recorded_to_stored.append((stored[event_id] - recorded[event_id]).total_seconds() * 1000)
             stored_to_browser.append((received[bid_id] - stored[event_id].timestamp()) * 1000)
+            if self.options["verbosity"] > 2:
+                self.stdout.write(
+                    f"    bid {bid_id}: sent at {sent[bid_id]['sent_at']:.3f}, API {sent[bid_id]['api_ms']:.0f} ms; outbox row "
+                    f"{to_recorded[-1]:.0f}, stored {recorded_to_stored[-1]:.0f}, received {stored_to_browser[-1]:.0f} ms later"
+                )
         return {
             "post_to_recorded_p50": percentile(to_recorded, 50), "post_to_recorded_p99": percentile(to_recorded, 99),
             "recorded_to_stored_p50": percentile(recorded_to_stored, 50),
