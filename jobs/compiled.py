@@ -151,7 +151,7 @@ class CompiledQuery:
     def prepare(self, values: dict) -> None:
         """Compile the shape of `values` now and run it once, so that this connection's PostgreSQL
         has it prepared (project/prepared.py): a process warming up, so that no caller pays for
-        either. `values` should match no row."""
+        either. For a locking query, `values` that match no row."""
         if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
             # A select_for_update query compiles and runs only inside a transaction (Django checks it there).
             with transaction.atomic():

@@ -141,6 +141,14 @@ _bid_with_people = CompiledQuery(
 )
 
 
+def named_queries_prepare() -> None:
+    """Compile and prepare the worker's reads of named rows before its first event (project/warmup.py):
+    the bid, and each type's audience of one named user (a bid's client, a message's recipient)."""
+    _bid_with_people.prepare({"bid_id": 0})
+    for notification_type in NotificationType:
+        _named_users_query(str(notification_type)).prepare({"ids": (0,)})
+
+
 def _bid(bid_id: int) -> JobBid | None:
     return _bid_with_people.first({"bid_id": int(bid_id)})
 

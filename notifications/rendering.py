@@ -280,6 +280,11 @@ _active_template_read = CompiledQuery(
 )
 
 
+def active_template_read_prepare() -> None:
+    """Compile and prepare the template read before the first event (project/warmup.py)."""
+    _active_template_read.prepare({"notification_type": str(next(iter(CATALOG)))})
+
+
 def template_render(*, notification_type: str, context: dict) -> RenderedText:
     """Title, message and priority for one context, from the active template.
 

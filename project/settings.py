@@ -86,10 +86,13 @@ ASGI_APPLICATION = "project.asgi.application"
 
 DATABASE_URL = env_url("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", schemes=("postgres", "postgresql", "sqlite"))
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
-# Requests inside Django at once, per web process; each holds a database connection
-# (project/asgi.py). Keep processes x this, plus workers, under PostgreSQL's max_connections.
+# Threads running Django's requests, per web process (project/asgi.py); each request holds a
+# database connection while it runs. Under one interpreter lock more threads add connections
+# and contention, not throughput: bid to browser p99 216 / 310 / 518 ms with 4 / 8 / 24 threads
+# (bench_e2e, 50 bids/s, same runs). Keep processes x this, plus workers, under PostgreSQL's
+# max_connections.
 # 0 would let no request in at all: refuse to start instead of hanging every request.
-WEB_MAX_CONCURRENT_REQUESTS = env_int("WEB_MAX_CONCURRENT_REQUESTS", 24, minimum=1)
+WEB_MAX_CONCURRENT_REQUESTS = env_int("WEB_MAX_CONCURRENT_REQUESTS", 4, minimum=1)
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Statements run through project.prepared's cursors are prepared on first use, per
     # connection; Django's own cursors bind on the client and never prepare.

@@ -14,8 +14,12 @@ from rest_framework.test import APIClient
 
 from jobs import authentication, selectors
 from jobs.models import JobBid
+from notifications import plans, rendering
+from notifications.catalog import NotificationType
+from notifications.models import Notification
+from notifications.outbox import direct, dispatch
 from project import warmup
-from tests.factories import CleanerFactory, CleaningJobFactory
+from tests.factories import CleanerFactory, CleaningJobFactory, JobBidFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the warm-up hands its connection back to the pool
 
@@ -72,3 +76,29 @@ def test_the_first_request_threads_each_hold_a_connection_with_the_api_statement
     assert len(primed) == warmup.WEB_REQUEST_THREADS_AT_START
     assert len({session for session, _ in primed}) == len(primed), "a connection of its own each"
     assert all(statements >= 2 for _, statements in primed), primed  # the token and the bid's job lookup
+
+
+@pytest.fixture
+def cold_worker_process():
+    """This test process as a fresh pool process: none of the event's query shapes compiled."""
+    queries = [dispatch._event_for_update, plans._bid_with_people, rendering._active_template_read, direct._rows_by_id]
+    for query in queries:
+        query._by_shape.clear()
+    plans._named_users_query.cache_clear()
+    yield queries
+    plans._named_users_query.cache_clear()
+
+
+def test_a_warmed_worker_process_has_compiled_the_shapes_its_first_bid_event_uses(cold_worker_process):
+    warmup.worker_process_connect()
+    warmed = [set(query._by_shape) for query in cold_worker_process]
+    assert all(len(shapes) == 1 for shapes in warmed)
+    audience_query = plans._named_users_query(str(NotificationType.BID_RECEIVED))  # as delivery_plan_for asks
+    warmed_audience = set(audience_query._by_shape)
+    assert len(warmed_audience) == 1
+
+    bid = JobBidFactory()  # its bid_received event, delivered in-process (no broker in the tests)
+
+    assert Notification.objects.filter(recipient=bid.job.client, notification_type=NotificationType.BID_RECEIVED).exists()
+    assert [set(query._by_shape) for query in cold_worker_process] == warmed, "the event compiled a shape of its own"
+    assert set(audience_query._by_shape) == warmed_audience

@@ -44,6 +44,12 @@ _rows_by_id = CompiledQuery(
 )
 
 
+def rows_read_prepare() -> None:
+    """Compile and prepare the read of one stored row (a single recipient's event) before the first
+    event (project/warmup.py)."""
+    _rows_by_id.prepare({"month": date(2000, 1, 1), "ids": (0,)})
+
+
 def _rows_read(*, ids: list[int], month: date) -> list[Notification]:
     """The rows by id, in recipient order."""
     if not ids:

@@ -93,6 +93,11 @@ _event_for_update = CompiledQuery(
 )
 
 
+def event_lock_prepare() -> None:
+    """Compile and prepare the event lock before the first event (project/warmup.py)."""
+    _event_for_update.prepare({"event_id": 0})
+
+
 def _event_locked(*, event_id: int) -> OutboxEvent | None:
     """The event row, locked until the commit; None if another run holds it (SKIP LOCKED).
     (SQLite, the embedded default, has no row locks: the ORM's no-op.)"""
