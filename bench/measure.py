@@ -104,12 +104,17 @@ class Sampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
-        while not self._stop.is_set():
-            try:
-                self.values.append(self.fn())
-            except Exception:  # noqa: BLE001 - a missed sample is not worth stopping a run
-                pass
-            self._stop.wait(self.interval)
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.values.append(self.fn())
+                except Exception:  # noqa: BLE001 - a missed sample is not worth stopping a run
+                    pass
+                self._stop.wait(self.interval)
+        finally:
+            from django.db import connections
+
+            connections.close_all()  # this thread's: a pooled one would stay borrowed after the thread ends
 
     def __enter__(self):
         self._thread.start()

@@ -363,13 +363,15 @@ STREAM_DB_THREADS = env_int("STREAM_DB_THREADS", 2, minimum=1)
 
 # PostgreSQL connections come from a pool per process (Django's, psycopg 3): a request borrows
 # one and hands it back at its end, a stream's read likewise, a Celery task too; without it each
-# of them opened a PostgreSQL session and closed it. Room for every request let into Django plus
-# the streams' threads.
+# of them opened a PostgreSQL session and closed it. Room for every request thread and the
+# streams' threads, plus the process's other threads that read: a download's batches (one
+# thread per download), a management command's or a test's threads, make run's beat and demo.
 DATABASE_POOL = env_bool("DATABASE_POOL", True)
+DATABASE_POOL_OTHER_THREADS = 20
 if DATABASE_POOL and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 0,  # a process that never queries (a worker's parent, a one-off command) opens none
-        "max_size": WEB_MAX_CONCURRENT_REQUESTS + STREAM_DB_THREADS,
+        "max_size": WEB_MAX_CONCURRENT_REQUESTS + STREAM_DB_THREADS + DATABASE_POOL_OTHER_THREADS,
         "max_idle": 300,
         "timeout": 10,
     }
