@@ -10,6 +10,8 @@ from django.db.models import Count, DecimalField, Exists, F, Max, Min, OuterRef,
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, RowNumber
 
+from project import prepared
+
 from .catalog import NotificationType
 from .channels.policy import channels_available
 from .grouping import MEMBERS_SHOWN, NotificationGroup
@@ -140,8 +142,8 @@ def notification_unread_counts(*, user_ids) -> dict[int, int]:
     # visit a heap page per unread row instead of reading the index alone.
     if connection.vendor == "postgresql":
         # One SQL text for any number of users: the ORM building this query was most of a
-        # stream opening's CPU for its unread count (notifications/sse/opening.py).
-        with connection.cursor() as cursor:
+        # stream opening's CPU for its unread count (notifications/sse/opening.py). Prepared: planned once per connection.
+        with prepared.cursor() as cursor:
             cursor.execute(
                 f"SELECT recipient_id, COUNT(*) FROM {Notification._meta.db_table} "
                 f"WHERE expired_at IS NULL AND NOT is_read AND recipient_id = ANY(%s::bigint[]) GROUP BY 1",

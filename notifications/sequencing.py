@@ -22,6 +22,8 @@ from collections.abc import Iterable, Sequence
 from django.db import connection
 from django.db.models import F
 
+from project import prepared
+
 
 def _take(counts: dict[int, int]) -> dict[int, int]:
     """Add counts[user] to each user's counter; returns {user: new last_seq}.
@@ -53,7 +55,7 @@ def _take(counts: dict[int, int]) -> dict[int, int]:
             f"JOIN {user_table} AS existing ON existing.id = json_extract(t.value, '$[0]') WHERE true ORDER BY 1"
         )
         params = [json.dumps([[u, counts[u]] for u in users])]
-    with connection.cursor() as cursor:
+    with prepared.cursor() as cursor:  # one text per database: prepared on PostgreSQL
         cursor.execute(
             f"INSERT INTO {table} (user_id, last_seq) {source} "
             f"ON CONFLICT (user_id) DO UPDATE SET last_seq = {table}.last_seq + EXCLUDED.last_seq "
@@ -127,8 +129,8 @@ def seqs_current(*, user_ids: Iterable[int]) -> dict[int, int]:
 
     current = dict.fromkeys(user_ids, 0)
     if connection.vendor == "postgresql":
-        # One SQL text for any number of users, no ORM: a stream opening reads this (notifications/sse/opening.py).
-        with connection.cursor() as cursor:
+        # One SQL text for any number of users, no ORM, prepared: a stream opening reads this (notifications/sse/opening.py).
+        with prepared.cursor() as cursor:
             cursor.execute(
                 f"SELECT user_id, last_seq FROM {NotificationSequence._meta.db_table} WHERE user_id = ANY(%s::bigint[])",
                 [list(current)],
