@@ -139,8 +139,8 @@ def _api_queries_prepare() -> None:
 def _task_queue_connect() -> None:
     # The first task sent finalized the Celery app (every task registered), imported the broker's
     # transport, built the producer pool, connected and declared the queues: 85 ms of the first
-    # bid's 118. All of it but the send itself, here. Without a broker (tasks run in-process) a
-    # no-op: the memory transport has nothing to connect.
+    # bid's 118. All of it but the send itself, here. Without a broker (tasks run in-process)
+    # there is nothing to connect; with the broker down, fail at once rather than retry.
     from celery.result import AsyncResult  # noqa: F401 - imported by the first send otherwise
 
     from celery_app import app
@@ -150,6 +150,7 @@ def _task_queue_connect() -> None:
     if app.conf.task_always_eager:
         return
     with app.producer_or_acquire() as producer:
+        producer.connection.ensure_connection(max_retries=1, interval_start=0)
         for queue in app.amqp.queues.values():
             producer.maybe_declare(queue)
 
