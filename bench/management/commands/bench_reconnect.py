@@ -128,7 +128,7 @@ class Command(BaseCommand):
         result = self._analyse(streams, stored, stopped_at, back_s)
         result.update(load=load, connect_s=connect_s, down_s=down_s, up_s=up_s)
         self.stdout.write(
-            f"    {n_fmt(len(streams))} streams open in {connect_s:.1f}s; old server stopped in {down_s:.1f}s, new one up at {up_s:.1f}s; all back in "
+            f"    {n_fmt(len(streams))} streams open in {connect_s:.1f}s; {_restart_told(restart, down_s, up_s)}; all back in "
             f"{fmt_s(back_s)}, all caught up in {fmt_s(result['caught_up_s'])}; stored {result['stored']:,}, "
             f"lost {result['lost']}, twice {result['twice']} (by seq {result['twice_seq']}), not ours {result['unknown']}; storm p50 {result['storm_p50']:.0f} ms, "
             f"p99 {result['storm_p99']:.0f} ms ({result['storm_count']} stored in the storm)"
@@ -238,6 +238,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Target: all back within {TARGET_BACK_S} s: " + ("met." if back == back and back <= TARGET_BACK_S
                                                                              else f"missed ({fmt_s(back)}).")
                           + " Runs' longest gaps: " + " / ".join(fmt_s(r["gap_max_s"]) for r in results))
+
+
+def _restart_told(restart: str, down_s: float, up_s: float) -> str:
+    if restart == "rolling":  # uvicorn's supervisor swaps its workers; no moment when the port is closed
+        return "workers replaced one by one"
+    return f"old server stopped in {down_s:.1f}s, new one up at {up_s:.1f}s"
 
 
 def fmt_s(seconds: float | None) -> str:
