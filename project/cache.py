@@ -25,3 +25,7 @@ class RedisCache(redis.RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+    def redis_client(self):
+        """The redis.Redis behind the cache, for what needs more than get and set (jobs/throttles.py)."""
+        return self._cache.get_client(write=True)

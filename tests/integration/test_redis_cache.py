@@ -1,6 +1,7 @@
 """project/cache.py: Django's Redis cache with one redis.Redis kept per pool, on the real Redis."""
 
 import threading
+import time
 
 import pytest
 from django.test import RequestFactory
@@ -65,3 +66,34 @@ def test_the_write_budget_is_counted_in_it(redis_cache, settings, monkeypatch):
     request.user = request._request.user
     assert [write_budget_wait(request, scope="bid_place") for _ in range(3)][:2] == [None, None]
     assert write_budget_wait(request, scope="bid_place") > 0
+
+
+def test_writes_at_once_spend_the_budget_once_each(redis_cache, settings, monkeypatch):
+    monkeypatch.setattr("rest_framework.throttling.SimpleRateThrottle.cache", redis_cache)
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "bid_place": "5/min",
+    }}
+    # A cache write that takes a while (Redis under load) would keep a budget's read and write apart.
+    write = RedisCache.set
+    monkeypatch.setattr(RedisCache, "set", lambda self, *args, **kwargs: (time.sleep(0.05), write(self, *args, **kwargs))[1])
+    user = ClientFactory()
+    barrier = threading.Barrier(20)
+    waits = []
+
+    def spend():
+        request = RequestFactory().post("/")
+        request.user = user
+        request = Request(request)
+        request.user = user
+        barrier.wait(timeout=30)
+        waits.append(write_budget_wait(request, scope="bid_place"))
+
+    threads = [threading.Thread(target=spend) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(waits) == 20
+    assert waits.count(None) == 5
+    assert all(0 < wait <= 60 for wait in waits if wait is not None)

@@ -7,9 +7,11 @@ bids fired at once store exactly one.
 """
 
 import threading
+import time
 from collections import Counter
 
 import pytest
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection
 from rest_framework.authtoken.models import Token
 from django.test import Client
@@ -150,6 +152,36 @@ def test_fifty_identical_concurrent_bids_from_one_cleaner_store_one_bid_and_one_
     assert OutboxEvent.objects.filter(event_type="bid_received").count() == 1
     assert Notification.objects.filter(recipient=job.client, notification_type="bid_received").count() == 1
     assert row_counts()["JobBid"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_bids_sent_at_once_past_a_budget_of_five_store_five(throttle_rate, monkeypatch):
+    throttle_rate("bid_place", "5/min")
+    cleaner = CleanerFactory()
+    jobs = CleaningJobFactory.create_batch(20)
+    # A cache write that takes a while (Redis under load) keeps the budget's read and its write apart.
+    write = LocMemCache.set
+    monkeypatch.setattr(LocMemCache, "set", lambda self, *args, **kwargs: (time.sleep(0.05), write(self, *args, **kwargs))[1])
+    barrier = threading.Barrier(len(jobs))
+    statuses = [None] * len(jobs)
+
+    def bid(index):
+        api = APIClient()
+        api.force_authenticate(user=cleaner)
+        try:
+            barrier.wait(timeout=30)
+            statuses[index] = api.post(f"/api/jobs/{jobs[index].pk}/bids/", {"amount": "90.00"}, format="json").status_code
+        finally:
+            connection.close()  # each thread opened its own connection
+
+    threads = [threading.Thread(target=bid, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert Counter(statuses) == {201: 5, 429: 15}
+    assert JobBid.objects.filter(cleaner=cleaner).count() == 5
 
 
 # --- one budget, whichever door: the API or the pages' forms ---------------------------

@@ -159,7 +159,7 @@ class Command(BaseCommand):
 STAGES = {
     "whole request": ("django/test/client.py", "request"),
     "token authentication (1 SELECT)": ("rest_framework/views.py", "perform_authentication"),
-    "throttle (Redis GET + SET)": ("rest_framework/views.py", "check_throttles"),
+    "throttle (one Redis script)": ("rest_framework/views.py", "check_throttles"),
     "input serializer": ("jobs/api.py", "validated"),
     "service: job_for_bid, checks, INSERTs": ("jobs/services.py", "_bid_place"),
     "· job_for_bid (SELECT ... FOR UPDATE)": ("jobs/selectors.py", "job_for_bid"),
