@@ -126,35 +126,75 @@ async def _stream(send, receive, listener: Listener, last_seq: int | None) -> No
     # Live frames carry their seq; the browser gets this connection's contiguous watermark instead.
     watermark = Watermark(opening.seq, drop_through=0 if last_seq is None else None)
 
+    # Everything that wakes the stream comes through its queue: frames, the hub's close (None),
+    # the client leaving, the keep-alive. A waiting stream then holds one future, not a task,
+    # a timer and a cancelled wait per event: at 10,000 streams those were ~20 objects each
+    # for every full garbage-collector pass to walk (gc_policy.py freezes only the first ones).
     disconnected = asyncio.get_running_loop().create_task(_wait_for_disconnect(receive))
+    disconnected.add_done_callback(lambda _: listener.put_last(CLIENT_LEFT))
+    keepalive = _KeepAlive(listener)
     try:
         while True:
-            getter = asyncio.ensure_future(listener.queue.get())
-            done, _ = await asyncio.wait({getter, disconnected}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-            if disconnected in done:
-                getter.cancel()
-                return
-            if not done:
-                getter.cancel()
-                await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
-                continue
-            batch = [getter.result()]
+            batch = [await listener.queue.get()]
             while not listener.queue.empty():  # coalesce a burst into one write
                 batch.append(listener.queue.get_nowait())
-            out, closed = _relay_live(batch, listener, watermark)
-            if closed:
-                await send({"type": "http.response.body", "body": "".join(out).encode(), "more_body": False})
+            out, ended = _relay_live(batch, listener, watermark)
+            if ended is CLIENT_LEFT:
                 return
-            if out:
-                await send({"type": "http.response.body", "body": "".join(out).encode(), "more_body": True})
+            if out or ended:
+                await send({"type": "http.response.body", "body": "".join(out).encode(), "more_body": not ended})
+                keepalive.wrote()
+            if ended:
+                return
     finally:
+        keepalive.stop()
         disconnected.cancel()
 
 
-def _relay_live(batch: list[str | None], listener: Listener, watermark: Watermark) -> tuple[list[str], bool]:
-    """(the frames to write for a burst from the hub, whether the stream ends with them)."""
+# What else a listener's queue carries, besides frames and the hub's None.
+CLIENT_LEFT = object()
+KEEPALIVE = object()
+
+
+class _KeepAlive:
+    """Puts KEEPALIVE into an idle stream's queue every KEEPALIVE_SECONDS since its last write.
+
+    One timer per stream, re-armed when it fires rather than for every frame.
+    """
+
+    def __init__(self, listener: Listener):
+        self.listener = listener
+        self.loop = asyncio.get_running_loop()
+        self.last_write = self.loop.time()
+        self.timer = self.loop.call_later(KEEPALIVE_SECONDS, self._fire)
+
+    def wrote(self) -> None:
+        self.last_write = self.loop.time()
+
+    def _fire(self) -> None:
+        idle = self.loop.time() - self.last_write
+        if idle >= KEEPALIVE_SECONDS:
+            try:
+                self.listener.queue.put_nowait(KEEPALIVE)
+            except asyncio.QueueFull:
+                pass  # frames are waiting: their write keeps the connection alive
+            idle = 0
+        self.timer = self.loop.call_later(KEEPALIVE_SECONDS - idle, self._fire)
+
+    def stop(self) -> None:
+        self.timer.cancel()
+
+
+def _relay_live(batch: list, listener: Listener, watermark: Watermark) -> tuple[list[str], bool | object]:
+    """(the frames to write for a burst from the queue, whether the stream ends: False, True, or CLIENT_LEFT)."""
     out = []
     for item in batch:
+        if item is CLIENT_LEFT:
+            return out, CLIENT_LEFT
+        if item is KEEPALIVE:
+            if not out:
+                out.append(": keep-alive\n\n")
+            continue
         if item is None:  # the listener was closed: say why when the page must not reconnect
             if listener.closed_reason == DISCONNECTED:
                 out.append(frames.signed_out_frame())  # its reconnect will be refused (403)

@@ -52,13 +52,16 @@ class Listener:
     def close(self, reason: str) -> None:
         if self.closed_reason is None:
             self.closed_reason = reason
-            # Wake the stream even if the queue is full.
-            while True:
-                try:
-                    self.queue.put_nowait(None)
-                    break
-                except asyncio.QueueFull:
-                    self.queue.get_nowait()
+            self.put_last(None)
+
+    def put_last(self, item) -> None:
+        """Put an item that ends the stream, even into a full queue (the oldest frame makes room)."""
+        while True:
+            try:
+                self.queue.put_nowait(item)
+                break
+            except asyncio.QueueFull:
+                self.queue.get_nowait()
 
 
 class _SubscribeBatch:

@@ -7,9 +7,13 @@ import weakref
 import pytest
 from rest_framework.authtoken.models import Token
 
+from notifications.catalog import NotificationType
+from notifications.models import Notification
+from notifications.sse import publishing
 from notifications.sse.endpoint import sse_app, stream_garbage
 from notifications.sse.gc_policy import StreamGarbagePolicy
 from tests.factories import ClientFactory
+from tests.notifications.in_process_sse import InProcessStream
 
 
 class Cycle:
@@ -111,3 +115,35 @@ def test_the_events_endpoint_counts_each_stream_while_it_is_open(settings):
     assert status == 200
     assert open_while_streaming == before + 1
     assert stream_garbage.open_streams == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_waits_for_each_event_without_a_task_of_its_own(settings):
+    """What a waiting stream holds is what every full collection walks, and what is new since
+    the freeze is not frozen: so the wait between two events makes no task (the wait used to
+    be a task, a timer and a cancelled future for every event of every stream)."""
+    settings.REDIS_URL = ""  # the in-process hub
+    settings.GRIP_URL = ""
+    user = ClientFactory()
+    token = Token.objects.create(user=user).key
+
+    async def scenario():
+        stream = InProcessStream({"Authorization": f"Token {token}"})
+        await stream.wait(lambda s: "event: unread_count" in s.body)
+        waiting = asyncio.all_tasks()
+        tasks_between_events = []
+        for n in range(1, 4):
+            notification = await asyncio.to_thread(
+                Notification.objects.create, recipient=user, notification_type=NotificationType.SYSTEM_ALERT, title=f"#{n}",
+            )
+            await asyncio.to_thread(publishing.publish_notifications, Notification.objects.filter(pk=notification.pk))
+            await stream.wait(lambda s: s.body.count("event: notification\n") == n)
+            for _ in range(3):
+                await asyncio.sleep(0)  # the stream writes, then waits again
+            tasks_between_events.append(asyncio.all_tasks())
+        await stream.hang_up()
+        return waiting, tasks_between_events
+
+    waiting, tasks_between_events = asyncio.run(scenario())
+
+    assert tasks_between_events == [waiting] * 3
