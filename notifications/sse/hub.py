@@ -40,7 +40,8 @@ class Listener:
         self.session_key = session_key
         self.credential = credential or Credential(user_id, session_key=session_key)
         self.opened = next(_listener_order)  # which of a user's streams is the oldest
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=LISTENER_QUEUE_SIZE)
+        # Frames, None once the hub closes it, and the endpoint's own markers (endpoint.CLIENT_LEFT, KEEPALIVE).
+        self.queue: asyncio.Queue[str | object | None] = asyncio.Queue(maxsize=LISTENER_QUEUE_SIZE)
         self.closed_reason: str | None = None
 
     def put(self, frame: str) -> None:
