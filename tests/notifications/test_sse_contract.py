@@ -11,6 +11,7 @@ import json
 import re
 
 import pytest
+from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from notifications import services
@@ -18,7 +19,7 @@ from notifications.catalog import NotificationType
 from notifications.models import Notification
 from notifications.outbox import dispatch
 from notifications.serializers import NotificationSerializer
-from notifications.sse import opening, publishing, revocation
+from notifications.sse import endpoint, opening, publishing, revocation
 from notifications.sse.frames import Event
 from tests.factories import CleanerFactory, CleaningJobFactory, ClientFactory
 from tests.notifications.in_process_sse import InProcessStream
@@ -264,3 +265,35 @@ def test_a_stream_opened_without_a_position_is_given_one_so_its_reconnect_replay
     assert [(i, e) for i, e, _ in opened] == [("1", "stream_open"), (None, "unread_count")]
     assert [(i, e) for i, e, _ in received[:2]] == [(None, "stream_open"), ("2", "notification")]
     assert received[1][2]["title"] == "while away"
+
+
+def test_an_idle_stream_gets_a_keep_alive_comment_each_interval_and_a_busy_one_none(in_process_hub, monkeypatch):
+    monkeypatch.setattr(endpoint, "KEEPALIVE_SECONDS", 0.2)
+    idle, busy = ClientFactory(), ClientFactory()
+    idle_headers, busy_headers = token_headers(idle), token_headers(busy)
+
+    def notify_busy(n):
+        try:
+            notification = Notification.objects.create(recipient=busy, notification_type=NotificationType.SYSTEM_ALERT, title=f"#{n}")
+            publishing.publish_notifications(Notification.objects.filter(pk=notification.pk))
+        finally:
+            connection.close()  # the executor thread's own
+
+    async def scenario():
+        idle_stream, busy_stream = InProcessStream(idle_headers), InProcessStream(busy_headers)
+        await idle_stream.wait_open()
+        await busy_stream.wait_open()
+        for n in range(6):  # a frame every 0.1 s: never idle for a whole interval
+            await asyncio.to_thread(notify_busy, n)
+            await asyncio.sleep(0.1)
+        await idle_stream.wait(lambda s: s.body.count(": keep-alive\n\n") >= 2)
+        bodies = idle_stream.body, busy_stream.body
+        await idle_stream.hang_up()
+        await busy_stream.hang_up()
+        return bodies
+
+    idle_body, busy_body = asyncio.run(scenario())
+
+    assert idle_body.count(": keep-alive\n\n") >= 2
+    assert busy_body.count("event: notification\n") == 6
+    assert ": keep-alive" not in busy_body
